@@ -1,0 +1,1 @@
+"""The plugin layer: hook specifications, the typed registries and the manager."""
