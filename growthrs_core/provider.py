@@ -68,7 +68,9 @@ class ProviderContext:
     read_secret: SecretReader = _no_secrets
 
 
-def provider_settings_from_env(name: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def provider_settings_from_env(
+    name: str, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Collect ``GROWTHRS_<NAME>_*`` variables for the provider called ``name``."""
     env = os.environ if environ is None else environ
     prefix = f"GROWTHRS_{name.upper().replace('-', '_')}_"

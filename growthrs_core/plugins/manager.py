@@ -129,7 +129,13 @@ class PluginManager:
             try:
                 self._call(info, impl, {"registry": registry})
             except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the rest
-                log.error("plugin %s (%s): %s failed: %s", info.name, info.distribution, hook_name, _short(exc))
+                log.error(
+                    "plugin %s (%s): %s failed: %s",
+                    info.name,
+                    info.distribution,
+                    hook_name,
+                    _short(exc),
+                )
                 info.error = _short(exc)
             getattr(info, attr).extend(sorted(set(registry) - before))
 
@@ -143,7 +149,12 @@ class PluginManager:
                     if not isinstance(result, list) or not all(isinstance(c, dict) for c in result):
                         raise TypeError("growthrs_crds() must return a list of dicts")
                 except Exception as exc:  # noqa: BLE001
-                    log.error("plugin %s (%s): growthrs_crds failed: %s", info.name, info.distribution, _short(exc))
+                    log.error(
+                        "plugin %s (%s): growthrs_crds failed: %s",
+                        info.name,
+                        info.distribution,
+                        _short(exc),
+                    )
                     info.error = _short(exc)
                     continue
                 info.crds = [str(c.get("metadata", {}).get("name", "?")) for c in result]

@@ -1,0 +1,448 @@
+"""Slim, typed views of the Kubernetes objects the planner reasons about.
+
+The controller's watch caches keep these records instead of the official
+client's model objects: they are parsed once from the raw JSON, hold only what
+planning and scale-down need, and cost a fraction of the memory. A pod spec
+that cannot be understood (say, a malformed quantity) yields a record with
+``error`` set, so that one pod is skipped with an event and nothing else is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from growthrs_core import quantity
+from growthrs_core.domain import ZERO, Resources, Taint
+from growthrs_core.errors import QuantityError
+
+GPU_RESOURCE = "nvidia.com/gpu"
+NODE_GROUP_LABEL = "growthrs.io/node-group"
+NODE_REQUEST_LABEL = "growthrs.io/node-request"
+POOL_LABEL = "growthrs.io/pool"
+GPU_MODEL_LABEL = "growthrs.io/gpu-model"
+SCALE_DOWN_AT_ANNOTATION = "growthrs.io/scale-down-at"
+SCALE_DOWN_DISABLED_ANNOTATION = "growthrs.io/scale-down-disabled"
+SCALE_DOWN_TAINT_KEY = "growthrs.io/scale-down"
+SAFE_TO_EVICT_ANNOTATION = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+REGION_LABEL = "topology.kubernetes.io/region"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+ARCH_LABEL = "kubernetes.io/arch"
+OS_LABEL = "kubernetes.io/os"
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One ``matchExpressions`` entry: ``In``, ``NotIn``, ``Exists``, ``DoesNotExist``,
+    ``Gt`` or ``Lt`` (the last two only in node selectors)."""
+
+    key: str
+    operator: str
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        op = self.operator
+        if op == "In":
+            return present and labels[self.key] in self.values
+        if op == "NotIn":
+            return not present or labels[self.key] not in self.values
+        if op == "Exists":
+            return present
+        if op == "DoesNotExist":
+            return not present
+        if op in ("Gt", "Lt"):
+            if not present or len(self.values) != 1:
+                return False
+            try:
+                have, want = int(labels[self.key]), int(self.values[0])
+            except ValueError:
+                return False
+            return have > want if op == "Gt" else have < want
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSelectorTerm:
+    """Requirements that must all hold; terms of one affinity are ORed."""
+
+    expressions: tuple[Requirement, ...] = ()
+    has_field_selectors: bool = False
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if self.has_field_selectors:
+            return False  # matchFields pins an existing node by name; a new node never matches
+        return all(r.matches(labels) for r in self.expressions)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSelector:
+    match_labels: tuple[tuple[str, str], ...] = ()
+    expressions: tuple[Requirement, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match_labels) and all(
+            r.matches(labels) for r in self.expressions
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Toleration:
+    key: str = ""
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+
+    def tolerates(self, taint: Taint) -> bool:
+        if self.effect and self.effect != taint.effect:
+            return False
+        if self.operator == "Exists":
+            return not self.key or self.key == taint.key
+        return self.key == taint.key and self.value == taint.value
+
+
+@dataclass(frozen=True, slots=True)
+class PodAffinityTerm:
+    selector: LabelSelector
+    topology_key: str
+    namespaces: tuple[str, ...] = ()
+    namespace_selector: LabelSelector | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadConstraint:
+    max_skew: int
+    topology_key: str
+    when_unsatisfiable: str
+    selector: LabelSelector
+    min_domains: int | None = None
+
+
+@dataclass(slots=True)
+class PodInfo:
+    """A pod as the planner sees it. ``requests`` already folds in init containers,
+    sidecars and pod overhead."""
+
+    namespace: str
+    name: str
+    uid: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    requests: Resources = ZERO
+    node_selector: dict[str, str] = field(default_factory=dict)
+    required_terms: tuple[NodeSelectorTerm, ...] = ()
+    preferred_terms: tuple[tuple[int, NodeSelectorTerm], ...] = ()
+    tolerations: tuple[Toleration, ...] = ()
+    affinity: tuple[PodAffinityTerm, ...] = ()
+    anti_affinity: tuple[PodAffinityTerm, ...] = ()
+    preferred_anti_affinity: tuple[tuple[int, PodAffinityTerm], ...] = ()
+    spread: tuple[SpreadConstraint, ...] = ()
+    host_ports: tuple[tuple[int, str, str], ...] = ()
+    node_name: str = ""
+    phase: str = "Pending"
+    unschedulable: bool = False
+    unschedulable_since: str = ""
+    nominated_node: str = ""
+    deleting: bool = False
+    owner_kind: str = ""
+    owner_name: str = ""
+    mirror: bool = False
+    safe_to_evict: bool | None = None
+    priority: int = 0
+    creation: str = ""
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def is_daemonset(self) -> bool:
+        return self.owner_kind == "DaemonSet"
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+
+@dataclass(slots=True)
+class NodeInfo:
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    allocatable: Resources = ZERO
+    max_pods: int = 110
+    ready: bool = False
+    unschedulable: bool = False
+    provider_id: str = ""
+    scale_down_at: str = ""
+    scale_down_disabled: bool = False
+    creation: str = ""
+    deleting: bool = False
+    error: str | None = None
+
+    @property
+    def node_group(self) -> str:
+        return self.labels.get(NODE_GROUP_LABEL, "")
+
+
+@dataclass(slots=True)
+class DaemonSetInfo:
+    """The pod a DaemonSet would run on a new node, for overhead accounting."""
+
+    namespace: str
+    name: str
+    pod: PodInfo
+
+
+# -- parsing -------------------------------------------------------------------
+
+
+def _requirement(raw: Mapping[str, Any]) -> Requirement:
+    return Requirement(
+        key=str(raw.get("key", "")),
+        operator=str(raw.get("operator", "")),
+        values=tuple(str(v) for v in raw.get("values") or ()),
+    )
+
+
+def _term(raw: Mapping[str, Any]) -> NodeSelectorTerm:
+    return NodeSelectorTerm(
+        expressions=tuple(_requirement(r) for r in raw.get("matchExpressions") or ()),
+        has_field_selectors=bool(raw.get("matchFields")),
+    )
+
+
+def parse_label_selector(raw: Mapping[str, Any] | None) -> LabelSelector:
+    if not raw:
+        return LabelSelector()
+    return LabelSelector(
+        match_labels=tuple(
+            sorted((str(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items())
+        ),
+        expressions=tuple(_requirement(r) for r in raw.get("matchExpressions") or ()),
+    )
+
+
+def _pod_term(raw: Mapping[str, Any]) -> PodAffinityTerm:
+    ns_sel = raw.get("namespaceSelector")
+    return PodAffinityTerm(
+        selector=parse_label_selector(raw.get("labelSelector")),
+        topology_key=str(raw.get("topologyKey", "")),
+        namespaces=tuple(raw.get("namespaces") or ()),
+        namespace_selector=parse_label_selector(ns_sel) if ns_sel is not None else None,
+    )
+
+
+def parse_taint(raw: Mapping[str, Any]) -> Taint:
+    return Taint(
+        key=str(raw.get("key", "")),
+        value=str(raw.get("value") or ""),
+        effect=raw.get("effect", "NoSchedule"),
+    )
+
+
+def parse_toleration(raw: Mapping[str, Any]) -> Toleration:
+    return Toleration(
+        key=str(raw.get("key") or ""),
+        operator=str(raw.get("operator") or "Equal"),
+        value=str(raw.get("value") or ""),
+        effect=str(raw.get("effect") or ""),
+    )
+
+
+def _container_requests(container: Mapping[str, Any]) -> Resources:
+    resources = container.get("resources") or {}
+    req = dict(resources.get("limits") or {})
+    req.update(resources.get("requests") or {})
+    return _resources(req)
+
+
+def _resources(req: Mapping[str, Any]) -> Resources:
+    eph = req.get("ephemeral-storage")
+    return Resources(
+        cpu_millis=quantity.cpu_millis(req["cpu"]) if "cpu" in req else 0,
+        memory_mib=quantity.memory_mib(req["memory"]) if "memory" in req else 0,
+        ephemeral_storage_gib=quantity.storage_gib(eph) if eph is not None else None,
+        gpu=quantity.count(req[GPU_RESOURCE]) if GPU_RESOURCE in req else 0,
+    )
+
+
+def _max(a: Resources, b: Resources) -> Resources:
+    return Resources(
+        cpu_millis=max(a.cpu_millis, b.cpu_millis),
+        memory_mib=max(a.memory_mib, b.memory_mib),
+        ephemeral_storage_gib=(
+            None
+            if a.ephemeral_storage_gib is None and b.ephemeral_storage_gib is None
+            else max(a.ephemeral_storage_gib or 0, b.ephemeral_storage_gib or 0)
+        ),
+        gpu=max(a.gpu, b.gpu),
+    )
+
+
+def pod_requests(spec: Mapping[str, Any]) -> Resources:
+    """Effective requests: max(init phase, running phase) plus overhead.
+
+    Native sidecars (init containers with ``restartPolicy: Always``) keep
+    running, so they add to every later init container and to the main phase.
+    """
+    running = Resources(cpu_millis=0, memory_mib=0)
+    for c in spec.get("containers") or ():
+        running = running + _container_requests(c)
+    sidecars = Resources(cpu_millis=0, memory_mib=0)
+    init_peak = Resources(cpu_millis=0, memory_mib=0)
+    for c in spec.get("initContainers") or ():
+        req = _container_requests(c)
+        if c.get("restartPolicy") == "Always":
+            sidecars = sidecars + req
+            init_peak = _max(init_peak, sidecars)
+        else:
+            init_peak = _max(init_peak, sidecars + req)
+    total = _max(init_peak, running + sidecars)
+    overhead = spec.get("overhead")
+    if overhead:
+        total = total + _resources(overhead)
+    return total
+
+
+def _host_ports(spec: Mapping[str, Any]) -> tuple[tuple[int, str, str], ...]:
+    ports = []
+    for c in list(spec.get("containers") or ()) + list(spec.get("initContainers") or ()):
+        for p in c.get("ports") or ():
+            if p.get("hostPort"):
+                ports.append(
+                    (
+                        int(p["hostPort"]),
+                        str(p.get("protocol") or "TCP"),
+                        str(p.get("hostIP") or ""),
+                    )
+                )
+    return tuple(ports)
+
+
+def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
+    """Build a :class:`PodInfo` from a pod as the API returns it (a JSON dict)."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    pod = PodInfo(namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")))
+    pod.uid = str(meta.get("uid", ""))
+    pod.creation = str(meta.get("creationTimestamp") or "")
+    try:
+        pod.labels = dict(meta.get("labels") or {})
+        annotations = meta.get("annotations") or {}
+        pod.mirror = MIRROR_ANNOTATION in annotations
+        safe = annotations.get(SAFE_TO_EVICT_ANNOTATION)
+        pod.safe_to_evict = None if safe is None else str(safe).lower() == "true"
+        pod.deleting = meta.get("deletionTimestamp") is not None
+        for ref in meta.get("ownerReferences") or ():
+            if ref.get("controller"):
+                pod.owner_kind, pod.owner_name = str(ref.get("kind", "")), str(ref.get("name", ""))
+        pod.node_name = str(spec.get("nodeName") or "")
+        pod.phase = str(status.get("phase") or "Pending")
+        pod.nominated_node = str(status.get("nominatedNodeName") or "")
+        pod.priority = int(spec.get("priority") or 0)
+        for cond in status.get("conditions") or ():
+            if (
+                cond.get("type") == "PodScheduled"
+                and cond.get("status") == "False"
+                and cond.get("reason") == "Unschedulable"
+            ):
+                pod.unschedulable = True
+                pod.unschedulable_since = str(cond.get("lastTransitionTime") or "")
+        pod.node_selector = {str(k): str(v) for k, v in (spec.get("nodeSelector") or {}).items()}
+        pod.tolerations = tuple(parse_toleration(t) for t in spec.get("tolerations") or ())
+        affinity = spec.get("affinity") or {}
+        node_aff = affinity.get("nodeAffinity") or {}
+        required = node_aff.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
+        pod.required_terms = tuple(_term(t) for t in required.get("nodeSelectorTerms") or ())
+        pod.preferred_terms = tuple(
+            (int(p.get("weight", 1)), _term(p.get("preference") or {}))
+            for p in node_aff.get("preferredDuringSchedulingIgnoredDuringExecution") or ()
+        )
+        pod_aff = affinity.get("podAffinity") or {}
+        pod.affinity = tuple(
+            _pod_term(t)
+            for t in pod_aff.get("requiredDuringSchedulingIgnoredDuringExecution") or ()
+        )
+        anti = affinity.get("podAntiAffinity") or {}
+        pod.anti_affinity = tuple(
+            _pod_term(t) for t in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or ()
+        )
+        pod.preferred_anti_affinity = tuple(
+            (int(p.get("weight", 1)), _pod_term(p.get("podAffinityTerm") or {}))
+            for p in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or ()
+        )
+        pod.spread = tuple(
+            SpreadConstraint(
+                max_skew=int(c.get("maxSkew", 1)),
+                topology_key=str(c.get("topologyKey", "")),
+                when_unsatisfiable=str(c.get("whenUnsatisfiable", "DoNotSchedule")),
+                selector=parse_label_selector(c.get("labelSelector")),
+                min_domains=c.get("minDomains"),
+            )
+            for c in spec.get("topologySpreadConstraints") or ()
+        )
+        pod.host_ports = _host_ports(spec)
+        pod.requests = pod_requests(spec)
+    except (QuantityError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        pod.error = f"cannot read pod spec: {exc}"
+    return pod
+
+
+def _ready(status: Mapping[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or ()
+    )
+
+
+def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    node = NodeInfo(name=str(meta.get("name", "")))
+    node.creation = str(meta.get("creationTimestamp") or "")
+    try:
+        node.labels = dict(meta.get("labels") or {})
+        annotations = meta.get("annotations") or {}
+        node.scale_down_at = str(annotations.get(SCALE_DOWN_AT_ANNOTATION) or "")
+        node.scale_down_disabled = (
+            str(annotations.get(SCALE_DOWN_DISABLED_ANNOTATION, "")).lower() == "true"
+        )
+        node.deleting = meta.get("deletionTimestamp") is not None
+        node.taints = tuple(parse_taint(t) for t in spec.get("taints") or ())
+        node.unschedulable = bool(spec.get("unschedulable"))
+        node.provider_id = str(spec.get("providerID") or "")
+        alloc = status.get("allocatable") or status.get("capacity") or {}
+        node.allocatable = _resources(alloc)
+        if node.allocatable.gpu:
+            node.allocatable = Resources(
+                cpu_millis=node.allocatable.cpu_millis,
+                memory_mib=node.allocatable.memory_mib,
+                ephemeral_storage_gib=node.allocatable.ephemeral_storage_gib,
+                gpu=node.allocatable.gpu,
+                gpu_model=node.labels.get(GPU_MODEL_LABEL),
+            )
+        node.max_pods = quantity.count(alloc["pods"]) if "pods" in alloc else 110
+        node.ready = _ready(status)
+    except (QuantityError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        node.error = f"cannot read node: {exc}"
+    return node
+
+
+def parse_daemonset(obj: Mapping[str, Any]) -> DaemonSetInfo:
+    meta = obj.get("metadata") or {}
+    template = (obj.get("spec") or {}).get("template") or {}
+    tmeta = dict(template.get("metadata") or {})
+    tmeta.setdefault("namespace", meta.get("namespace", ""))
+    tmeta.setdefault("name", meta.get("name", ""))
+    pod = parse_pod({"metadata": tmeta, "spec": template.get("spec") or {}})
+    pod.owner_kind, pod.owner_name = "DaemonSet", str(meta.get("name", ""))
+    return DaemonSetInfo(
+        namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")), pod=pod
+    )

@@ -1,0 +1,1 @@
+"""Custom resources: pydantic models and the CRD manifests generated from them."""

@@ -1,0 +1,296 @@
+"""Pydantic models of the GrowthRS custom resources (SPEC §3).
+
+The same models validate objects read from the cluster and generate the CRD
+schemas in ``crds/``, so what the apiserver accepts and what the operator can
+act on never drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+GROUP = "growthrs.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+Phase = Literal["Pending", "Provisioning", "Ready", "Unmet"]
+PHASES: tuple[Phase, ...] = ("Pending", "Provisioning", "Ready", "Unmet")
+
+_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+
+
+def parse_duration(text: str) -> float:
+    """Go-style duration (``90s``, ``10m``, ``1h30m``) in seconds."""
+    if not _DURATION.match(text):
+        raise ValueError(f"invalid duration {text!r}: use e.g. 30s, 10m, 1h30m")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+Name = Annotated[
+    str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$")
+]
+LabelKey = Annotated[str, Field(min_length=1, max_length=253)]
+LabelValue = Annotated[str, Field(max_length=63)]
+
+
+class TaintSpec(_Model):
+    """A taint every node of the group carries; pods must tolerate it."""
+
+    key: LabelKey
+    value: LabelValue = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class NodeClassRef(_Model):
+    """Points at a provider's node-class object, e.g. a ``HetznerNodeClass``."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=63)]
+    name: Name
+    apiVersion: str = API_VERSION
+
+
+class Pool(_Model):
+    """One way to get a node. Higher ``priority`` is tried first; equal priority means
+    interchangeable, and the scoring strategy picks among them."""
+
+    provider: Name = Field(description="Name of a registered provider, e.g. hetzner or kwok.")
+    serverType: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=63)]],
+        Field(min_length=1, max_length=32),
+    ] = Field(description="Instance types this pool may create.")
+    priority: Annotated[int, Field(ge=0, le=1000)] = Field(
+        description="0-1000; higher is tried first."
+    )
+    locations: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=63)]], Field(max_length=16)]
+        | None
+    ) = Field(
+        default=None, description="Provider locations for this pool; defaults to the group's."
+    )
+    minNodes: Annotated[int, Field(ge=0, le=10000)] = 0
+    maxNodes: Annotated[int, Field(ge=0, le=10000)] | None = None
+    nodeClassRef: NodeClassRef | None = None
+
+    @field_validator("serverType")
+    @classmethod
+    def _unique_types(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("serverType lists a type twice")
+        return value
+
+    def identity(self) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        return (self.provider, tuple(sorted(self.serverType)), tuple(sorted(self.locations or ())))
+
+
+class ScaleDown(_Model):
+    enabled: bool = True
+    unneededTime: Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)] = Field(
+        default="10m", description="How long a node must stay empty before it is removed."
+    )
+
+    @property
+    def unneeded_seconds(self) -> float:
+        return parse_duration(self.unneededTime)
+
+
+POOLS_UNIQUE_CEL = (
+    "self.all(p, self.exists_one(q, q.provider == p.provider && q.serverType == p.serverType"
+    " && (has(q.locations) ? q.locations : []) == (has(p.locations) ? p.locations : [])))"
+)
+
+
+class NodeGroupWithPrioritySpec(_Model):
+    """Priority-ordered pools plus the labels, taints and limits of the group's nodes."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.maxNodes) || !has(self.minNodes) || self.minNodes <= self.maxNodes",
+                    "message": "minNodes must not exceed maxNodes",
+                },
+            ]
+        }
+    )
+
+    pools: Annotated[list[Pool], Field(min_length=1, max_length=16)] = Field(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": POOLS_UNIQUE_CEL,
+                    "message": "duplicate pools: two pools have the same provider, serverType and locations",
+                }
+            ]
+        }
+    )
+    minNodes: Annotated[int, Field(ge=0, le=10000)] = 0
+    maxNodes: Annotated[int, Field(ge=0, le=10000)] | None = None
+    locations: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=63)]], Field(max_length=16)]
+        | None
+    ) = None
+    labels: Annotated[dict[LabelKey, LabelValue], Field(max_length=64)] = Field(
+        default_factory=dict
+    )
+    taints: Annotated[list[TaintSpec], Field(max_length=32)] = Field(default_factory=list)
+    nodeClassRef: NodeClassRef | None = None
+    scaleDown: ScaleDown = Field(default_factory=ScaleDown)
+
+    @model_validator(mode="after")
+    def _check(self) -> NodeGroupWithPrioritySpec:
+        if self.maxNodes is not None and self.minNodes > self.maxNodes:
+            raise ValueError("minNodes must not exceed maxNodes")
+        seen: set[tuple[str, tuple[str, ...], tuple[str, ...]]] = set()
+        for pool in self.pools:
+            if pool.identity() in seen:
+                raise ValueError(
+                    f"duplicate pools: provider {pool.provider} with serverType {pool.serverType}"
+                )
+            seen.add(pool.identity())
+        return self
+
+    def pool_locations(self, pool: Pool) -> list[str] | None:
+        return pool.locations if pool.locations is not None else self.locations
+
+
+class Condition(_Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str = ""
+    message: str = ""
+    lastTransitionTime: str = ""
+    observedGeneration: int | None = None
+
+
+class PoolStatus(_Model):
+    index: int
+    provider: str
+    nodes: int = 0
+    ready: int = 0
+
+
+class NodeGroupWithPriorityStatus(_Model):
+    observedGeneration: int | None = None
+    nodes: int = 0
+    pools: list[PoolStatus] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Requirements(_Model):
+    """What the node must offer: the planned pods' demand plus DaemonSet overhead,
+    and the placement constraints any pool that serves it must meet."""
+
+    cpu: str = Field(description="Kubernetes quantity, e.g. 3500m")
+    memory: str = Field(description="Kubernetes quantity, e.g. 6Gi")
+    ephemeralStorage: str | None = None
+    gpu: Annotated[int, Field(ge=0)] = 0
+    gpuModel: str | None = None
+    pods: Annotated[int, Field(ge=0)] = 0
+    arch: list[str] | None = Field(
+        default=None, description="Allowed architectures; any when unset."
+    )
+    locations: list[str] | None = Field(
+        default=None, description="Allowed locations (regions); any when unset."
+    )
+    zones: list[str] | None = None
+    instanceTypes: list[str] | None = Field(
+        default=None, description="Allowed instance types; any when unset."
+    )
+
+
+class PodRef(_Model):
+    namespace: str
+    name: str
+    uid: str = ""
+
+
+class NodeRequestSpec(_Model):
+    nodeGroup: Name
+    requirements: Requirements
+    pods: list[PodRef] = Field(
+        default_factory=list, description="The pods this node was planned for."
+    )
+    plannedPool: int | None = Field(
+        default=None, description="Index of the pool the planner chose."
+    )
+    plannedOffering: str | None = None
+
+
+class Attempt(_Model):
+    pool: int
+    provider: str = ""
+    offering: str = ""
+    result: Literal["Created", "Unavailable", "Failed", "JoinTimeout", "Deleted"]
+    message: str = ""
+    timestamp: str = ""
+
+
+class NodeRequestStatus(_Model):
+    phase: Phase = "Pending"
+    currentPool: int | None = None
+    offering: str | None = None
+    nodeName: str | None = None
+    providerID: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+    lastTransitionTime: str | None = None
+    message: str | None = None
+
+
+def _printer(name: str, json_path: str, type_: str = "string", priority: int = 0) -> dict[str, Any]:
+    col: dict[str, Any] = {"name": name, "type": type_, "jsonPath": json_path}
+    if priority:
+        col["priority"] = priority
+    return col
+
+
+def core_crds() -> list[dict[str, Any]]:
+    """The core's CRD manifests: NodeGroupWithPriority and NodeRequest."""
+    from growthrs_core.crd.schema import crd_manifest
+
+    ngp = crd_manifest(
+        kind="NodeGroupWithPriority",
+        plural="nodegroupwithpriorities",
+        short_names=["ngp"],
+        categories=["growthrs"],
+        spec_model=NodeGroupWithPrioritySpec,
+        status_model=NodeGroupWithPriorityStatus,
+        description="Priority-ordered node pools that GrowthRS scales for unschedulable pods.",
+        printer_columns=[
+            _printer("Pools", ".spec.pools[*].provider"),
+            _printer("Nodes", ".status.nodes", "integer"),
+            _printer("Min", ".spec.minNodes", "integer"),
+            _printer("Max", ".spec.maxNodes", "integer"),
+            _printer("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+            _printer("Age", ".metadata.creationTimestamp", "date"),
+        ],
+    )
+    nr = crd_manifest(
+        kind="NodeRequest",
+        plural="noderequests",
+        short_names=["nr"],
+        categories=["growthrs"],
+        spec_model=NodeRequestSpec,
+        status_model=NodeRequestStatus,
+        description="One node GrowthRS decided to add, and how getting it goes.",
+        printer_columns=[
+            _printer("Group", ".spec.nodeGroup"),
+            _printer("Phase", ".status.phase"),
+            _printer("Offering", ".status.offering"),
+            _printer("Node", ".status.nodeName"),
+            _printer("CPU", ".spec.requirements.cpu", priority=1),
+            _printer("Memory", ".spec.requirements.memory", priority=1),
+            _printer("Age", ".metadata.creationTimestamp", "date"),
+        ],
+    )
+    return [ngp, nr]
