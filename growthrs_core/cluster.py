@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from growthrs_core import quantity
+from growthrs_core.crd.models import (
+    NodeGroupWithPrioritySpec,
+    NodeRequestSpec,
+    NodeRequestStatus,
+)
 from growthrs_core.domain import ZERO, Resources, Taint
 from growthrs_core.errors import QuantityError
 
@@ -446,3 +453,76 @@ def parse_daemonset(obj: Mapping[str, Any]) -> DaemonSetInfo:
     return DaemonSetInfo(
         namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")), pod=pod
     )
+
+
+@dataclass(slots=True)
+class GroupView:
+    """A NodeGroupWithPriority read from the cluster. ``spec`` is ``None`` when the
+    object failed validation; ``error`` then says why (reported in its status)."""
+
+    name: str
+    uid: str = ""
+    generation: int = 0
+    spec: NodeGroupWithPrioritySpec | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class NodeRequestView:
+    """A NodeRequest read from the cluster, with its spec and status validated."""
+
+    name: str
+    uid: str = ""
+    spec: NodeRequestSpec | None = None
+    status: NodeRequestStatus = field(default_factory=NodeRequestStatus)
+    creation: str = ""
+    resource_version: str = ""
+    deleting: bool = False
+    error: str | None = None
+
+    @property
+    def group(self) -> str:
+        return self.spec.nodeGroup if self.spec else ""
+
+    @property
+    def phase(self) -> str:
+        return self.status.phase
+
+
+def parse_group(obj: Mapping[str, Any]) -> GroupView:
+    meta = obj.get("metadata") or {}
+    view = GroupView(
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        generation=int(meta.get("generation") or 0),
+    )
+    try:
+        view.spec = NodeGroupWithPrioritySpec.model_validate(obj.get("spec") or {})
+    except ValidationError as exc:
+        view.error = _validation_message(exc)
+    return view
+
+
+def parse_node_request(obj: Mapping[str, Any]) -> NodeRequestView:
+    meta = obj.get("metadata") or {}
+    view = NodeRequestView(
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        creation=str(meta.get("creationTimestamp") or ""),
+        resource_version=str(meta.get("resourceVersion") or ""),
+        deleting=meta.get("deletionTimestamp") is not None,
+    )
+    try:
+        view.spec = NodeRequestSpec.model_validate(obj.get("spec") or {})
+        view.status = NodeRequestStatus.model_validate(obj.get("status") or {})
+    except ValidationError as exc:
+        view.error = _validation_message(exc)
+    return view
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ())) or "spec"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
