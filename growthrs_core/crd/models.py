@@ -230,7 +230,9 @@ class Attempt(_Model):
     pool: int
     provider: str = ""
     offering: str = ""
-    result: Literal["Created", "Unavailable", "Failed", "JoinTimeout", "Deleted"]
+    result: Literal["Created", "Unavailable", "Failed", "JoinTimeout"]
+    retryable: bool = True
+    nodeName: str = ""
     message: str = ""
     timestamp: str = ""
 

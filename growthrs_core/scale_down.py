@@ -1,0 +1,184 @@
+"""Scale-down decisions (SPEC §4 step 8), as a pure function.
+
+A managed node that runs nothing but DaemonSet, mirror or finished pods is
+marked: annotation ``growthrs.io/scale-down-at`` (now + the group's unneeded
+time) and taint ``growthrs.io/scale-down:NoSchedule``. If real pods arrive, or
+pods start waiting for the group, the mark is lifted. When the time is up, the
+provider instance is deleted, then the Node. Group and pool minimums, the
+``growthrs.io/scale-down-disabled`` annotation and pods annotated
+``cluster-autoscaler.kubernetes.io/safe-to-evict: "false"`` always win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from growthrs_core.cluster import (
+    POOL_LABEL,
+    GroupView,
+    NodeInfo,
+    PodInfo,
+)
+from growthrs_core.timeutil import format_time, parse_time
+
+PROVIDER_LABEL = "growthrs.io/provider"
+
+
+@dataclass(frozen=True)
+class Mark:
+    node: str
+    at: str
+    """When the node will be removed (RFC 3339), written to the annotation."""
+
+
+@dataclass(frozen=True)
+class Unmark:
+    node: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Remove:
+    node: str
+    provider: str
+    group: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScaleDownPlan:
+    marks: list[Mark]
+    unmarks: list[Unmark]
+    removals: list[Remove]
+
+
+@dataclass(frozen=True)
+class ScaleDownConfig:
+    enabled: bool = True
+    new_node_grace: float = 60.0
+    """Nodes younger than this are never marked: their pods may still be on the way."""
+
+
+def blocking_pods(pods: Iterable[PodInfo]) -> tuple[list[PodInfo], list[PodInfo]]:
+    """Split a node's pods into (workload pods that keep it needed, pods that forbid eviction)."""
+    workload: list[PodInfo] = []
+    pinned: list[PodInfo] = []
+    for pod in pods:
+        if pod.terminal:
+            continue
+        if pod.safe_to_evict is False:
+            pinned.append(pod)
+        if not (pod.is_daemonset or pod.mirror):
+            workload.append(pod)
+    return workload, pinned
+
+
+def node_provider(node: NodeInfo, group: GroupView) -> str:
+    """The provider that owns a managed node: its pool's, else its provider label."""
+    if group.spec is not None:
+        try:
+            return group.spec.pools[int(node.labels.get(POOL_LABEL, ""))].provider
+        except (ValueError, IndexError):
+            pass
+    return node.labels.get(PROVIDER_LABEL, "")
+
+
+def plan_scale_down(
+    *,
+    nodes: Sequence[NodeInfo],
+    pods_by_node: Mapping[str, Sequence[PodInfo]],
+    groups: Sequence[GroupView],
+    groups_with_waiting_pods: frozenset[str],
+    now: datetime,
+    cfg: ScaleDownConfig,
+) -> ScaleDownPlan:
+    """Decide which managed nodes to mark, unmark and remove now."""
+    by_name = {g.name: g for g in groups if g.spec is not None}
+    marks: list[Mark] = []
+    unmarks: list[Unmark] = []
+    removals: list[Remove] = []
+    members: dict[str, list[NodeInfo]] = {}
+    for node in nodes:
+        if node.node_group in by_name and not node.deleting:
+            members.setdefault(node.node_group, []).append(node)
+    for group_name, group_nodes in sorted(members.items()):
+        group = by_name[group_name]
+        spec = group.spec
+        assert spec is not None
+        enabled = cfg.enabled and spec.scaleDown.enabled
+        waiting = group_name in groups_with_waiting_pods
+        # Nodes that may go, checked against group and pool minimums in name order.
+        remaining = len(group_nodes)
+        per_pool: dict[str, int] = {}
+        for node in group_nodes:
+            key = node.labels.get(POOL_LABEL, "")
+            per_pool[key] = per_pool.get(key, 0) + 1
+        for node in sorted(group_nodes, key=lambda n: n.name):
+            workload, pinned = blocking_pods(pods_by_node.get(node.name, ()))
+            marked = bool(node.scale_down_at)
+            pool_key = node.labels.get(POOL_LABEL, "")
+            pool_min = _pool_min(group, pool_key)
+            reason = _keep_reason(node, workload, pinned, enabled, waiting)
+            if reason is None and remaining - 1 < spec.minNodes:
+                reason = f"group {group_name} is at its minimum of {spec.minNodes} nodes"
+            if reason is None and per_pool.get(pool_key, 0) - 1 < pool_min:
+                reason = f"pool {pool_key} is at its minimum of {pool_min} nodes"
+            if reason is None and not marked and _younger_than(node, now, cfg.new_node_grace):
+                continue
+            if reason is not None:
+                if marked:
+                    unmarks.append(Unmark(node.name, reason))
+                continue
+            remaining -= 1
+            per_pool[pool_key] = per_pool.get(pool_key, 0) - 1
+            if not marked:
+                at = now + timedelta(seconds=spec.scaleDown.unneeded_seconds)
+                marks.append(Mark(node.name, format_time(at)))
+                continue
+            due = parse_time(node.scale_down_at)
+            if due is None or due <= now:
+                removals.append(
+                    Remove(
+                        node=node.name,
+                        provider=node_provider(node, group),
+                        group=group_name,
+                        reason=f"empty since before {node.scale_down_at or 'now'}",
+                    )
+                )
+    return ScaleDownPlan(marks, unmarks, removals)
+
+
+def _keep_reason(
+    node: NodeInfo,
+    workload: list[PodInfo],
+    pinned: list[PodInfo],
+    enabled: bool,
+    waiting: bool,
+) -> str | None:
+    if not enabled:
+        return "scale-down is disabled"
+    if node.scale_down_disabled:
+        return "node is annotated growthrs.io/scale-down-disabled"
+    if pinned:
+        return f"pod {pinned[0].key} is annotated safe-to-evict=false"
+    if workload:
+        return f"node runs {len(workload)} pod(s), e.g. {workload[0].key}"
+    if waiting:
+        return "pods are waiting for this group"
+    return None
+
+
+def _pool_min(group: GroupView, pool_key: str) -> int:
+    if group.spec is None:
+        return 0
+    try:
+        return group.spec.pools[int(pool_key)].minNodes
+    except (ValueError, IndexError):
+        return 0
+
+
+def _younger_than(node: NodeInfo, now: datetime, seconds: float) -> bool:
+    created = parse_time(node.creation)
+    return created is not None and (now - created).total_seconds() < seconds

@@ -1,0 +1,105 @@
+"""One typed settings object for the operator.
+
+Every field can be set by a ``GROWTHRS_<FIELD>`` environment variable or by the
+matching ``growthrs run`` flag (``--batch-idle`` for ``batch_idle``); flags win.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Operator settings, grouped by concern."""
+
+    model_config = SettingsConfigDict(env_prefix="GROWTHRS_", extra="ignore", frozen=True)
+
+    # -- cluster access ----------------------------------------------------------
+    kubeconfig: str | None = Field(
+        default=None, description="Kubeconfig path; in-cluster config or ~/.kube/config when unset."
+    )
+    cluster_name: str = Field(
+        default="growthrs",
+        description="Marks the provider instances of this cluster (e.g. a Hetzner label).",
+    )
+    namespace: str = Field(
+        default="kube-system",
+        description="Namespace for the operator's own objects (leader Lease, Events of cluster-scoped objects).",
+    )
+
+    # -- the loop ---------------------------------------------------------------
+    batch_idle: float = Field(
+        default=1.0, ge=0, description="Seconds without new unschedulable pods before planning."
+    )
+    batch_max: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a batch of unschedulable pods waits before planning.",
+    )
+    resync_interval: float = Field(
+        default=30.0, gt=0, description="Seconds between full reconciles even without events."
+    )
+    tick_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between NodeRequest / scale-down steps."
+    )
+    strategies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["priority", "least-waste"],
+        description="Strategy chain, comma separated: each narrows the ties the previous left.",
+    )
+
+    # -- node requests -------------------------------------------------------------
+    readiness_wait: float = Field(
+        default=600.0, gt=0, description="Seconds a new node may take to become Ready."
+    )
+    max_attempts: int = Field(
+        default=2, ge=1, description="Creations tried in one pool before falling back to the next."
+    )
+    offering_backoff: float = Field(
+        default=300.0, ge=0, description="Seconds an offering that had no capacity is skipped."
+    )
+    ready_ttl: float = Field(
+        default=600.0, ge=0, description="Seconds a Ready NodeRequest is kept."
+    )
+    unmet_ttl: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds an Unmet NodeRequest is kept before the pods are retried.",
+    )
+    provider_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds one provider call may take before it counts as failed.",
+    )
+    provider_workers: int = Field(default=8, ge=1, description="Threads for provider calls.")
+
+    # -- scale-down ----------------------------------------------------------------
+    scale_down_enabled: bool = Field(default=True, description="Remove nodes that stay empty.")
+    orphan_grace: float = Field(
+        default=600.0,
+        ge=0,
+        description="Seconds before an unaccounted provider instance is removed.",
+    )
+
+    # -- serving -------------------------------------------------------------------
+    metrics_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="Port for /metrics, /healthz and /readyz (0 = off).",
+    )
+    leader_election: bool = Field(
+        default=False,
+        description="Take a coordination.k8s.io Lease so replicas can run side by side.",
+    )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: str = Field(default="text", description="text or json.")
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
