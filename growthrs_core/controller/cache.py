@@ -1,0 +1,184 @@
+"""List+watch caches that survive watch expiry and reconnects.
+
+Each cache keeps parsed records (never the raw objects) keyed by
+``namespace/name``. A watch that ends is resumed from the last resourceVersion
+seen (bookmarks keep it fresh); ``410 Gone`` or an expired version triggers a
+full relist; connection errors back off and retry. ``on_change`` is called from
+the watch thread for every change, so the controller can wake up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from growthrs_core.controller.kube import JSON, Kube, KubeError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def object_key(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+
+
+class WatchCache(Generic[T]):
+    """One resource kind kept in memory as parsed records."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        name: str,
+        path: str,
+        parse: Callable[[JSON], T],
+        *,
+        on_change: Callable[[str, str, T | None, T | None], None] | None = None,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+        watch_timeout: int = 300,
+    ) -> None:
+        self.kube = kube
+        self.name = name
+        self.path = path
+        self.parse = parse
+        self.on_change = on_change
+        self.query = {"fieldSelector": field_selector, "labelSelector": label_selector}
+        self.watch_timeout = watch_timeout
+        self.items: dict[str, T] = {}
+        self.lock = threading.Lock()
+        self.synced = threading.Event()
+        self.resource_version = ""
+        self.relists = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- reading ---------------------------------------------------------------------
+
+    def snapshot(self) -> list[T]:
+        with self.lock:
+            return list(self.items.values())
+
+    def get(self, key: str) -> T | None:
+        with self.lock:
+            return self.items.get(key)
+
+    def put(self, obj: JSON) -> T:
+        """Record an object the controller itself just wrote, before its watch event."""
+        record = self.parse(obj)
+        key = object_key(obj)
+        with self.lock:
+            old = self.items.get(key)
+            self.items[key] = record
+        if self.on_change:
+            self.on_change(self.name, key, old, record)
+        return record
+
+    def discard(self, key: str) -> None:
+        with self.lock:
+            old = self.items.pop(key, None)
+        if old is not None and self.on_change:
+            self.on_change(self.name, key, old, None)
+
+    # -- running ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"watch-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _relist(self) -> None:
+        items, rv = self.kube.list_all(self.path, self.query)
+        fresh = {object_key(o): self.parse(o) for o in items}
+        with self.lock:
+            old = self.items
+            self.items = fresh
+            self.resource_version = rv
+        self.relists += 1
+        if self.on_change:
+            for key in old.keys() - fresh.keys():
+                self.on_change(self.name, key, old[key], None)
+            for key, record in fresh.items():
+                self.on_change(self.name, key, old.get(key), record)
+        self.synced.set()
+
+    def _run(self) -> None:
+        backoff = 0.5
+        need_list = True
+        while not self._stop.is_set():
+            try:
+                if need_list:
+                    self._relist()
+                    need_list = False
+                self._watch_once()
+                backoff = 0.5
+            except _Expired:
+                log.info("watch %s expired; relisting", self.name)
+                need_list = True
+            except KubeError as exc:
+                if exc.status == 410:
+                    need_list = True
+                    continue
+                log.warning("watch %s failed (%s); retrying in %.1fs", self.name, exc, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+            except Exception as exc:  # noqa: BLE001 - the watch thread must never die
+                log.warning(
+                    "watch %s broke (%s: %s); relisting in %.1fs",
+                    self.name,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
+                need_list = True
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _watch_once(self) -> None:
+        for event in self.kube.watch(
+            self.path, self.resource_version, self.query, timeout_seconds=self.watch_timeout
+        ):
+            if self._stop.is_set():
+                return
+            kind = event.get("type")
+            obj = event.get("object") or {}
+            if kind == "ERROR":
+                code = obj.get("code")
+                if code == 410 or obj.get("reason") in ("Expired", "Gone"):
+                    raise _Expired()
+                raise KubeError(int(code or 0), str(obj.get("message", "watch error")))
+            rv = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+            if kind == "BOOKMARK":
+                self.resource_version = rv or self.resource_version
+                continue
+            key = object_key(obj)
+            if kind == "DELETED":
+                with self.lock:
+                    old = self.items.pop(key, None)
+                    self.resource_version = rv or self.resource_version
+                if self.on_change:
+                    self.on_change(self.name, key, old, None)
+                continue
+            record = self.parse(obj)
+            with self.lock:
+                old = self.items.get(key)
+                self.items[key] = record
+                self.resource_version = rv or self.resource_version
+            if self.on_change:
+                self.on_change(self.name, key, old, record)
+
+
+class _Expired(Exception):
+    pass
+
+
+def wait_synced(caches: list[WatchCache[Any]], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    return all(c.synced.wait(max(0.0, deadline - time.monotonic())) for c in caches)

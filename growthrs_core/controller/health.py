@@ -1,0 +1,71 @@
+"""``/healthz``, ``/readyz`` and Prometheus ``/metrics`` on one small HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger(__name__)
+
+PLAN_SECONDS = Histogram(
+    "growthrs_plan_seconds",
+    "Time spent in one planning pass",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+)
+NODE_REQUESTS_CREATED = Counter(
+    "growthrs_node_requests_created_total", "NodeRequests created", ["group"]
+)
+NODE_REQUESTS = Gauge("growthrs_node_requests", "NodeRequests by phase", ["phase"])
+UNSCHEDULABLE_PODS = Gauge("growthrs_unschedulable_pods", "Pods waiting for capacity")
+PROVIDER_ERRORS = Counter(
+    "growthrs_provider_errors_total", "Provider calls that failed", ["provider", "kind"]
+)
+NODES_REMOVED = Counter("growthrs_nodes_removed_total", "Nodes removed by scale-down", ["group"])
+
+
+class HealthServer:
+    def __init__(self, port: int, healthy: Callable[[], bool], ready: Callable[[], bool]) -> None:
+        self.port = port
+        self._healthy = healthy
+        self._ready = ready
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        healthy, ready = self._healthy, self._ready
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/healthz":
+                    self._answer(200 if healthy() else 500, b"ok" if healthy() else b"loop stalled")
+                elif self.path == "/readyz":
+                    self._answer(
+                        200 if ready() else 503, b"ok" if ready() else b"caches not synced"
+                    )
+                elif self.path == "/metrics":
+                    self._answer(200, generate_latest(), CONTENT_TYPE_LATEST)
+                else:
+                    self._answer(404, b"not found")
+
+            def _answer(self, code: int, body: bytes, ctype: str = "text/plain") -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("0.0.0.0", self.port), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, name="health", daemon=True).start()
+        log.info("serving /healthz, /readyz and /metrics on port %d", self.port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
