@@ -77,6 +77,11 @@ class Settings(BaseSettings):
 
     # -- scale-down ----------------------------------------------------------------
     scale_down_enabled: bool = Field(default=True, description="Remove nodes that stay empty.")
+    scale_down_new_node_grace: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds after creation before a node may be marked as unneeded.",
+    )
     orphan_grace: float = Field(
         default=600.0,
         ge=0,

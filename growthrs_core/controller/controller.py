@@ -154,7 +154,9 @@ class Controller:
             ready_ttl=settings.ready_ttl,
             unmet_ttl=settings.unmet_ttl,
         )
-        self.scale_down_cfg = ScaleDownConfig(enabled=settings.scale_down_enabled)
+        self.scale_down_cfg = ScaleDownConfig(
+            enabled=settings.scale_down_enabled, new_node_grace=settings.scale_down_new_node_grace
+        )
         self.wake = threading.Event()
         self.stop_event = threading.Event()
         self.results: queue.Queue[Callable[[], None]] = queue.Queue()
@@ -537,6 +539,15 @@ class Controller:
             written = self._write_nr_status(nr, t.status)
             if written is not None:
                 nr = written
+            if t.status.phase == "Unmet" and nr.spec is not None:
+                pods = {p.key: p for p in self.pods.snapshot()}
+                for ref in nr.spec.pods:
+                    self._pod_event(
+                        pods.get(f"{ref.namespace}/{ref.name}"),
+                        "Normal",
+                        "NotTriggerScaleUp",
+                        f"NodeRequest {nr.name} is Unmet: {t.status.message}",
+                    )
         for event in t.events:
             self.events.emit(self._nr_ref(nr), event.type, event.reason, event.message)
             if group is not None and event.type == "Warning":

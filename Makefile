@@ -1,0 +1,47 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Both install what they need into .venv and build (or reuse) the local
+# Kubernetes control plane under ~/.cache/growthrs.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_ARGS ?=
+TOX_ENVS ?= lint,typecheck,unit,e2e
+
+.PHONY: demo test bench controlplane venv crds clean-cluster
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(BIN)/growthrs: $(BIN)/python pyproject.toml plugins/growthrs_kwok/pyproject.toml plugins/growthrs_hetzner/pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]' -e plugins/growthrs_kwok -e plugins/growthrs_hetzner -e tests/plugins/growthrs_testplugin
+	@touch $@
+
+$(BIN)/tox: $(BIN)/python
+	$(BIN)/pip install --quiet 'tox>=4.11'
+
+venv: $(BIN)/growthrs
+
+## Build (or reuse) etcd, kube-apiserver, scheduler, controller-manager, kubectl and kwok.
+controlplane:
+	$(PYTHON) hack/controlplane/cluster.py build
+
+## A local cluster autoscaling a real workload, with live progress.
+demo: venv controlplane
+	$(BIN)/python hack/demo.py $(DEMO_ARGS)
+
+## Every test: lint, mypy --strict, unit, and end-to-end on a real local control plane.
+test: $(BIN)/tox controlplane
+	$(BIN)/tox run -e $(TOX_ENVS)
+
+## Benchmarks: planner speed, reaction latency, scale-out/in, operator footprint.
+bench: venv controlplane
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## Regenerate crds/ from the models (a test fails when it is stale).
+crds: venv
+	rm -rf crds && $(BIN)/growthrs crds --output-dir crds
+
+clean-cluster:
+	$(PYTHON) hack/controlplane/cluster.py down --all
