@@ -1,0 +1,223 @@
+"""The Node object a KWOK "machine" is, and how to read one back. Pure functions.
+
+All state the provider needs lives on the Node (labels and annotations), so
+the provider keeps nothing in memory and an operator restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from growthrs_core import CreateRequest, Resources
+from growthrs_core.quantity import format_cpu
+from growthrs_kwok import offerings
+
+PROVIDER_NAME = "kwok"
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+"""The kwok controller keeps Nodes with ``kwok.x-k8s.io/node: fake`` Ready."""
+KWOK_ANNOTATION_VALUE = "fake"
+READY_AT_ANNOTATION = "kwok.growthrs.io/ready-at"
+"""When a delayed node is handed to the kwok controller (RFC 3339, UTC)."""
+FAILED_ANNOTATION = "kwok.growthrs.io/failed"
+"""Set by hand (or a test) to make ``status()`` report ``Failed(<value>)``."""
+
+PROVIDER_LABEL = "growthrs.io/provider"
+CLUSTER_LABEL = "growthrs.io/cluster"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+TYPE_LABEL = "type"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+REGION_LABEL = "topology.kubernetes.io/region"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+ARCH_LABEL = "kubernetes.io/arch"
+OS_LABEL = "kubernetes.io/os"
+GPU_MODEL_LABEL = "growthrs.io/gpu-model"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def provider_id(name: str) -> str:
+    return f"kwok://{name}"
+
+
+def format_time(epoch: float) -> str:
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def parse_time(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def resource_list(res: Resources, max_pods: int) -> dict[str, str]:
+    """``status.capacity`` / ``status.allocatable`` as the kubelet would report them."""
+    out = {
+        "cpu": format_cpu(res.cpu_millis),
+        "memory": f"{res.memory_mib}Mi",
+        "pods": str(max_pods),
+    }
+    if res.ephemeral_storage_gib is not None:
+        out["ephemeral-storage"] = f"{res.ephemeral_storage_gib}Gi"
+    if res.gpu:
+        out[GPU_RESOURCE] = str(res.gpu)
+    return out
+
+
+def node_info(name: str, arch: str) -> dict[str, str]:
+    """``status.nodeInfo``: every field the API schema requires, with stable fake IDs."""
+    machine = uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.kwok.growthrs.io")
+    return {
+        "architecture": arch,
+        "operatingSystem": "linux",
+        "machineID": machine.hex,
+        "systemUUID": str(machine),
+        "bootID": str(machine),
+        "kernelVersion": "kwok",
+        "osImage": "kwok (simulated Hetzner Cloud server)",
+        "containerRuntimeVersion": "kwok",
+        "kubeletVersion": "fake",
+        "kubeProxyVersion": "",
+    }
+
+
+def node_labels(request: CreateRequest, cluster_name: str) -> dict[str, str]:
+    """The request's labels plus the facts a kubelet and cloud controller would set.
+
+    The provider's own facts win: a node is what it is, whatever was asked.
+    """
+    o = request.offering
+    labels = dict(request.labels)
+    labels.update(
+        {
+            HOSTNAME_LABEL: request.node_name,
+            TYPE_LABEL: PROVIDER_NAME,
+            PROVIDER_LABEL: PROVIDER_NAME,
+            CLUSTER_LABEL: cluster_name,
+            INSTANCE_TYPE_LABEL: str(o.instance_type),
+            REGION_LABEL: str(o.region),
+            ARCH_LABEL: o.arch,
+            OS_LABEL: "linux",
+        }
+    )
+    if o.zone is not None:
+        labels[ZONE_LABEL] = str(o.zone)
+    if o.resources.gpu_model:
+        labels[GPU_MODEL_LABEL] = o.resources.gpu_model
+    return labels
+
+
+def build_node(
+    request: CreateRequest, cluster_name: str, *, ready_at: float | None
+) -> dict[str, Any]:
+    """The Node to POST. ``ready_at=None`` hands it to kwok at once; otherwise the
+    kwok annotation is left off and the time to add it is recorded instead."""
+    o = request.offering
+    server = offerings.server_type(str(o.instance_type))
+    capacity = offerings.capacity(server) if server is not None else o.resources
+    annotations = {}
+    if ready_at is None:
+        annotations[KWOK_ANNOTATION] = KWOK_ANNOTATION_VALUE
+    else:
+        annotations[READY_AT_ANNOTATION] = format_time(ready_at)
+    spec: dict[str, Any] = {"providerID": provider_id(request.node_name)}
+    if request.taints:
+        spec["taints"] = [t.to_dict() for t in request.taints]
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": request.node_name,
+            "labels": node_labels(request, cluster_name),
+            "annotations": annotations,
+        },
+        "spec": spec,
+        "status": {
+            "capacity": resource_list(capacity, o.max_pods),
+            "allocatable": resource_list(o.resources, o.max_pods),
+            "nodeInfo": node_info(request.node_name, o.arch),
+        },
+    }
+
+
+SYSTEM_TAINTS = frozenset(
+    {
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+        "node.kubernetes.io/unschedulable",
+    }
+)
+"""Taints the control plane manages; they are left for it to add again."""
+
+
+def booted_node(node: Mapping[str, Any]) -> dict[str, Any]:
+    """The same Node as ``node``, handed to kwok: what it looks like after booting."""
+    meta = node.get("metadata") or {}
+    spec = dict(node.get("spec") or {})
+    status = node.get("status") or {}
+    annotations = {k: v for k, v in annotations_of(node).items() if k != READY_AT_ANNOTATION}
+    annotations[KWOK_ANNOTATION] = KWOK_ANNOTATION_VALUE
+    taints = [t for t in spec.pop("taints", None) or () if t.get("key") not in SYSTEM_TAINTS]
+    if taints:
+        spec["taints"] = taints
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": meta.get("name"),
+            "labels": dict(labels_of(node)),
+            "annotations": annotations,
+        },
+        "spec": spec,
+        "status": {
+            key: status[key] for key in ("capacity", "allocatable", "nodeInfo") if key in status
+        },
+    }
+
+
+# -- reading a Node back ---------------------------------------------------------
+
+
+def labels_of(node: Mapping[str, Any]) -> Mapping[str, str]:
+    labels: Mapping[str, str] = (node.get("metadata") or {}).get("labels") or {}
+    return labels
+
+
+def annotations_of(node: Mapping[str, Any]) -> Mapping[str, str]:
+    annotations: Mapping[str, str] = (node.get("metadata") or {}).get("annotations") or {}
+    return annotations
+
+
+def is_ours(node: Mapping[str, Any], cluster_name: str) -> bool:
+    labels = labels_of(node)
+    return labels.get(PROVIDER_LABEL) == PROVIDER_NAME and labels.get(CLUSTER_LABEL) == cluster_name
+
+
+def is_deleting(node: Mapping[str, Any]) -> bool:
+    return (node.get("metadata") or {}).get("deletionTimestamp") is not None
+
+
+def is_ready(node: Mapping[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (node.get("status") or {}).get("conditions") or ()
+    )
+
+
+def handed_to_kwok(node: Mapping[str, Any]) -> bool:
+    return annotations_of(node).get(KWOK_ANNOTATION) == KWOK_ANNOTATION_VALUE
+
+
+def ready_at(node: Mapping[str, Any]) -> float | None:
+    raw = annotations_of(node).get(READY_AT_ANNOTATION)
+    return parse_time(raw) if raw else None
+
+
+def placement(node: Mapping[str, Any]) -> tuple[str, str]:
+    """``(instance type, location)`` of a node this provider created."""
+    labels = labels_of(node)
+    return labels.get(INSTANCE_TYPE_LABEL, ""), labels.get(REGION_LABEL, "")

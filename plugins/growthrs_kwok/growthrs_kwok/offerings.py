@@ -1,0 +1,159 @@
+"""The KWOK catalogue: Hetzner Cloud's shared and dedicated lineup plus fictional GPU types.
+
+Numbers follow Hetzner's published server types (cores, RAM, disk) with
+approximate EUR hourly prices, so plans and strategy choices made against
+KWOK look like the ones made against the real cloud. Nothing here talks to a
+cluster: ``growthrs offerings --provider kwok`` works offline.
+
+What a node offers to pods is its *allocatable* share: capacity minus a small
+kubelet reserve (:data:`KUBELET_RESERVE`). The Node object carries both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from growthrs_core import InstanceType, Offering, Region, Resources, Zone
+
+
+@dataclass(frozen=True, slots=True)
+class ServerType:
+    """One machine size, as the cloud sells it (capacity, not allocatable)."""
+
+    name: str
+    cores: int
+    memory_gib: int
+    disk_gib: int
+    eur_per_hour: float
+    arch: str = "amd64"
+    gpu: int = 0
+    gpu_model: str | None = None
+    locations: tuple[str, ...] | None = None
+    """Where this type is sold; ``None`` means every location."""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A Hetzner-like location: the region is the location, the zone its datacenter."""
+
+    name: str
+    datacenter: str
+
+
+LOCATIONS: tuple[Location, ...] = (
+    Location("fsn1", "fsn1-dc14"),
+    Location("nbg1", "nbg1-dc3"),
+    Location("hel1", "hel1-dc2"),
+)
+
+MAX_PODS = 110
+
+
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    """What the kubelet keeps back from pods on every node.
+
+    CPU and memory mirror a small ``kube-reserved`` plus the kubelet's default
+    hard-eviction threshold (``memory.available<100Mi``); storage mirrors the
+    default ``nodefs.available<10%``.
+    """
+
+    cpu_millis: int = 100
+    memory_mib: int = 256
+    storage_percent: int = 10
+
+
+KUBELET_RESERVE = Reserve()
+
+SERVER_TYPES: tuple[ServerType, ...] = (
+    # CX: shared Intel/AMD vCPU, the cheapest x86 line.
+    ServerType("cx22", 2, 4, 40, 0.0060),
+    ServerType("cx32", 4, 8, 80, 0.0113),
+    ServerType("cx42", 8, 16, 160, 0.0273),
+    ServerType("cx52", 16, 32, 320, 0.0540),
+    # CPX: shared AMD EPYC vCPU.
+    ServerType("cpx11", 2, 2, 40, 0.0073),
+    ServerType("cpx21", 3, 4, 80, 0.0127),
+    ServerType("cpx31", 4, 8, 160, 0.0232),
+    ServerType("cpx41", 8, 16, 240, 0.0424),
+    ServerType("cpx51", 16, 32, 360, 0.0928),
+    # CAX: shared Ampere Altra vCPU (arm64).
+    ServerType("cax11", 2, 4, 40, 0.0062, arch="arm64"),
+    ServerType("cax21", 4, 8, 80, 0.0108, arch="arm64"),
+    ServerType("cax31", 8, 16, 160, 0.0206, arch="arm64"),
+    ServerType("cax41", 16, 32, 320, 0.0409, arch="arm64"),
+    # CCX: dedicated AMD vCPU.
+    ServerType("ccx13", 2, 8, 80, 0.0224),
+    ServerType("ccx23", 4, 16, 160, 0.0432),
+    ServerType("ccx33", 8, 32, 240, 0.0856),
+    ServerType("ccx43", 16, 64, 360, 0.1704),
+    ServerType("ccx53", 32, 128, 600, 0.3400),
+    ServerType("ccx63", 48, 192, 960, 0.5096),
+    # GX: fictional GPU machines (Hetzner sells GPUs only as dedicated servers).
+    ServerType(
+        "gx-l4-1", 8, 32, 240, 0.7900, gpu=1, gpu_model="nvidia-l4", locations=("fsn1", "nbg1")
+    ),
+    ServerType(
+        "gx-l4-2", 16, 64, 480, 1.5500, gpu=2, gpu_model="nvidia-l4", locations=("fsn1", "nbg1")
+    ),
+    ServerType(
+        "gx-a100-1", 16, 96, 960, 2.6500, gpu=1, gpu_model="nvidia-a100", locations=("fsn1",)
+    ),
+    ServerType(
+        "gx-a100-2", 32, 192, 1920, 5.2000, gpu=2, gpu_model="nvidia-a100", locations=("fsn1",)
+    ),
+)
+
+_BY_NAME = {t.name: t for t in SERVER_TYPES}
+_DATACENTER = {loc.name: loc.datacenter for loc in LOCATIONS}
+
+
+def server_type(name: str) -> ServerType | None:
+    return _BY_NAME.get(name)
+
+
+def capacity(server: ServerType) -> Resources:
+    """The whole machine, as ``status.capacity`` reports it."""
+    return Resources(
+        cpu_millis=server.cores * 1000,
+        memory_mib=server.memory_gib * 1024,
+        ephemeral_storage_gib=server.disk_gib,
+        gpu=server.gpu,
+        gpu_model=server.gpu_model,
+    )
+
+
+def allocatable(server: ServerType, reserve: Reserve = KUBELET_RESERVE) -> Resources:
+    """What pods can use: capacity minus the kubelet reserve (``status.allocatable``)."""
+    storage_reserve = -(-server.disk_gib * reserve.storage_percent // 100)  # round up
+    return Resources(
+        cpu_millis=server.cores * 1000 - reserve.cpu_millis,
+        memory_mib=server.memory_gib * 1024 - reserve.memory_mib,
+        ephemeral_storage_gib=server.disk_gib - storage_reserve,
+        gpu=server.gpu,
+        gpu_model=server.gpu_model,
+    )
+
+
+def offering(server: ServerType, location: str) -> Offering:
+    return Offering(
+        instance_type=InstanceType(server.name),
+        resources=allocatable(server),
+        cost_per_hour=server.eur_per_hour,
+        region=Region(location),
+        zone=Zone(_DATACENTER[location]),
+        arch=server.arch,
+        max_pods=MAX_PODS,
+    )
+
+
+def catalogue(region: str | None = None) -> list[Offering]:
+    """Every offering, optionally only in ``region`` (an unknown region gives none)."""
+    out = []
+    for loc in LOCATIONS:
+        if region is not None and loc.name != region:
+            continue
+        for server in SERVER_TYPES:
+            if server.locations is None or loc.name in server.locations:
+                out.append(offering(server, loc.name))
+    return out
