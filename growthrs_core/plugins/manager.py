@@ -112,12 +112,12 @@ class PluginManager:
 
     def _impls(self, hook_name: str) -> list[tuple[PluginInfo, pluggy.HookImpl]]:
         caller: pluggy.HookCaller = getattr(self._pm.hook, hook_name)
-        # pluggy lists impls last-registered first; keep registration order.
-        return [
-            (self._dist_of[id(impl.plugin)], impl)
-            for impl in reversed(caller.get_hookimpls())
-            if id(impl.plugin) in self._dist_of
-        ]
+        # Registration order (built-ins first), whatever order pluggy keeps
+        # (it moves tryfirst/trylast impls), so the first registration of a name wins.
+        order = {key: index for index, key in enumerate(self._dist_of)}
+        impls = [impl for impl in caller.get_hookimpls() if id(impl.plugin) in order]
+        impls.sort(key=lambda impl: order[id(impl.plugin)])
+        return [(self._dist_of[id(impl.plugin)], impl) for impl in impls]
 
     def _call(self, info: PluginInfo, impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
         return impl.function(**{name: kwargs[name] for name in impl.argnames})
