@@ -1,0 +1,1 @@
+"""The Hetzner Cloud provider for GrowthRS."""

@@ -1,0 +1,84 @@
+"""Hetzner labels that tie a server to its cluster, node group and node request.
+
+Hetzner's label rules are close to Kubernetes' but not the same, and a label
+value may come from user input (a group name, a cluster name), so values are
+sanitised rather than rejected: a server must be creatable for any valid
+NodeRequest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+CLUSTER_LABEL = "growthrs.io/cluster"
+GROUP_LABEL = "growthrs.io/node-group"
+REQUEST_LABEL = "growthrs.io/node-request"
+MANAGED_PREFIX = "growthrs.io/"
+RESERVED_PREFIX = "hetzner.cloud/"
+
+LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$")
+DNS_SUBDOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$"
+)
+_INVALID = re.compile(r"[^A-Za-z0-9_.-]+")
+_MAX = 63
+
+
+def sanitize_value(value: str) -> str:
+    """A valid Hetzner label value for ``value``; long or rewritten values keep a hash.
+
+    The hash suffix keeps two different inputs from collapsing into one value.
+    """
+    if LABEL_VALUE.match(value):
+        return value
+    cleaned = _INVALID.sub("-", value).strip("-_.")
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    if len(cleaned) > _MAX:
+        cleaned = cleaned[: _MAX - 9].rstrip("-_.")
+    cleaned = f"{cleaned}-{digest}" if cleaned else digest
+    return cleaned
+
+
+def key_error(key: str) -> str | None:
+    """Why ``key`` is not a valid Hetzner label key, or None when it is."""
+    prefix, _, name = key.rpartition("/")
+    if not LABEL_NAME.match(name):
+        return f"label key {key!r}: the name part must be 1-63 alphanumerics, '-', '_' or '.'"
+    if prefix and not DNS_SUBDOMAIN.match(prefix):
+        return f"label key {key!r}: the prefix must be a DNS subdomain"
+    if key.startswith(RESERVED_PREFIX):
+        return f"label key {key!r}: the {RESERVED_PREFIX} prefix is reserved by Hetzner"
+    return None
+
+
+def value_error(value: str) -> str | None:
+    if not LABEL_VALUE.match(value):
+        return f"label value {value!r}: at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+    return None
+
+
+def cluster_value(cluster_name: str) -> str:
+    return sanitize_value(cluster_name)
+
+
+def cluster_selector(cluster_name: str) -> str:
+    """The label selector that finds every server of this cluster."""
+    return f"{CLUSTER_LABEL}=={cluster_value(cluster_name)}"
+
+
+def server_labels(
+    *, cluster_name: str, node_group: str, node_request: str, extra: dict[str, str]
+) -> dict[str, str]:
+    """The labels a new server carries: the node class's extras plus GrowthRS's own.
+
+    GrowthRS's labels win; the node class model already refuses ``growthrs.io/`` keys.
+    """
+    labels = dict(extra)
+    labels[CLUSTER_LABEL] = cluster_value(cluster_name)
+    if node_group:
+        labels[GROUP_LABEL] = sanitize_value(node_group)
+    if node_request:
+        labels[REQUEST_LABEL] = sanitize_value(node_request)
+    return labels

@@ -1,0 +1,635 @@
+"""The Hetzner Cloud provider: GrowthRS's five provider calls on the ``hcloud`` client.
+
+Design points, each with its reason:
+
+* The node ID is the server name (= node name): a retried ``create`` finds the
+  server it made before, and nothing has to be remembered across restarts.
+* ``create`` returns as soon as Hetzner accepted the server; ``status`` reads the
+  server and its running/failed actions, so no worker thread waits on a boot.
+  A failed create/start action deletes the server and reports ``Failed``.
+* hcloud's own retry loop (up to five sleeps of up to 60 s, blind to rate-limit
+  headers) is switched off; :meth:`_call` retries rate limits, 5xx answers and
+  network errors a bounded number of times, waiting what Hetzner's headers say,
+  and hands longer waits to the controller as ``ProviderInternal(retry_after=)``.
+* The token comes from the environment or a Secret; it lives only inside the
+  hcloud client's headers and is never put into messages or logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from typing import Any, TypeVar
+
+import hcloud
+import requests
+from hcloud import APIException
+from hcloud.firewalls import Firewall
+from hcloud.images import Image
+from hcloud.locations import Location
+from hcloud.networks import Network
+from hcloud.placement_groups import PlacementGroup
+from hcloud.server_types import ServerType
+from hcloud.servers import BoundServer, ServerCreatePublicNetwork
+from hcloud.ssh_keys import SSHKey
+
+from growthrs_core import (
+    CreateRequest,
+    Creating,
+    CreationFailed,
+    Failed,
+    MissingConfig,
+    NodeId,
+    NotFound,
+    Offering,
+    OfferingUnavailable,
+    ProviderError,
+    ProviderInternal,
+    ProviderStatus,
+    Removing,
+    Running,
+)
+from growthrs_hetzner import labels as hlabels
+from growthrs_hetzner import userdata
+from growthrs_hetzner.api_errors import AUTH_CODES, is_retried, to_provider_error
+from growthrs_hetzner.nodeclass import HetznerNodeClassSpec, ImageRef, parse_node_class
+from growthrs_hetzner.offerings import (
+    HETZNER_ARCH,
+    ServerTypeInfo,
+    TypeLocation,
+    build_offerings,
+)
+from growthrs_hetzner.settings import HetznerSettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+SecretReader = Callable[[str, str, str], str]
+ConfigMapReader = Callable[[str, str, str], str]
+"""``read_config_map(namespace, name, key)`` returns the value of a ConfigMap key."""
+
+CREATION_COMMANDS = frozenset(
+    {
+        "create_server",
+        "start_server",
+        "attach_to_network",
+        "add_to_placement_group",
+        "apply_firewall",
+    }
+)
+"""Actions that are part of bringing a new server up; one failing means the server failed."""
+PROVIDER_ID_PREFIX = "hcloud://"
+"""hcloud-cloud-controller-manager's providerID format: ``hcloud://<server id>``."""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("growthrs-hetzner")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
+        return "0"
+
+
+def _no_config_maps(namespace: str, name: str, key: str) -> str:
+    raise MissingConfig(f"cannot read ConfigMap {namespace}/{name} key {key!r}: no cluster access")
+
+
+def _no_secrets(namespace: str, name: str, key: str) -> str:
+    raise MissingConfig(f"cannot read Secret {namespace}/{name} key {key!r}: no cluster access")
+
+
+class HetznerProvider:
+    """Creates, watches and removes Hetzner Cloud servers for one cluster."""
+
+    def __init__(
+        self,
+        settings: HetznerSettings,
+        *,
+        cluster_name: str = "growthrs",
+        read_secret: SecretReader = _no_secrets,
+        read_config_map: ConfigMapReader = _no_config_maps,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.cluster_name = cluster_name
+        self._read_secret_fn = read_secret
+        self._read_config_map = read_config_map
+        self._sleep = sleep
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._hc: hcloud.Client | None = None
+        self._local = threading.local()
+        self._offerings: tuple[float, list[Offering]] | None = None
+        self._lookups: dict[tuple[str, ...], tuple[float, Any]] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"HetznerProvider(cluster={self.cluster_name!r}, endpoint={self.settings.endpoint!r})"
+        )
+
+    # -- the API client ----------------------------------------------------------------
+
+    def _token(self) -> str:
+        if self.settings.token is not None:
+            return self.settings.token.get_secret_value().strip()
+        ref = self.settings.token_secret_ref()
+        if ref is None:
+            raise MissingConfig(
+                "no Hetzner API token: set GROWTHRS_HETZNER_TOKEN, or "
+                "GROWTHRS_HETZNER_TOKEN_SECRET=namespace/name/key"
+            )
+        token = self._read_secret(*ref).strip()
+        if not token:
+            raise MissingConfig(
+                f"Secret {ref[0]}/{ref[1]} key {ref[2]!r} holds an empty Hetzner token"
+            )
+        return token
+
+    def _client(self) -> hcloud.Client:
+        with self._lock:
+            if self._hc is None:
+                client = hcloud.Client(
+                    token=self._token(),
+                    api_endpoint=self.settings.endpoint,
+                    application_name="growthrs",
+                    application_version=_version(),
+                    timeout=self.settings.request_timeout,
+                )
+                self._take_over_retries(client)
+                self._hc = client
+            return self._hc
+
+    def _take_over_retries(self, client: hcloud.Client) -> None:
+        """Switch hcloud's blind retries off and watch response headers instead.
+
+        These are private attributes of ``hcloud``'s request layer (checked against
+        the tested range); if a release renames them, hcloud keeps retrying on its
+        own and only the header-aware waits are lost.
+        """
+        for holder in (client, getattr(client, "_client", None)):
+            if holder is None:
+                continue
+            if hasattr(holder, "_retry_max_retries"):
+                holder._retry_max_retries = 0
+            session = getattr(holder, "_session", None) or getattr(
+                holder, "_requests_session", None
+            )
+            if isinstance(session, requests.Session):
+                session.hooks["response"].append(self._remember_headers)
+
+    def _remember_headers(
+        self, response: requests.Response, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        self._local.headers = response.headers
+        return response
+
+    def _forget_client(self) -> None:
+        """After ``unauthorized``: read the token again next time (it may have been rotated)."""
+        with self._lock:
+            self._hc = None
+
+    def _read_secret(self, namespace: str, name: str, key: str) -> str:
+        try:
+            return self._read_secret_fn(namespace, name, key)
+        except ProviderError:
+            raise
+        except LookupError:
+            raise MissingConfig(f"Secret {namespace}/{name} has no key {key!r}") from None
+        except Exception as exc:  # noqa: BLE001 - any reader failure, without its text
+            raise ProviderInternal(
+                f"cannot read Secret {namespace}/{name} key {key!r}: {type(exc).__name__}",
+                retryable=True,
+            ) from None
+
+    def _backoff(self, attempt: int) -> float:
+        return float(min(self.settings.max_retry_wait, 0.5 * 2**attempt))
+
+    def _retry_wait(self, attempt: int) -> float:
+        """Seconds to wait before retrying, from the last response's headers if it has any.
+
+        ``Retry-After`` wins. Otherwise ``RateLimit-Reset`` (a UNIX time, measured
+        against the response's ``Date`` so clock skew does not matter) bounds the
+        wait; as Hetzner refills the budget one request every ``3600 / limit``
+        seconds, one refill is enough to retry once.
+        """
+        headers: Mapping[str, str] = getattr(self._local, "headers", None) or {}
+        retry_after = headers.get("Retry-After")
+        if retry_after:
+            try:
+                return max(0.0, float(retry_after))
+            except ValueError:
+                when = email.utils.parsedate_to_datetime(retry_after)
+                return max(0.0, when.timestamp() - time.time())
+        reset = headers.get("RateLimit-Reset")
+        if reset:
+            try:
+                server_now = email.utils.parsedate_to_datetime(headers["Date"]).timestamp()
+            except (KeyError, TypeError, ValueError):
+                server_now = time.time()
+            wait = max(0.0, float(reset) - server_now)
+            limit = headers.get("RateLimit-Limit")
+            if limit and float(limit) > 0:
+                wait = min(wait, 3600.0 / float(limit))
+            return wait
+        return self._backoff(attempt)
+
+    def _call(
+        self,
+        fn: Callable[[hcloud.Client], T],
+        *,
+        operation: str,
+        subject: str,
+        passthrough: frozenset[str] = frozenset(),
+    ) -> T:
+        """Run one API call with bounded, header-aware retries; map failures to provider errors.
+
+        Error codes in ``passthrough`` are re-raised as ``APIException`` for the caller.
+        """
+        attempt = 0
+        while True:
+            client = self._client()
+            self._local.headers = None
+            try:
+                return fn(client)
+            except APIException as exc:
+                if isinstance(exc.code, str) and exc.code in passthrough:
+                    raise
+                if exc.code in AUTH_CODES:
+                    self._forget_client()
+                if not is_retried(exc):
+                    raise to_provider_error(exc, operation=operation, subject=subject) from exc
+                wait = self._retry_wait(attempt)
+                if attempt >= self.settings.max_retries or wait > self.settings.max_retry_wait:
+                    raise to_provider_error(
+                        exc, operation=operation, subject=subject, retry_after=wait
+                    ) from exc
+                what = f"{exc.code}"
+            except requests.RequestException as exc:
+                wait = self._backoff(attempt)
+                if attempt >= self.settings.max_retries:
+                    raise ProviderInternal(
+                        f"Hetzner API: {operation} {subject}: cannot reach "
+                        f"{self.settings.endpoint} ({type(exc).__name__})",
+                        retryable=True,
+                        retry_after=wait,
+                    ) from exc
+                what = type(exc).__name__
+            attempt += 1
+            log.warning(
+                "Hetzner API %s %s: %s; retry %d/%d in %.1fs",
+                operation,
+                subject,
+                what,
+                attempt,
+                self.settings.max_retries,
+                wait,
+            )
+            self._sleep(wait)
+
+    def _cached(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
+        now = self._clock()
+        hit = self._lookups.get(key)
+        if hit is not None and now - hit[0] < self.settings.offerings_ttl:
+            value: T = hit[1]
+            return value
+        value = load()
+        self._lookups[key] = (now, value)
+        return value
+
+    # -- offerings ------------------------------------------------------------------------
+
+    def offerings(self, region: str | None) -> list[Offering]:
+        """Server types per location, from ``/server_types``; cached for ``offerings_ttl``."""
+        with self._lock:
+            cached = self._offerings
+        now = self._clock()
+        if cached is None or now - cached[0] >= self.settings.offerings_ttl:
+            types = self._call(
+                lambda c: c.server_types.get_all(), operation="list", subject="server types"
+            )
+            fresh = build_offerings(
+                [_type_info(t) for t in types],
+                price=self.settings.price,
+                reserved_memory_mib=self.settings.reserved_memory_mib,
+                reserved_cpu_millis=self.settings.reserved_cpu_millis,
+            )
+            cached = (now, fresh)
+            with self._lock:
+                self._offerings = cached
+        return [o for o in cached[1] if region is None or o.region == region]
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def _find(self, name: str) -> BoundServer | None:
+        page = self._call(
+            lambda c: c.servers.get_list(name=name), operation="read", subject=f"server {name}"
+        )
+        return page.servers[0] if page.servers else None
+
+    def provider_id(self, node_id: str) -> str | None:
+        """``hcloud://<server id>`` for the server named ``node_id``, None if there is none."""
+        server = self._find(node_id)
+        return None if server is None else f"{PROVIDER_ID_PREFIX}{server.id}"
+
+    # -- create -----------------------------------------------------------------------------
+
+    def create(self, request: CreateRequest) -> NodeId:
+        """Create the server for ``request`` (or find the one a previous attempt created)."""
+        nc_name, nc = parse_node_class(request.node_class)
+        offering = request.offering
+        name = request.node_name
+        subject = f"server {name} ({offering.key})"
+        if nc.locations is not None and offering.region not in nc.locations:
+            raise OfferingUnavailable(
+                f"HetznerNodeClass {nc_name} allows locations {', '.join(nc.locations)}, "
+                f"not {offering.region}"
+            )
+        hetzner_arch = HETZNER_ARCH.get(offering.arch)
+        if hetzner_arch is None:
+            raise CreationFailed(f"Hetzner has no {offering.arch} servers", retryable=False)
+        image_ref = nc.image_for(offering.arch)
+        if image_ref is None:
+            raise MissingConfig(
+                f"HetznerNodeClass {nc_name}: no image for {offering.arch} (field image.{offering.arch})"
+            )
+        server_labels = hlabels.server_labels(
+            cluster_name=self.cluster_name,
+            node_group=request.node_group,
+            node_request=request.node_request,
+            extra=dict(nc.labels),
+        )
+        user_data = self._user_data(nc_name, nc, request)  # before any Hetzner call
+
+        existing = self._find(name)
+        if existing is not None:
+            return self._adopt(existing)
+
+        image = self._image(nc_name, image_ref, offering.arch, hetzner_arch)
+        networks = [
+            Network(id=self._resolve("network", r, nc_name, "networks")) for r in nc.networks
+        ]
+        firewalls = [
+            Firewall(id=self._resolve("firewall", r, nc_name, "firewalls")) for r in nc.firewalls
+        ]
+        placement_group = (
+            PlacementGroup(
+                id=self._resolve("placement_group", nc.placementGroup, nc_name, "placementGroup")
+            )
+            if nc.placementGroup
+            else None
+        )
+        try:
+            response = self._call(
+                lambda c: c.servers.create(
+                    name=name,
+                    server_type=ServerType(name=offering.instance_type),
+                    image=image,
+                    location=Location(name=offering.region),
+                    labels=server_labels,
+                    user_data=user_data,
+                    networks=networks or None,
+                    firewalls=firewalls or None,
+                    placement_group=placement_group,
+                    # Names (or IDs as text): the API documents ssh_keys as strings.
+                    ssh_keys=[SSHKey(name=k) for k in nc.sshKeys] or None,
+                    public_net=ServerCreatePublicNetwork(
+                        enable_ipv4=nc.publicNet.ipv4, enable_ipv6=nc.publicNet.ipv6
+                    ),
+                    start_after_create=True,
+                ),
+                operation="create",
+                subject=subject,
+                passthrough=frozenset({"uniqueness_error"}),
+            )
+        except APIException as exc:  # uniqueness_error: a concurrent or earlier attempt won
+            log.info("server %s already exists (%s); adopting it", name, exc.code)
+            existing = self._find(name)
+            if existing is None:
+                raise CreationFailed(
+                    f"Hetzner API: create {subject}: name is taken but no server has it: {exc.message}",
+                    retryable=True,
+                ) from exc
+            return self._adopt(existing)
+        log.info(
+            "created Hetzner server %s (id %s, %s, action %s)",
+            name,
+            response.server.id,
+            offering.key,
+            response.action.id if response.action else "-",
+        )
+        return NodeId(name)
+
+    def _adopt(self, server: BoundServer) -> NodeId:
+        """A server with the node's name exists: it is ours only if it carries our cluster label."""
+        want = hlabels.cluster_value(self.cluster_name)
+        if (server.labels or {}).get(hlabels.CLUSTER_LABEL) != want:
+            raise CreationFailed(
+                f"a Hetzner server named {server.name} exists but lacks "
+                f"{hlabels.CLUSTER_LABEL}={want}; it is not GrowthRS's to use",
+                retryable=False,
+            )
+        if server.status == "deleting":
+            raise CreationFailed(
+                f"Hetzner server {server.name} is still being deleted",
+                retryable=True,
+                retry_after=5.0,
+            )
+        return NodeId(str(server.name))
+
+    def _user_data(
+        self, nc_name: str, nc: HetznerNodeClassSpec, request: CreateRequest
+    ) -> str | None:
+        if nc.userData is None:
+            return None
+        if nc.userData.kind == "custom":
+            ref = nc.userData.templateRef
+            assert ref is not None  # the model guarantees it
+            source = f"ConfigMap {ref.namespace}/{ref.name} key {ref.key}"
+            template = self._read_config_map(ref.namespace, ref.name, ref.key)
+        else:
+            source = f"built-in {nc.userData.kind} template"
+            template = userdata.builtin_template(nc.userData.kind)
+        required, optional = userdata.secret_keys(template)
+        secret: dict[str, str] = {}
+        if required or optional:
+            if nc.joinSecretRef is None:
+                raise MissingConfig(f"HetznerNodeClass {nc_name}: the {source} needs joinSecretRef")
+            ns, sname = nc.joinSecretRef.namespace, nc.joinSecretRef.name
+            for key in sorted(required):
+                secret[key] = self._read_secret(ns, sname, key)
+            for key in sorted(optional):
+                with contextlib.suppress(MissingConfig):
+                    secret[key] = self._read_secret(ns, sname, key)
+        offering = request.offering
+        values = userdata.node_values(
+            node_name=request.node_name,
+            cluster_name=self.cluster_name,
+            node_group=request.node_group,
+            node_request=request.node_request,
+            instance_type=offering.instance_type,
+            region=offering.region,
+            arch=offering.arch,
+            labels=request.labels,
+            taints=request.taints,
+        )
+        text = userdata.render(template, values, secret, source=source)
+        userdata.check_size(text, source=source)
+        return text
+
+    def _image(self, nc_name: str, ref: ImageRef, arch: str, hetzner_arch: str) -> Image:
+        # Names and IDs go as text: the API documents ``image`` as "ID or name", a string.
+        if ref.name is not None:
+            return Image(name=ref.name)
+        if ref.id is not None:
+            return Image(name=str(ref.id))
+        selector = ref.labelSelector
+        assert selector is not None
+
+        def newest() -> int | None:
+            images = self._call(
+                lambda c: c.images.get_all(
+                    type=["snapshot"],
+                    architecture=[hetzner_arch],
+                    label_selector=selector,
+                    sort=["created:desc"],
+                ),
+                operation="read",
+                subject=f"snapshots matching {selector!r}",
+            )
+            usable = [i for i in images if i.status == "available"]
+            if not usable:
+                return None
+            return int(max(usable, key=lambda i: (i.created, i.id)).id)
+
+        image_id = self._cached(("snapshot", hetzner_arch, selector), newest)
+        if image_id is None:
+            self._lookups.pop(("snapshot", hetzner_arch, selector), None)
+            raise MissingConfig(
+                f"HetznerNodeClass {nc_name}: no available {hetzner_arch} snapshot matches "
+                f"labelSelector {selector!r} (field image.{arch}.labelSelector)"
+            )
+        return Image(name=str(image_id))
+
+    def _resolve(self, kind: str, ref: str, nc_name: str, field: str) -> int:
+        """The ID of a network, firewall or placement group given by name or ID."""
+        if ref.isdigit():
+            return int(ref)
+
+        def lookup() -> int | None:
+            def get(c: hcloud.Client) -> Any:
+                clients = {
+                    "network": c.networks,
+                    "firewall": c.firewalls,
+                    "placement_group": c.placement_groups,
+                }
+                return clients[kind].get_by_name(ref)
+
+            found = self._call(get, operation="read", subject=f"{kind.replace('_', ' ')} {ref}")
+            return None if found is None else int(found.id)
+
+        found_id = self._cached((kind, ref), lookup)
+        if found_id is None:
+            self._lookups.pop((kind, ref), None)
+            raise MissingConfig(
+                f"HetznerNodeClass {nc_name}: {kind.replace('_', ' ')} {ref!r} not found (field {field})"
+            )
+        return found_id
+
+    # -- status, delete, list ------------------------------------------------------------------
+
+    def status(self, node_id: NodeId) -> ProviderStatus:
+        """``Creating`` while the create/start actions run, ``Running`` after; a failed action
+        deletes the server and gives ``Failed(reason)``."""
+        server = self._find(node_id)
+        if server is None:
+            return NotFound()
+        if server.status == "deleting":
+            return Removing()
+        page = self._call(
+            lambda c: c.servers.get_actions_list(server, status=["running", "error"], per_page=50),
+            operation="read",
+            subject=f"actions of server {node_id}",
+        )
+        failed = [a for a in page.actions if a.status == "error" and a.command in CREATION_COMMANDS]
+        if failed:
+            action = failed[0]
+            error = action.error or {}
+            reason = (
+                f"Hetzner action {action.command} failed: "
+                f"{error.get('message', 'no message')} ({error.get('code', 'error')})"
+            )
+            log.warning("server %s: %s; deleting it", node_id, reason)
+            try:
+                self._delete_server(server, node_id)
+            except ProviderError as exc:
+                log.warning("server %s: delete after failure did not go through: %s", node_id, exc)
+            return Failed(reason)
+        running = any(a.status == "running" for a in page.actions)
+        if server.status == "running" and not running:
+            return Running()
+        if server.status in ("off", "stopping") and not running:
+            return Failed(f"Hetzner server {node_id} is {server.status}")
+        return Creating()
+
+    def delete(self, node_id: NodeId) -> None:
+        """Delete the server; a server that is gone (or going) is success."""
+        server = self._find(node_id)
+        if server is None or server.status == "deleting":
+            return
+        self._delete_server(server, node_id)
+
+    def _delete_server(self, server: BoundServer, node_id: str) -> None:
+        try:
+            self._call(
+                lambda c: c.servers.delete(server),
+                operation="delete",
+                subject=f"server {node_id}",
+                passthrough=frozenset({"not_found"}),
+            )
+        except APIException:  # not_found: already gone
+            return
+        log.info("deleting Hetzner server %s (id %s)", node_id, server.id)
+
+    def list_nodes(self) -> list[NodeId]:
+        """Every server carrying this cluster's label (all pages), except those being deleted."""
+        selector = hlabels.cluster_selector(self.cluster_name)
+        servers = self._call(
+            lambda c: c.servers.get_all(label_selector=selector),
+            operation="list",
+            subject=f"servers with {selector}",
+        )
+        return sorted(NodeId(str(s.name)) for s in servers if s.status != "deleting")
+
+
+def _type_info(server_type: Any) -> ServerTypeInfo:
+    """The offering-relevant part of an hcloud ``BoundServerType`` (no deprecated properties)."""
+    hourly = {
+        str(p["location"]): (float(p["price_hourly"]["net"]), float(p["price_hourly"]["gross"]))
+        for p in server_type.prices or []
+    }
+    locations: tuple[TypeLocation, ...]
+    if server_type.locations:
+        locations = tuple(
+            TypeLocation(
+                name=str(loc.location.name),
+                available=bool(loc.available),
+                deprecated=loc.deprecation is not None,
+            )
+            for loc in server_type.locations
+        )
+    else:  # an API answer without per-location data: every priced location
+        locations = tuple(TypeLocation(name, True, False) for name in hourly)
+    return ServerTypeInfo(
+        name=str(server_type.name),
+        cores=float(server_type.cores),
+        memory_gb=float(server_type.memory),
+        disk_gb=float(server_type.disk),
+        architecture=str(server_type.architecture),
+        locations=locations,
+        hourly=hourly,
+    )

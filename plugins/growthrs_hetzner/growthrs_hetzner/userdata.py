@@ -1,0 +1,183 @@
+"""Cloud-init user data that makes a new server join the cluster.
+
+Templates use double-brace placeholders: ``{{ node_name }}``, ``{{ secret.token | json }}``.
+Filters: ``shell`` (shell-quote), ``json`` (a JSON string, also valid YAML),
+``base64``. ``{{ secret.key? }}`` marks a Secret key optional (empty when absent).
+An unknown placeholder is an error rather than an empty string: a join script
+with a hole in it would boot a server that never joins.
+
+Rendering is pure (no API calls) so the 32 KiB limit is enforced before anything
+is created. Secret values are only ever substituted, never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+from growthrs_core import CreationFailed, MissingConfig, Taint
+
+USER_DATA_LIMIT = 32 * 1024
+"""Hetzner's limit on ``user_data`` in bytes."""
+
+BUILTIN_TEMPLATES = {"k3s": "k3s-agent.yaml.tmpl", "kubeadm": "kubeadm-join.yaml.tmpl"}
+
+_PLACEHOLDER = re.compile(
+    r"\{\{\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_.-]+?)?)(?P<optional>\?)?"
+    r"\s*(?:\|\s*(?P<filter>[a-z0-9]+)\s*)?\}\}"
+)
+
+FILTERS: dict[str, Callable[[str], str]] = {
+    "shell": shlex.quote,
+    "json": json.dumps,
+    "base64": lambda value: base64.b64encode(value.encode()).decode(),
+}
+
+# Labels a kubelet may set on itself with --node-labels (k8s.io/api/node/v1 IsKubeletLabel):
+# any other kubernetes.io / k8s.io label makes the kubelet refuse to start.
+_KUBELET_LABELS = frozenset(
+    {
+        "kubernetes.io/hostname",
+        "kubernetes.io/os",
+        "kubernetes.io/arch",
+        "beta.kubernetes.io/os",
+        "beta.kubernetes.io/arch",
+        "beta.kubernetes.io/instance-type",
+        "node.kubernetes.io/instance-type",
+        "topology.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/region",
+        "failure-domain.beta.kubernetes.io/zone",
+    }
+)
+_KUBELET_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
+
+
+def kubelet_may_set(key: str) -> bool:
+    """Whether a kubelet may carry ``key`` in ``--node-labels``."""
+    namespace, _, _ = key.rpartition("/")
+    restricted = namespace in ("kubernetes.io", "k8s.io") or namespace.endswith(
+        (".kubernetes.io", ".k8s.io")
+    )
+    if not restricted or key in _KUBELET_LABELS:
+        return True
+    return namespace in _KUBELET_NAMESPACES or namespace.endswith(
+        tuple("." + ns for ns in _KUBELET_NAMESPACES)
+    )
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    name: str
+    optional: bool
+    filter: str | None
+
+
+def placeholders(template: str) -> list[Placeholder]:
+    return [
+        Placeholder(m.group("name"), bool(m.group("optional")), m.group("filter"))
+        for m in _PLACEHOLDER.finditer(template)
+    ]
+
+
+def secret_keys(template: str) -> tuple[set[str], set[str]]:
+    """``(required, optional)`` Secret keys the template refers to as ``secret.<key>``."""
+    required, optional = set(), set()
+    for p in placeholders(template):
+        if p.name.startswith("secret."):
+            (optional if p.optional else required).add(p.name.removeprefix("secret."))
+    return required, optional - required
+
+
+def builtin_template(kind: str) -> str:
+    """The packaged template for ``k3s`` or ``kubeadm``."""
+    name = BUILTIN_TEMPLATES[kind]
+    return resources.files("growthrs_hetzner").joinpath("templates", name).read_text()
+
+
+def node_values(
+    *,
+    node_name: str,
+    cluster_name: str,
+    node_group: str,
+    node_request: str,
+    instance_type: str,
+    region: str,
+    arch: str,
+    labels: Mapping[str, str],
+    taints: tuple[Taint, ...],
+) -> dict[str, str]:
+    """The per-node variables every template can use (see the README's table)."""
+    allowed = {k: v for k, v in sorted(labels.items()) if kubelet_may_set(k)}
+    label_args = [f"{k}={v}" for k, v in allowed.items()]
+    taint_args = [
+        f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}" for t in taints
+    ]
+    flags = [f"--node-label {shlex.quote(a)}" for a in label_args]
+    flags += [f"--node-taint {shlex.quote(a)}" for a in taint_args]
+    return {
+        "node_name": node_name,
+        "cluster_name": cluster_name,
+        "node_group": node_group,
+        "node_request": node_request,
+        "instance_type": instance_type,
+        "region": region,
+        "arch": arch,
+        "node_labels": ",".join(label_args),
+        "node_taints": ",".join(taint_args),
+        "k3s_node_flags": " ".join(flags),
+    }
+
+
+def render(
+    template: str,
+    values: Mapping[str, str],
+    secret: Mapping[str, str],
+    *,
+    source: str,
+) -> str:
+    """Fill ``template``; an unknown placeholder or filter is a :class:`MissingConfig`."""
+
+    def fill(match: re.Match[str]) -> str:
+        name, optional, filt = match.group("name"), match.group("optional"), match.group("filter")
+        if name.startswith("secret."):
+            key = name.removeprefix("secret.")
+            if key in secret:
+                value = secret[key]
+            elif optional:
+                value = ""
+            else:
+                raise MissingConfig(f"user data template {source}: Secret key {key!r} missing")
+        elif name in values:
+            value = values[name]
+        else:
+            known = ", ".join(sorted(values))
+            raise MissingConfig(
+                f"user data template {source}: unknown placeholder {name!r} (known: {known}, secret.<key>)"
+            )
+        if filt is None:
+            return value
+        if filt not in FILTERS:
+            raise MissingConfig(
+                f"user data template {source}: unknown filter {filt!r} (known: {', '.join(FILTERS)})"
+            )
+        return FILTERS[filt](value)
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def check_size(user_data: str, *, source: str) -> None:
+    """Hetzner rejects more than 32 KiB: fail before any API call, saying by how much."""
+    size = len(user_data.encode())
+    if size > USER_DATA_LIMIT:
+        raise CreationFailed(
+            f"user data from {source} is {size} bytes after rendering, over Hetzner's "
+            f"{USER_DATA_LIMIT}-byte (32 KiB) limit: shorten the template or move files "
+            "into the image",
+            retryable=False,
+        )
