@@ -1,0 +1,232 @@
+"""Table-driven tests of the NodeRequest state machine: one row per transition."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from growthrs_core.cluster import NodeInfo, NodeRequestView
+from growthrs_core.crd.models import Attempt, NodeRequestSpec, NodeRequestStatus, Pool, Requirements
+from growthrs_core.domain import Failed, InstanceType, NodeId, NotFound, Offering, Region, Resources
+from growthrs_core.errors import CreationFailed, OfferingUnavailable, ProviderInternal
+from growthrs_core.node_request_machine import (
+    Candidate,
+    CreateInstance,
+    DeleteInstance,
+    DeleteNodeRequest,
+    LabelNode,
+    MachineConfig,
+    Observation,
+    node_name_for,
+    on_create_result,
+    step,
+)
+from growthrs_core.strategies import LeastWasteStrategy, PriorityStrategy
+from growthrs_core.timeutil import format_time
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+CFG = MachineConfig(
+    readiness_wait=300, max_attempts=2, ready_ttl=600, unmet_ttl=300, instance_gone_grace=60
+)
+CHAIN = [PriorityStrategy(), LeastWasteStrategy()]
+
+
+def offering(name: str, cpu: int = 4000, mem: int = 8192, region: str = "fsn1") -> Offering:
+    return Offering(
+        instance_type=InstanceType(name),
+        resources=Resources(cpu_millis=cpu, memory_mib=mem),
+        cost_per_hour=0.01,
+        region=Region(region),
+    )
+
+
+POOL_A = Pool(provider="kwok", serverType=["cx32"], priority=90)
+POOL_B = Pool(provider="kwok", serverType=["cpx31"], priority=50)
+CX32 = Candidate(0, POOL_A, offering("cx32"))
+CPX31 = Candidate(1, POOL_B, offering("cpx31"))
+
+
+def ago(seconds: float) -> str:
+    return format_time(NOW - timedelta(seconds=seconds))
+
+
+def nr(
+    phase: str = "Pending", attempts: list[dict[str, Any]] | None = None, **status: Any
+) -> NodeRequestView:
+    return NodeRequestView(
+        name="g-abc",
+        spec=NodeRequestSpec(nodeGroup="g", requirements=Requirements(cpu="2", memory="2Gi")),
+        status=NodeRequestStatus(
+            phase=phase,  # type: ignore[arg-type]
+            attempts=[Attempt(**a) for a in attempts or []],
+            **status,
+        ),
+        creation=ago(1000),
+    )
+
+
+def created(
+    pool: int = 0, offering_key: str = "cx32@fsn1", at: float = 10, node: str = "g-abc"
+) -> dict[str, Any]:
+    return {
+        "pool": pool,
+        "provider": "kwok",
+        "offering": offering_key,
+        "result": "Created",
+        "nodeName": node,
+        "timestamp": ago(at),
+    }
+
+
+def ready_node(name: str = "g-abc", ready: bool = True) -> NodeInfo:
+    return NodeInfo(name=name, ready=ready, provider_id=f"kwok://{name}")
+
+
+def test_pending_creates_on_the_highest_priority_pool() -> None:
+    t = step(nr(), Observation(candidates=[CPX31, CX32]), NOW, CFG, CHAIN)
+    assert t.status is None
+    assert t.actions == (CreateInstance(0, "kwok", CX32.offering, "g-abc"),)
+
+
+def test_pending_skips_offerings_that_had_no_capacity_for_it() -> None:
+    attempts = [{"pool": 0, "provider": "kwok", "offering": "cx32@fsn1", "result": "Unavailable"}]
+    t = step(nr(attempts=attempts), Observation(candidates=[CX32, CPX31]), NOW, CFG, CHAIN)
+    assert t.actions == (CreateInstance(1, "kwok", CPX31.offering, "g-abc"),)
+
+
+def test_pending_gives_up_a_pool_after_max_attempts() -> None:
+    attempts = [
+        {**created(), "result": "Created"},
+        {"pool": 0, "provider": "kwok", "offering": "cx32@fsn1", "result": "JoinTimeout"},
+        {**created(node="g-abc-1"), "result": "Created"},
+        {"pool": 0, "provider": "kwok", "offering": "cx32@fsn1", "result": "JoinTimeout"},
+    ]
+    t = step(nr(attempts=attempts), Observation(candidates=[CX32, CPX31]), NOW, CFG, CHAIN)
+    assert t.actions == (CreateInstance(1, "kwok", CPX31.offering, "g-abc-2"),)
+
+
+def test_pending_gives_up_a_pool_after_a_non_retryable_failure() -> None:
+    attempts = [
+        {
+            "pool": 0,
+            "provider": "kwok",
+            "offering": "cx32@fsn1",
+            "result": "Failed",
+            "retryable": False,
+        }
+    ]
+    t = step(nr(attempts=attempts), Observation(candidates=[CX32, CPX31]), NOW, CFG, CHAIN)
+    assert [a.pool_index for a in t.actions if isinstance(a, CreateInstance)] == [1]
+
+
+def test_pending_with_nothing_left_is_unmet() -> None:
+    attempts = [
+        {
+            "pool": 0,
+            "provider": "kwok",
+            "offering": "cx32@fsn1",
+            "result": "Unavailable",
+            "message": "sold out",
+        },
+        {
+            "pool": 1,
+            "provider": "kwok",
+            "offering": "cpx31@fsn1",
+            "result": "Unavailable",
+            "message": "sold out",
+        },
+    ]
+    obs = Observation(candidates=[CX32, CPX31], unusable=["pool 2 (x): provider not installed"])
+    t = step(nr(attempts=attempts), obs, NOW, CFG, CHAIN)
+    assert t.status is not None and t.status.phase == "Unmet"
+    assert t.status.lastTransitionTime == format_time(NOW)
+    assert "provider not installed" in (t.status.message or "")
+    assert "no capacity for cx32@fsn1" in (t.status.message or "")
+    assert t.events[0].type == "Warning" and t.events[0].reason == "Unmet"
+    assert t.actions == ()
+
+
+@pytest.mark.parametrize(
+    ("result", "phase", "attempt", "event"),
+    [
+        (NodeId("g-abc"), "Provisioning", "Created", "Provisioning"),
+        (OfferingUnavailable("sold out"), "Pending", "Unavailable", "OfferingUnavailable"),
+        (ProviderInternal("HTTP 503"), "Pending", "Failed", "CreationFailed"),
+        (CreationFailed("quota", retryable=False), "Pending", "Failed", "CreationFailed"),
+    ],
+)
+def test_create_result_is_recorded(result: Any, phase: str, attempt: str, event: str) -> None:
+    action = CreateInstance(0, "kwok", CX32.offering, "g-abc")
+    t = on_create_result(nr(), action, result, NOW)
+    assert t.status is not None
+    assert t.status.phase == phase
+    assert t.status.attempts[-1].result == attempt
+    assert t.status.attempts[-1].offering == "cx32@fsn1"
+    assert t.status.attempts[-1].timestamp == format_time(NOW)
+    assert t.events[0].reason == event
+    if phase == "Provisioning":
+        assert t.status.nodeName == "g-abc" and t.status.currentPool == 0
+    if isinstance(result, CreationFailed):
+        assert t.status.attempts[-1].retryable is False
+
+
+def test_provisioning_node_ready_becomes_ready_and_labels_the_node() -> None:
+    request = nr("Provisioning", [created()], nodeName="g-abc", currentPool=0, offering="cx32@fsn1")
+    t = step(request, Observation(node=ready_node()), NOW, CFG, CHAIN)
+    assert t.status is not None and t.status.phase == "Ready"
+    assert t.status.providerID == "kwok://g-abc"
+    assert t.actions == (LabelNode("g-abc", 0, "cx32@fsn1"),)
+
+
+def test_provisioning_waits_while_the_node_is_not_ready_yet() -> None:
+    request = nr("Provisioning", [created(at=10)], nodeName="g-abc", currentPool=0)
+    assert step(request, Observation(node=ready_node(ready=False)), NOW, CFG, CHAIN).status is None
+
+
+def test_provisioning_past_readiness_wait_deletes_and_retries() -> None:
+    request = nr(
+        "Provisioning", [created(at=301)], nodeName="g-abc", currentPool=0, offering="cx32@fsn1"
+    )
+    t = step(request, Observation(node=ready_node(ready=False)), NOW, CFG, CHAIN)
+    assert t.status is not None and t.status.phase == "Pending"
+    assert t.status.attempts[-1].result == "JoinTimeout"
+    assert t.status.nodeName is None
+    assert t.actions == (
+        DeleteInstance("kwok", NodeId("g-abc"), "g-abc", t.status.attempts[-1].message),
+    )
+    assert node_name_for("g-abc", t.status) == "g-abc-1"
+
+
+def test_provisioning_failed_instance_is_deleted() -> None:
+    request = nr("Provisioning", [created()], nodeName="g-abc", currentPool=0)
+    t = step(request, Observation(provider_status=Failed("image missing")), NOW, CFG, CHAIN)
+    assert t.status is not None and t.status.phase == "Pending"
+    assert "image missing" in t.status.attempts[-1].message
+    assert isinstance(t.actions[0], DeleteInstance)
+
+
+def test_provisioning_instance_gone_without_node_fails_after_grace() -> None:
+    young = nr("Provisioning", [created(at=30)], nodeName="g-abc", currentPool=0)
+    assert step(young, Observation(provider_status=NotFound()), NOW, CFG, CHAIN).status is None
+    old = nr("Provisioning", [created(at=61)], nodeName="g-abc", currentPool=0)
+    t = step(old, Observation(provider_status=NotFound()), NOW, CFG, CHAIN)
+    assert t.status is not None and t.status.phase == "Pending"
+
+
+@pytest.mark.parametrize(
+    ("phase", "age", "deleted"),
+    [("Ready", 599, False), ("Ready", 600, True), ("Unmet", 299, False), ("Unmet", 300, True)],
+)
+def test_finished_requests_are_deleted_after_their_ttl(
+    phase: str, age: float, deleted: bool
+) -> None:
+    t = step(nr(phase, lastTransitionTime=ago(age)), Observation(), NOW, CFG, CHAIN)
+    assert bool(t.actions and isinstance(t.actions[0], DeleteNodeRequest)) == deleted
+
+
+def test_step_is_idempotent() -> None:
+    request = nr()
+    obs = Observation(candidates=[CX32, CPX31])
+    assert step(request, obs, NOW, CFG, CHAIN) == step(request, obs, NOW, CFG, CHAIN)
