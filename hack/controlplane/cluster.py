@@ -134,6 +134,23 @@ def build(quiet: bool = False) -> dict[str, str]:
     return paths
 
 
+def installed_paths() -> dict[str, str]:
+    """Where build.sh puts the binaries, without running it (they may not exist)."""
+    v = read_versions()
+    cp = controlplane_dir()
+    k8s = cp / f"kubernetes-{v['KUBERNETES_VERSION']}"
+    kwok = cp / f"kwok-{v['KWOK_VERSION']}"
+    return {
+        "KUBE_APISERVER": str(k8s / "kube-apiserver"),
+        "KUBE_SCHEDULER": str(k8s / "kube-scheduler"),
+        "KUBE_CONTROLLER_MANAGER": str(k8s / "kube-controller-manager"),
+        "KUBECTL": str(k8s / "kubectl"),
+        "ETCD": str(cp / f"etcd-{v['ETCD_VERSION']}" / "etcd"),
+        "KWOK": str(kwok / "kwok"),
+        "KWOKCTL": str(kwok / "kwokctl"),
+    }
+
+
 # --------------------------------------------------------------------------- kwokctl
 
 
@@ -401,7 +418,8 @@ def up(
     ``kwok-<name>``) to *kubeconfig* (default: inside the cluster's state dir).
     """
     _check_name(name)
-    paths = paths or build(quiet=True)
+    # Not quiet: a cold build takes minutes and should show its progress.
+    paths = paths or build(quiet=False)
     kubeconfig_path = Path(kubeconfig) if kubeconfig else default_kubeconfig(name)
     kubeconfig_path = kubeconfig_path.expanduser().resolve()
     kwok_workdir().mkdir(parents=True, exist_ok=True)
@@ -526,13 +544,16 @@ def down(name: str = DEFAULT_NAME, paths: dict[str, str] | None = None) -> bool:
         return False
     kubeconfig_record = workdir / "growthrs-kubeconfig-path"
     kubeconfig = kubeconfig_record.read_text().strip() if kubeconfig_record.exists() else None
-    paths = paths or build(quiet=True)
-    with _workdir_lock():
-        proc = _kwokctl(paths, "delete", "cluster", "--name", name, timeout=120)
-    if proc.returncode != 0:
-        log(
-            f"kwokctl delete cluster {name!r} failed ({proc.returncode}); killing its processes\n{proc.stderr}"
-        )
+    # Never build just to tear down; without kwokctl, stop the processes directly.
+    paths = paths or installed_paths()
+    if os.access(paths["KWOKCTL"], os.X_OK):
+        with _workdir_lock():
+            proc = _kwokctl(paths, "delete", "cluster", "--name", name, timeout=120)
+        if proc.returncode != 0:
+            log(
+                f"kwokctl delete cluster {name!r} failed ({proc.returncode}); "
+                f"killing its processes\n{proc.stderr}"
+            )
     if workdir.exists():
         _kill_leftovers(name)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -567,18 +588,25 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 def _cmd_down(args: argparse.Namespace) -> int:
     names = list_clusters() if args.all else [args.name]
-    paths = build(quiet=True)
+    paths = installed_paths()
+    failed = 0
     for name in names:
         start = time.monotonic()
-        if down(name, paths):
+        try:
+            removed = down(name, paths)
+        except (ClusterError, OSError, subprocess.SubprocessError) as exc:
+            log(f"could not delete cluster {name!r}: {exc}")
+            failed += 1
+            continue
+        if removed:
             log(f"cluster {name!r} deleted ({time.monotonic() - start:.1f}s)")
         else:
             log(f"cluster {name!r} does not exist")
-    return 0
+    return 1 if failed else 0
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    paths = build(quiet=True)
+    paths = installed_paths()
     record = cluster_dir(args.name) / "growthrs-kubeconfig-path"
     kubeconfig = (
         record.read_text().strip() if record.exists() else str(default_kubeconfig(args.name))
