@@ -54,6 +54,7 @@ from growthrs_core.controller.kube import (
     node_path,
     nr_path,
 )
+from growthrs_core.controller.leader import LeaderElector
 from growthrs_core.controller.providers import ProviderHub
 from growthrs_core.crd.models import (
     API_VERSION,
@@ -172,6 +173,7 @@ class Controller:
         self.plans = 0
         self._group_status_written: dict[str, Any] = {}
         self.health: HealthServer | None = None
+        self.elector: LeaderElector | None = None
 
         self.pods: WatchCache[PodInfo] = WatchCache(
             self.kube, "pods", "/api/v1/pods", parse_pod, on_change=self._on_pod
@@ -235,6 +237,16 @@ class Controller:
                     "cannot serve health/metrics on port %d: %s", self.settings.metrics_port, exc
                 )
                 self.health = None
+        elector = None
+        if self.settings.leader_election:
+            elector = LeaderElector(self.kube, namespace=self.settings.namespace)
+            log.info(
+                "waiting to become leader (Lease %s/%s)", self.settings.namespace, elector.name
+            )
+            if not elector.acquire(self.stop_event):
+                return self._shutdown()
+            elector.keep(self.stop_event, self.stop)
+        self.elector = elector
         self.events.start()
         for cache in self.caches:
             cache.start()
@@ -285,6 +297,8 @@ class Controller:
             self._expire_calls(time.monotonic())
         self.hub.shutdown(wait=2.0)
         self.events.stop()
+        if self.elector is not None:
+            self.elector.release()
         if self.health:
             self.health.stop()
 
