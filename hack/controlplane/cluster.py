@@ -32,6 +32,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -616,10 +617,12 @@ def _cmd_env(args: argparse.Namespace) -> int:
         "GROWTHRS_E2E_KUBECONFIG": kubeconfig,
         "GROWTHRS_CACHE": str(cache_root()),
         "KWOK_WORKDIR": str(kwok_workdir()),
+        # kubectl's discovery cache, kept with the cluster instead of ~/.kube/cache.
+        "KUBECACHEDIR": str(cluster_dir(args.name) / "kube-cache"),
         **paths,
     }
     for key, value in lines.items():
-        print(f"export {key}={value}")
+        print(f"export {key}={shlex.quote(value)}")
     return 0
 
 
