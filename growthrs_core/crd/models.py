@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 GROUP = "growthrs.io"
 VERSION = "v1alpha1"
@@ -59,9 +60,17 @@ class NodeClassRef(_Model):
     apiVersion: str = API_VERSION
 
 
+MIN_MAX_CEL: JsonDict = {
+    "rule": "!has(self.maxNodes) || !has(self.minNodes) || self.minNodes <= self.maxNodes",
+    "message": "minNodes must not exceed maxNodes",
+}
+
+
 class Pool(_Model):
     """One way to get a node. Higher ``priority`` is tried first; equal priority means
     interchangeable, and the scoring strategy picks among them."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [MIN_MAX_CEL]})
 
     provider: Name = Field(description="Name of a registered provider, e.g. hetzner or kwok.")
     serverType: Annotated[
@@ -88,6 +97,12 @@ class Pool(_Model):
             raise ValueError("serverType lists a type twice")
         return value
 
+    @model_validator(mode="after")
+    def _min_max(self) -> Pool:
+        if self.maxNodes is not None and self.minNodes > self.maxNodes:
+            raise ValueError("minNodes must not exceed maxNodes")
+        return self
+
     def identity(self) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
         return (self.provider, tuple(sorted(self.serverType)), tuple(sorted(self.locations or ())))
 
@@ -112,16 +127,7 @@ POOLS_UNIQUE_CEL = (
 class NodeGroupWithPrioritySpec(_Model):
     """Priority-ordered pools plus the labels, taints and limits of the group's nodes."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.maxNodes) || !has(self.minNodes) || self.minNodes <= self.maxNodes",
-                    "message": "minNodes must not exceed maxNodes",
-                },
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [MIN_MAX_CEL]})
 
     pools: Annotated[list[Pool], Field(min_length=1, max_length=16)] = Field(
         json_schema_extra={
