@@ -84,7 +84,7 @@ class Kube:
         raw_body = None
         if body is not None:
             headers["Content-Type"] = content_type
-            raw_body = orjson.dumps(body)
+            raw_body = body  # the client serialises JSON bodies itself
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
         method_, url, headers_, _, _ = self.api_client.param_serialize(
             method=method,
