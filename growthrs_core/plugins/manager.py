@@ -102,7 +102,10 @@ class PluginManager:
         self.plugins[name] = info
         try:
             self._pm.register(plugin, name=name)
+            _check_known_hooks(self._pm, plugin)
         except (pluggy.PluginValidationError, ValueError) as exc:
+            if self._pm.is_registered(plugin):
+                self._pm.unregister(plugin)
             log.error("plugin %s (%s) breaks the hook contract, skipped: %s", name, dist, exc)
             info.error = f"invalid plugin: {exc}"
             return
@@ -171,6 +174,25 @@ class PluginManager:
             known = ", ".join(self.strategies)
             raise GrowthrsError(f"unknown strategy {', '.join(unknown)} (installed: {known})")
         return [self.strategies[n] for n in names]
+
+
+def _check_known_hooks(pm: pluggy.PluginManager, plugin: object) -> None:
+    """A misspelled hook would otherwise never run and never say so.
+
+    Hooks from a newer GrowthRS are fine when marked ``optionalhook=True``.
+    """
+    unknown = sorted(
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or ()
+        if not caller.has_spec()
+        and any(i.plugin is plugin and not i.optionalhook for i in caller.get_hookimpls())
+    )
+    if unknown:
+        raise pluggy.PluginValidationError(
+            plugin,
+            f"unknown hook {', '.join(unknown)} (not in growthrs_core.plugins.spec; "
+            "use @hookimpl(optionalhook=True) for hooks of newer GrowthRS versions)",
+        )
 
 
 def _version(dist: str) -> str:
