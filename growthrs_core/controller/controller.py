@@ -8,6 +8,7 @@ Watch events only make the next pass come sooner.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import queue
 import threading
@@ -83,11 +84,13 @@ from growthrs_core.plugins.manager import PluginManager
 from growthrs_core.scale_down import PROVIDER_LABEL, ScaleDownConfig, plan_scale_down
 from growthrs_core.settings import Settings
 from growthrs_core.strategies import Strategy
-from growthrs_core.timeutil import format_time, now
+from growthrs_core.timeutil import age_seconds, format_time, now
 
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = ("Pending", "Provisioning")
+LANDING_WINDOW = 30.0
+"""Seconds a Ready NodeRequest's pods are left to the scheduler before they are planned again."""
 
 
 @dataclass
@@ -110,6 +113,39 @@ class ClusterState:
     node_requests: list[NodeRequestView]
     nodes_by_name: dict[str, NodeInfo] = field(default_factory=dict)
     groups_by_name: dict[str, GroupView] = field(default_factory=dict)
+
+
+def waiting_groups(node_requests: list[NodeRequestView], pods: list[PodInfo]) -> set[str]:
+    """Groups whose planned pods have not landed yet: their empty nodes are about to be used.
+
+    A node that just became Ready is empty until the scheduler binds its pods;
+    marking it then would taint away the very capacity that was bought.
+    """
+    unbound = {p.key for p in pods if not p.node_name and not p.deleting and not p.terminal}
+    groups: set[str] = set()
+    for nr in node_requests:
+        if nr.deleting or nr.spec is None or nr.phase == "Unmet":
+            continue
+        if nr.phase in IN_FLIGHT or any(f"{r.namespace}/{r.name}" in unbound for r in nr.spec.pods):
+            groups.add(nr.group)
+    return groups
+
+
+def landing_pods(node_requests: list[NodeRequestView], moment: datetime, window: float) -> set[str]:
+    """Pods of NodeRequests that became Ready less than ``window`` seconds ago.
+
+    Their node is there; the scheduler has yet to bind them (and a fresh node
+    may still carry start-up taints for a moment). Planning them again would buy
+    a second node for the same pod.
+    """
+    keys: set[str] = set()
+    for nr in node_requests:
+        if nr.phase != "Ready" or nr.spec is None:
+            continue
+        age = age_seconds(nr.status.lastTransitionTime, moment)
+        if age is not None and age < window:
+            keys.update(f"{r.namespace}/{r.name}" for r in nr.spec.pods)
+    return keys
 
 
 def secret_reader(kube: Kube) -> Callable[[str, str, str], str]:
@@ -351,8 +387,15 @@ class Controller:
     # -- planning ----------------------------------------------------------------------------
 
     def planning_input(self, st: ClusterState, *, wait: bool = True) -> planner.PlanningInput:
+        landing = landing_pods(st.node_requests, self.clock(), LANDING_WINDOW)
+        pods = [
+            dataclasses.replace(p, unschedulable=False)
+            if p.unschedulable and p.key in landing
+            else p
+            for p in st.pods
+        ]
         return planner.PlanningInput(
-            pods=st.pods,
+            pods=pods,
             nodes=st.nodes,
             daemonsets=st.daemonsets,
             groups=st.groups,
@@ -770,9 +813,7 @@ class Controller:
         for pod in st.pods:
             if pod.node_name:
                 pods_by_node.setdefault(pod.node_name, []).append(pod)
-        waiting = frozenset(
-            nr.group for nr in st.node_requests if nr.phase in IN_FLIGHT and not nr.deleting
-        )
+        waiting = frozenset(waiting_groups(st.node_requests, st.pods))
         decision = plan_scale_down(
             nodes=[n for n in st.nodes if n.name not in self.removing],
             pods_by_node=pods_by_node,
