@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from growthrs_core.controller.kube import Kube, KubeError
 from growthrs_core.timeutil import format_time, format_time_micro, now
@@ -37,7 +38,7 @@ class EventRecorder:
         self.namespace = namespace
         self.repeat_after = repeat_after
         self._seen: dict[tuple[str, str, str, str], float] = {}
-        self._queue: queue.Queue[tuple[ObjectRef, str, str, str] | None] = queue.Queue(
+        self._queue: queue.Queue[tuple[ObjectRef, str, str, str, datetime] | None] = queue.Queue(
             maxsize=10000
         )
         self._instance = socket.gethostname()
@@ -73,7 +74,8 @@ class EventRecorder:
             cutoff = moment - self.repeat_after
             self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
         try:
-            self._queue.put_nowait((ref, type_, reason, message))
+            # Stamped now, not when posted: a backlog must not make events look late.
+            self._queue.put_nowait((ref, type_, reason, message, now()))
         except queue.Full:
             log.warning("event queue full; dropped %s %s", reason, ref.name)
 
@@ -84,9 +86,8 @@ class EventRecorder:
                 return
             if self.kube is None:
                 continue
-            ref, type_, reason, message = item
+            ref, type_, reason, message, stamp = item
             namespace = ref.namespace or self.namespace
-            stamp = now()
             body = {
                 "apiVersion": "v1",
                 "kind": "Event",
