@@ -209,7 +209,7 @@ class HetznerProvider:
     def _backoff(self, attempt: int) -> float:
         return float(min(self.settings.max_retry_wait, 0.5 * 2**attempt))
 
-    def _retry_wait(self, attempt: int) -> float:
+    def _retry_wait(self, attempt: int, *, rate_limited: bool) -> float:
         """Seconds to wait before retrying, from the last response's headers if it has any.
 
         ``Retry-After`` wins. Otherwise ``RateLimit-Reset`` (a UNIX time, measured
@@ -226,7 +226,7 @@ class HetznerProvider:
                 when = email.utils.parsedate_to_datetime(retry_after)
                 return max(0.0, when.timestamp() - time.time())
         reset = headers.get("RateLimit-Reset")
-        if reset:
+        if reset and rate_limited:  # on other answers the header only reports the budget
             try:
                 server_now = email.utils.parsedate_to_datetime(headers["Date"]).timestamp()
             except (KeyError, TypeError, ValueError):
@@ -263,7 +263,9 @@ class HetznerProvider:
                     self._forget_client()
                 if not is_retried(exc):
                     raise to_provider_error(exc, operation=operation, subject=subject) from exc
-                wait = self._retry_wait(attempt)
+                wait = self._retry_wait(
+                    attempt, rate_limited=exc.code in ("rate_limit_exceeded", 429)
+                )
                 if attempt >= self.settings.max_retries or wait > self.settings.max_retry_wait:
                     raise to_provider_error(
                         exc, operation=operation, subject=subject, retry_after=wait
@@ -504,7 +506,8 @@ class HetznerProvider:
             usable = [i for i in images if i.status == "available"]
             if not usable:
                 return None
-            return int(max(usable, key=lambda i: (i.created, i.id)).id)
+            best = max(usable, key=lambda i: (i.created, i.id))
+            return int(str(best.id))
 
         image_id = self._cached(("snapshot", hetzner_arch, selector), newest)
         if image_id is None:
@@ -522,12 +525,11 @@ class HetznerProvider:
 
         def lookup() -> int | None:
             def get(c: hcloud.Client) -> Any:
-                clients = {
-                    "network": c.networks,
-                    "firewall": c.firewalls,
-                    "placement_group": c.placement_groups,
-                }
-                return clients[kind].get_by_name(ref)
+                if kind == "network":
+                    return c.networks.get_by_name(ref)
+                if kind == "firewall":
+                    return c.firewalls.get_by_name(ref)
+                return c.placement_groups.get_by_name(ref)
 
             found = self._call(get, operation="read", subject=f"{kind.replace('_', ' ')} {ref}")
             return None if found is None else int(found.id)
@@ -558,7 +560,7 @@ class HetznerProvider:
         failed = [a for a in page.actions if a.status == "error" and a.command in CREATION_COMMANDS]
         if failed:
             action = failed[0]
-            error = action.error or {}
+            error: Mapping[str, object] = action.error or {}
             reason = (
                 f"Hetzner action {action.command} failed: "
                 f"{error.get('message', 'no message')} ({error.get('code', 'error')})"

@@ -87,7 +87,8 @@ def placeholders(template: str) -> list[Placeholder]:
 
 def secret_keys(template: str) -> tuple[set[str], set[str]]:
     """``(required, optional)`` Secret keys the template refers to as ``secret.<key>``."""
-    required, optional = set(), set()
+    required: set[str] = set()
+    optional: set[str] = set()
     for p in placeholders(template):
         if p.name.startswith("secret."):
             (optional if p.optional else required).add(p.name.removeprefix("secret."))
@@ -95,9 +96,16 @@ def secret_keys(template: str) -> tuple[set[str], set[str]]:
 
 
 def builtin_template(kind: str) -> str:
-    """The packaged template for ``k3s`` or ``kubeadm``."""
+    """The packaged template for ``k3s`` or ``kubeadm``, without its documentation comments.
+
+    Top-level ``#`` lines after ``#cloud-config`` are YAML comments; dropping them
+    leaves more of the 32 KiB for what the node needs.
+    """
     name = BUILTIN_TEMPLATES[kind]
-    return resources.files("growthrs_hetzner").joinpath("templates", name).read_text()
+    text = resources.files("growthrs_hetzner").joinpath("templates", name).read_text()
+    first, _, rest = text.partition("\n")
+    kept = [line for line in rest.split("\n") if not line.startswith("#")]
+    return first + "\n" + "\n".join(kept)
 
 
 def node_values(
