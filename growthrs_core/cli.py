@@ -23,8 +23,9 @@ from rich.table import Table
 from growthrs_core.errors import GrowthrsError
 
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `growthrs plan | less`) gets a wide table instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _handled(fn: F) -> F:
