@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(BIN)/growthrs: $(BIN)/python pyproject.toml plugins/growthrs_kwok/pyproject.toml plugins/growthrs_hetzner/pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]' -e plugins/growthrs_kwok -e plugins/growthrs_hetzner -e tests/plugins/growthrs_testplugin
+	$(BIN)/pip install --quiet -e '.[test]' -e plugins/growthrs_kwok -e plugins/growthrs_hetzner
 	@touch $@
 
 $(BIN)/tox: $(BIN)/python
