@@ -208,6 +208,7 @@ class Controller:
         self.last_plan: planner.Plan | None = None
         self.plans = 0
         self._group_status_written: dict[str, Any] = {}
+        self._condition_times: dict[tuple[str, str], tuple[str, str]] = {}
         self.health: HealthServer | None = None
         self.elector: LeaderElector | None = None
 
@@ -873,6 +874,13 @@ class Controller:
     def update_group_status(self, st: ClusterState) -> None:
         for group in st.groups:
             status = self._group_status(group, st)
+            status = status.model_copy(
+                update={
+                    "conditions": [
+                        self._keep_transition_time(group.name, c) for c in status.conditions
+                    ]
+                }
+            )
             dump = status.model_dump(exclude_none=True)
             comparable = {
                 **dump,
@@ -896,6 +904,15 @@ class Controller:
                     )
                 if cond.type == "Ready" and cond.status == "False" and cond.reason == "InvalidSpec":
                     self.events.emit(self._group_ref(group), "Warning", "InvalidSpec", cond.message)
+
+    def _keep_transition_time(self, group: str, cond: Condition) -> Condition:
+        """A condition's lastTransitionTime changes only when its status does."""
+        key = (group, cond.type)
+        previous = self._condition_times.get(key)
+        if previous is not None and previous[0] == cond.status:
+            return cond.model_copy(update={"lastTransitionTime": previous[1]})
+        self._condition_times[key] = (cond.status, cond.lastTransitionTime)
+        return cond
 
     def _group_status(self, group: GroupView, st: ClusterState) -> NodeGroupWithPriorityStatus:
         stamp = format_time(self.clock())
