@@ -1,0 +1,225 @@
+"""Which node group a pending pod belongs to, and which of its slots it fits (SPEC §4 step 2).
+
+The nodeSelector ``growthrs.io/node-group`` pins a pod to a group. Otherwise a
+group matches when the pod tolerates its taints and its nodeSelector and
+required node affinity accept the labels of at least one offering the group
+can create. Several matches are ambiguous, except that a group whose
+``PreferNoSchedule`` taints the pod does not tolerate yields to one whose it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+
+from growthrs_core.cluster import (
+    ARCH_LABEL,
+    GPU_MODEL_LABEL,
+    HOSTNAME_LABEL,
+    INSTANCE_TYPE_LABEL,
+    NODE_GROUP_LABEL,
+    OS_LABEL,
+    POOL_LABEL,
+    REGION_LABEL,
+    ZONE_LABEL,
+    NodeSelectorTerm,
+    PodInfo,
+    Requirement,
+)
+from growthrs_core.domain import Taint
+from growthrs_core.planner.matching import (
+    accepts_labels,
+    preference_weight,
+    soft_untolerated,
+    untolerated,
+)
+from growthrs_core.planner.selection import PodClass, demand_text
+from growthrs_core.planner.slots import GroupContext, Slot
+from growthrs_core.quantity import format_memory
+
+OFFERING_KEYS = frozenset(
+    {
+        POOL_LABEL,
+        INSTANCE_TYPE_LABEL,
+        REGION_LABEL,
+        ZONE_LABEL,
+        ARCH_LABEL,
+        OS_LABEL,
+        GPU_MODEL_LABEL,
+        HOSTNAME_LABEL,
+    }
+)
+"""Labels an offering (not the group) decides; unknown while a group has no offerings."""
+
+
+@dataclass
+class GroupMatch:
+    """Where a class of pods goes: a group and its slots, or why nowhere."""
+
+    group: str | None = None
+    ambiguous: list[str] | None = None
+    missing: str | None = None
+    reason: str | None = None
+    label_slots: frozenset[int] = frozenset()
+    slots: frozenset[int] = frozenset()
+    preference: dict[int, int] = field(default_factory=dict)
+
+
+def _taint_text(t: Taint) -> str:
+    return f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}"
+
+
+def _group_level(pod: PodInfo, ctx: GroupContext) -> bool:
+    """Selectors checked against the group's own labels only (offering keys ignored)."""
+    labels = dict(ctx.spec.labels)
+    labels[NODE_GROUP_LABEL] = ctx.name
+    selector = {k: v for k, v in pod.node_selector.items() if k not in OFFERING_KEYS}
+    terms = tuple(
+        NodeSelectorTerm(
+            expressions=tuple(r for r in t.expressions if r.key not in OFFERING_KEYS)
+            or (Requirement(NODE_GROUP_LABEL, "Exists"),),
+            has_field_selectors=t.has_field_selectors,
+        )
+        for t in pod.required_terms
+    )
+    return accepts_labels(selector, terms, labels)
+
+
+def slot_fits(pod: PodInfo, slot: Slot) -> bool:
+    req = pod.requests
+    if not slot.usable:
+        return False
+    if req.cpu_millis > slot.cpu or req.memory_mib > slot.memory or req.gpu > slot.gpu:
+        return False
+    if (req.ephemeral_storage_gib or 0) > slot.ephemeral:
+        return False
+    return all((port, proto) not in slot.ds_ports for port, proto, _ in pod.host_ports)
+
+
+class GroupMatcher:
+    """Matches classes to groups, caching selector evaluations per group."""
+
+    def __init__(self, groups: Mapping[str, GroupContext], invalid: Mapping[str, str]) -> None:
+        self.groups = groups
+        self.invalid = invalid
+        self._labels: dict[tuple[str, Hashable], frozenset[int]] = {}
+        self._fits: dict[tuple[str, Hashable], frozenset[int]] = {}
+
+    def label_slots(self, ctx: GroupContext, pod: PodInfo) -> frozenset[int]:
+        sig = (tuple(sorted(pod.node_selector.items())), pod.required_terms)
+        key = (ctx.name, sig)
+        found = self._labels.get(key)
+        if found is None:
+            if not pod.node_selector and not pod.required_terms:
+                found = frozenset(s.index for s in ctx.slots)
+            else:
+                found = frozenset(
+                    s.index
+                    for s in ctx.slots
+                    if accepts_labels(pod.node_selector, pod.required_terms, s.match_labels)
+                )
+            self._labels[key] = found
+        return found
+
+    def _why_not(self, ctx: GroupContext, pod: PodInfo) -> str | None:
+        blocking = untolerated(pod.tolerations, ctx.taints)
+        if blocking:
+            return "taint " + ", ".join(_taint_text(t) for t in blocking) + " not tolerated"
+        if ctx.slots:
+            if not self.label_slots(ctx, pod):
+                return "node selector/affinity matches none of its offerings"
+        elif not _group_level(pod, ctx):
+            return "node selector/affinity does not match its labels"
+        return None
+
+    def match(self, cls: PodClass) -> GroupMatch:
+        pod = cls.proto
+        pinned = pod.node_selector.get(NODE_GROUP_LABEL)
+        if pinned is not None:
+            if pinned in self.invalid:
+                return GroupMatch(reason=f"node group {pinned} is invalid: {self.invalid[pinned]}")
+            ctx = self.groups.get(pinned)
+            if ctx is None:
+                return GroupMatch(missing=pinned)
+            why = self._why_not(ctx, pod)
+            if why is not None:
+                return GroupMatch(reason=f"pinned to node group {pinned}, but {why}")
+            return self._fit(ctx, pod)
+        matches: list[GroupContext] = []
+        reasons: list[str] = []
+        for ctx in self.groups.values():
+            why = self._why_not(ctx, pod)
+            if why is None:
+                matches.append(ctx)
+            else:
+                reasons.append(f"{ctx.name}: {why}")
+        if not matches:
+            if not self.groups:
+                return GroupMatch(reason="no valid NodeGroupWithPriority exists")
+            shown = "; ".join(reasons[:4]) + ("; ..." if len(reasons) > 4 else "")
+            return GroupMatch(reason=f"no node group matches ({shown})")
+        if len(matches) > 1:
+            clean = [c for c in matches if not soft_untolerated(pod.tolerations, c.taints)]
+            if len(clean) == 1:
+                return self._fit(clean[0], pod)
+            return GroupMatch(ambiguous=sorted(c.name for c in matches))
+        return self._fit(matches[0], pod)
+
+    def _fit(self, ctx: GroupContext, pod: PodInfo) -> GroupMatch:
+        if not ctx.slots:
+            problems = "; ".join(ctx.pool_problems) or "no pools"
+            return GroupMatch(
+                group=ctx.name, reason=f"node group {ctx.name} has no offerings: {problems}"
+            )
+        label_slots = self.label_slots(ctx, pod)
+        key = (ctx.name, (label_slots, pod.requests, pod.host_ports))
+        fitting = self._fits.get(key)
+        if fitting is None:
+            fitting = frozenset(i for i in label_slots if slot_fits(pod, ctx.slots[i]))
+            self._fits[key] = fitting
+        if not fitting:
+            return GroupMatch(
+                group=ctx.name, label_slots=label_slots, reason=too_big(ctx, pod, label_slots)
+            )
+        preference = {}
+        if pod.preferred_terms:
+            for i in fitting:
+                w = preference_weight(pod, ctx.slots[i].match_labels)
+                if w:
+                    preference[i] = w
+        return GroupMatch(
+            group=ctx.name, label_slots=label_slots, slots=fitting, preference=preference
+        )
+
+
+def too_big(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) -> str:
+    """``no offering of group default fits cpu 64/memory 1Ti (largest: ccx63 48 CPU/192Gi)``."""
+    req = pod.requests
+    demand = demand_text(req.cpu_millis, req.memory_mib, req.gpu, req.ephemeral_storage_gib)
+    slots = [ctx.slots[i] for i in sorted(label_slots)]
+    largest = max(
+        slots,
+        key=lambda s: (
+            s.offering.resources.gpu >= req.gpu,
+            s.offering.resources.cpu_millis,
+            s.offering.resources.memory_mib,
+        ),
+    )
+    res = largest.offering.resources
+    cores = res.cpu_millis / 1000
+    size = f"{cores:g} CPU/{format_memory(res.memory_mib)}"
+    if res.gpu:
+        size += f"/{res.gpu} GPU"
+    note = ""
+    raw_fits = (
+        req.cpu_millis <= res.cpu_millis and req.memory_mib <= res.memory_mib and req.gpu <= res.gpu
+    )
+    if raw_fits:
+        if any((p, proto) in s.ds_ports for s in slots for p, proto, _ in pod.host_ports):
+            note = "; its host ports are taken by DaemonSet pods"
+        else:
+            note = f"; DaemonSet pods take cpu {largest.ds_overhead.cpu_millis}m/memory {format_memory(largest.ds_overhead.memory_mib)} of it"
+    return (
+        f"no offering of group {ctx.name} fits {demand} "
+        f"(largest: {largest.offering.instance_type} {size}{note})"
+    )

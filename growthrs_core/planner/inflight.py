@@ -1,0 +1,145 @@
+"""NodeRequests in flight are capacity that is already on its way (SPEC §4 step 3).
+
+A Pending or Provisioning NodeRequest is a virtual node sized by its
+``spec.requirements``. The pods it lists that are still pending are *covered*
+by it; room it has left (pods that got scheduled elsewhere, rounding, or space
+beyond its pods) may take other pending pods of its group. Only then is the
+rest a shortfall. This is what keeps the operator from provisioning the same
+demand twice, also across restarts: the NodeRequests are in the cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from growthrs_core import quantity
+from growthrs_core.cluster import HOSTNAME_LABEL, NodeInfo, NodeRequestView, PodInfo
+from growthrs_core.errors import QuantityError
+from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot
+
+IN_FLIGHT_PHASES = frozenset({"Pending", "Provisioning"})
+
+
+@dataclass(eq=False)
+class InFlight:
+    nr: NodeRequestView
+    group: str
+    pool_index: int | None
+    slot: Slot | None
+    cpu: int = 0
+    memory: int = 0
+    ephemeral: int = 0
+    gpu: int = 0
+    pods: int = 0
+    listed: list[PodInfo] = field(default_factory=list)
+    node_exists: bool = False
+
+    def topology_labels(self) -> dict[str, str]:
+        labels = dict(self.slot.topology) if self.slot is not None else {}
+        labels[HOSTNAME_LABEL] = self.nr.status.nodeName or self.nr.name
+        return labels
+
+
+def in_flight(nr: NodeRequestView) -> bool:
+    return (
+        nr.phase in IN_FLIGHT_PHASES
+        and not nr.deleting
+        and nr.spec is not None
+        and nr.error is None
+    )
+
+
+def collect(
+    node_requests: Sequence[NodeRequestView],
+    groups: Mapping[str, GroupContext],
+    pending: Mapping[str, PodInfo],
+    nodes: Mapping[str, NodeInfo],
+) -> tuple[list[InFlight], dict[str, str]]:
+    """In-flight requests with their leftover room, and pod key → NodeRequest covering it."""
+    flights: list[InFlight] = []
+    covered: dict[str, str] = {}
+    for nr in sorted(node_requests, key=lambda n: n.name):
+        if not in_flight(nr):
+            continue
+        assert nr.spec is not None
+        spec = nr.spec
+        pool_index = (
+            nr.status.currentPool if nr.status.currentPool is not None else spec.plannedPool
+        )
+        offering_key = nr.status.offering or spec.plannedOffering
+        ctx = groups.get(spec.nodeGroup)
+        slot = None
+        if ctx is not None and offering_key:
+            for s in ctx.slots:
+                if s.offering.key == offering_key and (
+                    pool_index is None or s.pool_index == pool_index
+                ):
+                    slot = s
+                    break
+        node_name = nr.status.nodeName
+        flight = InFlight(
+            nr=nr,
+            group=spec.nodeGroup,
+            pool_index=pool_index
+            if pool_index is not None
+            else (slot.pool_index if slot else None),
+            slot=slot,
+            node_exists=bool(node_name) and node_name in nodes,
+        )
+        for ref in spec.pods:
+            pod = pending.get(f"{ref.namespace}/{ref.name}")
+            if pod is None or (ref.uid and pod.uid and ref.uid != pod.uid):
+                continue
+            if pod.key in covered:
+                continue
+            covered[pod.key] = nr.name
+            flight.listed.append(pod)
+        req = spec.requirements
+        usable_room = slot is not None and not (flight.node_exists and nodes[node_name or ""].ready)
+        if usable_room:
+            assert slot is not None
+            try:
+                flight.cpu = quantity.cpu_millis(req.cpu) - slot.ds_overhead.cpu_millis
+                flight.memory = quantity.memory_mib(req.memory) - slot.ds_overhead.memory_mib
+                flight.ephemeral = (
+                    quantity.storage_gib(req.ephemeralStorage)
+                    - (slot.ds_overhead.ephemeral_storage_gib or 0)
+                    if req.ephemeralStorage
+                    else UNLIMITED
+                )
+            except QuantityError:
+                flight.cpu = flight.memory = flight.ephemeral = 0
+            flight.gpu = req.gpu - slot.ds_overhead.gpu
+            flight.pods = (req.pods or slot.offering.max_pods) - slot.ds_pods
+            for pod in flight.listed:
+                flight.cpu -= pod.requests.cpu_millis
+                flight.memory -= pod.requests.memory_mib
+                flight.ephemeral -= pod.requests.ephemeral_storage_gib or 0
+                flight.gpu -= pod.requests.gpu
+                flight.pods -= 1
+        flights.append(flight)
+    return flights, covered
+
+
+def take_room(flight: InFlight, pod: PodInfo, count: int) -> int:
+    """How many of ``count`` pods like ``pod`` the leftover room of ``flight`` takes."""
+    req = pod.requests
+    if flight.pods <= 0 or flight.cpu < req.cpu_millis or flight.memory < req.memory_mib:
+        return 0
+    k = min(count, flight.pods)
+    if req.cpu_millis:
+        k = min(k, flight.cpu // req.cpu_millis)
+    if req.memory_mib:
+        k = min(k, flight.memory // req.memory_mib)
+    if req.ephemeral_storage_gib:
+        k = min(k, flight.ephemeral // req.ephemeral_storage_gib)
+    if req.gpu:
+        k = min(k, flight.gpu // req.gpu) if flight.gpu > 0 else 0
+    k = max(k, 0)
+    flight.cpu -= k * req.cpu_millis
+    flight.memory -= k * req.memory_mib
+    flight.ephemeral -= k * (req.ephemeral_storage_gib or 0)
+    flight.gpu -= k * req.gpu
+    flight.pods -= k
+    return k

@@ -1,0 +1,678 @@
+"""One planning pass: from the cluster as watched to the nodes to ask for (SPEC §4 steps 1-4).
+
+1. pending pods that want capacity (:func:`unschedulable_pods`); unreadable ones are *broken*;
+2. pods an in-flight NodeRequest lists are *covered*;
+3. pods that fit free room on existing nodes are left to the scheduler;
+4. each remaining pod class is matched to one node group;
+5. in-flight NodeRequests' leftover room takes what it can (also *covered*);
+6. pods with zone-level constraints are pinned to a domain (:mod:`.topology`);
+7. the rest is packed per group through the strategy chain (:mod:`.packing`),
+   respecting group and pool ``maxNodes``; small batches are re-packed exactly;
+8. groups and pools below ``minNodes`` get empty nodes, cheapest offering of the
+   highest-priority pool (of the pool itself for a pool minimum).
+
+Everything is a pure function of :class:`PlanningInput`: no I/O, no clock, and
+the same input gives the same plan.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from growthrs_core.cluster import (
+    NODE_GROUP_LABEL,
+    POOL_LABEL,
+    DaemonSetInfo,
+    GroupView,
+    NodeInfo,
+    NodeRequestView,
+    PodInfo,
+)
+from growthrs_core.crd.models import Requirements
+from growthrs_core.domain import Offering, Resources, Taint
+from growthrs_core.planner.existing import place_on_existing
+from growthrs_core.planner.groups import GroupMatch, GroupMatcher
+from growthrs_core.planner.inflight import InFlight, collect, take_room
+from growthrs_core.planner.packing import (
+    EXACT_LIMIT,
+    Item,
+    Packing,
+    Pattern,
+    Unit,
+    build_items,
+    choose_with_preference,
+    exact_pack,
+    exact_supported,
+    fill_node,
+    fits_pattern,
+    order_for,
+    pack,
+    pattern_requests,
+    preference_score,
+)
+from growthrs_core.planner.selection import PodClass, classify, unschedulable_pods
+from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group
+from growthrs_core.planner.topology import (
+    PinRequest,
+    RunningPods,
+    involved_classes,
+    pin_domains,
+    zone_of_region,
+)
+from growthrs_core.quantity import format_cpu, format_memory
+from growthrs_core.strategies import ScaleUpOption, Strategy
+
+
+@dataclass(frozen=True)
+class PlanningInput:
+    pods: Sequence[PodInfo]
+    """All pods: pending ones ask for capacity, bound ones use it and count for affinity and spread."""
+    nodes: Sequence[NodeInfo]
+    daemonsets: Sequence[DaemonSetInfo]
+    groups: Sequence[GroupView]
+    """Groups whose spec is None (invalid) are ignored."""
+    node_requests: Sequence[NodeRequestView]
+    offerings: Mapping[str, Sequence[Offering]]
+    """Provider name → its offerings in every region; a provider missing here is not installed."""
+    strategies: Sequence[Strategy]
+    unavailable: frozenset[tuple[str, str]] = frozenset()
+    """(provider, offering key) backing off after a capacity error: avoided while alternatives exist."""
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    """One node to ask for: becomes one NodeRequest."""
+
+    group: str
+    pool_index: int
+    offering: Offering
+    pods: tuple[PodInfo, ...]
+    requirements: Requirements
+    labels: dict[str, str]
+    taints: tuple[Taint, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    new_nodes: list[PlannedNode] = field(default_factory=list)
+    unplaceable: dict[str, str] = field(default_factory=dict)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)
+    missing_group: dict[str, str] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)
+    covered: dict[str, str] = field(default_factory=dict)
+    fits_existing: list[str] = field(default_factory=list)
+    triggered: dict[str, str] = field(default_factory=dict)
+
+
+def plan(inp: PlanningInput) -> Plan:
+    """Decide which nodes to add for the pending pods of ``inp`` (pure)."""
+    return _Planner(inp).run()
+
+
+# -- limits -------------------------------------------------------------------------
+
+
+class _Limits:
+    """Node counts of one group and its pools, for maxNodes and minNodes."""
+
+    def __init__(self, ctx: GroupContext, nodes: Sequence[NodeInfo], flights: Sequence[InFlight]):
+        self.ctx = ctx
+        self.total = 0
+        self.live = 0
+        self.pool_total: dict[int, int] = {}
+        self.pool_live: dict[int, int] = {}
+        for node in nodes:
+            if node.labels.get(NODE_GROUP_LABEL) != ctx.name:
+                continue
+            pool = _int(node.labels.get(POOL_LABEL))
+            self._count(pool, live=not node.deleting)
+        for flight in flights:
+            if flight.group == ctx.name and not flight.node_exists:
+                self._count(flight.pool_index, live=True)
+
+    def _count(self, pool: int | None, live: bool, n: int = 1) -> None:
+        self.total += n
+        self.live += n if live else 0
+        if pool is not None:
+            self.pool_total[pool] = self.pool_total.get(pool, 0) + n
+            self.pool_live[pool] = self.pool_live.get(pool, 0) + (n if live else 0)
+
+    def add(self, pool: int, n: int) -> None:
+        self._count(pool, live=True, n=n)
+
+    def headroom(self, pool: int) -> int:
+        room = UNLIMITED
+        if self.ctx.spec.maxNodes is not None:
+            room = self.ctx.spec.maxNodes - self.total
+        pool_max = self.ctx.spec.pools[pool].maxNodes
+        if pool_max is not None:
+            room = min(room, pool_max - self.pool_total.get(pool, 0))
+        return max(room, 0)
+
+    def why_full(self, pools: set[int]) -> str:
+        spec = self.ctx.spec
+        if spec.maxNodes is not None and self.total >= spec.maxNodes:
+            return f"node group {self.ctx.name} reached maxNodes {spec.maxNodes}"
+        parts = [
+            f"pool {i} has {self.pool_total.get(i, 0)}/{spec.pools[i].maxNodes}"
+            for i in sorted(pools)
+        ]
+        return f"every pool of node group {self.ctx.name} that fits the pod is at maxNodes ({', '.join(parts)})"
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+# -- the pass -----------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Block:
+    """``count`` identical new nodes of ``slot``, each holding ``pattern``."""
+
+    ctx: GroupContext
+    slot: Slot
+    pattern: Pattern
+    count: int
+    final: bool = False
+    """Chosen by the exact packer: keep its slot."""
+
+    @property
+    def pods_per_node(self) -> int:
+        return sum(k for _, k in self.pattern)
+
+
+def _merge(base: Pattern, extra: Pattern) -> Pattern:
+    counts: dict[int, tuple[Item, int]] = {it.id: (it, k) for it, k in base}
+    for it, k in extra:
+        counts[it.id] = (it, counts[it.id][1] + k) if it.id in counts else (it, k)
+    return tuple(counts.values())
+
+
+class _Planner:
+    def __init__(self, inp: PlanningInput) -> None:
+        self.inp = inp
+        self.chain = list(inp.strategies)
+        self.out = Plan()
+        self.blocks: list[_Block] = []
+
+    def run(self) -> Plan:
+        inp, out = self.inp, self.out
+        nodes_by_name = {n.name: n for n in inp.nodes}
+        pods_by_node: dict[str, list[PodInfo]] = {}
+        for pod in inp.pods:
+            if pod.node_name and not pod.terminal and pod.error is None:
+                pods_by_node.setdefault(pod.node_name, []).append(pod)
+        zmap = zone_of_region(inp.nodes)
+        groups: dict[str, GroupContext] = {}
+        invalid: dict[str, str] = {}
+        for view in sorted(inp.groups, key=lambda g: g.name):
+            if view.spec is None:
+                invalid[view.name] = view.error or "invalid spec"
+            else:
+                groups[view.name] = build_group(
+                    view, inp.offerings, inp.daemonsets, inp.unavailable, zmap
+                )
+
+        candidates = unschedulable_pods(inp.pods)
+        pending: dict[str, PodInfo] = {}
+        for pod in candidates:
+            if pod.error is not None:
+                out.broken[pod.key] = pod.error
+            else:
+                pending[pod.key] = pod
+
+        flights, covered = collect(inp.node_requests, groups, pending, nodes_by_name)
+        out.covered.update(covered)
+        virtual = [
+            (pod, f.topology_labels()) for f in flights if f.slot is not None for pod in f.listed
+        ]
+        running = RunningPods(inp.pods, nodes_by_name, virtual)
+
+        classes = classify(p for k, p in pending.items() if k not in covered)
+        out.fits_existing.extend(place_on_existing(classes, inp.nodes, pods_by_node))
+        classes = [c for c in classes if c.pods]
+
+        matcher = GroupMatcher(groups, invalid)
+        per_group: dict[str, list[tuple[PodClass, GroupMatch]]] = {g: [] for g in groups}
+        for cls in classes:
+            m = matcher.match(cls)
+            if m.missing is not None:
+                out.missing_group.update((p.key, m.missing) for p in cls.pods)
+            elif m.ambiguous is not None:
+                out.ambiguous.update((p.key, list(m.ambiguous)) for p in cls.pods)
+            elif m.reason is not None or m.group is None:
+                out.unplaceable.update((p.key, m.reason or "no node group") for p in cls.pods)
+            else:
+                per_group[m.group].append((cls, m))
+
+        limits = {g: _Limits(ctx, inp.nodes, flights) for g, ctx in groups.items()}
+        matched = [cls for entries in per_group.values() for cls, _ in entries]
+        involved = involved_classes(matched, running)
+
+        # Leftover room of in-flight NodeRequests.
+        for g, entries in per_group.items():
+            rooms = [f for f in flights if f.group == g and f.slot is not None]
+            if not rooms:
+                continue
+            for cls, m in entries:
+                if cls.id in involved or _relational(cls.proto):
+                    continue
+                for flight in rooms:
+                    assert flight.slot is not None
+                    if not cls.pods or flight.slot.index not in m.slots:
+                        continue
+                    k = take_room(flight, cls.proto, len(cls.pods))
+                    for pod in cls.pods[:k]:
+                        out.covered[pod.key] = flight.nr.name
+                    del cls.pods[:k]
+
+        pin_requests = [
+            PinRequest(cls, [groups[g].slots[i] for i in sorted(m.slots)], m.preference)
+            for g, entries in per_group.items()
+            for cls, m in entries
+            if cls.id in involved and cls.pods
+        ]
+        pins = pin_domains(pin_requests, running, inp.nodes)
+        out.unplaceable.update(pins.failed)
+
+        for g, entries in per_group.items():
+            ctx = groups[g]
+            units: list[Unit] = []
+            for cls, m in entries:
+                if not cls.pods:
+                    continue
+                if cls.id not in involved:
+                    units.append(
+                        Unit(cls, list(cls.pods), m.slots, m.label_slots, (), m.preference)
+                    )
+                    continue
+                for dom, pods in pins.pinned.get(cls.id, []):
+                    in_dom = frozenset(
+                        s.index
+                        for s in ctx.slots
+                        if all(s.topology.get(k, "") == v for k, v in dom)
+                    )
+                    units.append(
+                        Unit(cls, pods, m.slots & in_dom, m.label_slots & in_dom, dom, m.preference)
+                    )
+            if units:
+                self._pack_group(ctx, build_items(units, running), limits[g])
+
+        for g, ctx in groups.items():
+            self._top_up(ctx, limits[g])
+        self._emit()
+        return out
+
+    # -- packing ------------------------------------------------------------------------
+
+    def _pack_group(self, ctx: GroupContext, items: list[Item], limits: _Limits) -> None:
+        """Pack ``items`` onto new nodes of ``ctx``, most constrained pods first.
+
+        Pods with the same priority whose selectors and pinned domain accept the
+        same slots form a *focus set* (sizes mix freely within a set). Sets that
+        accept fewer slots go first; each set first fills the
+        room left on nodes already planned (a pinned or big pod's node takes
+        small flexible pods), and only then asks the strategy chain for new
+        nodes, round after round, until the set is placed or nothing can take it.
+        """
+        started: set[int] = set()
+        blocks: list[_Block] = []
+        focus: dict[tuple[int, frozenset[int]], list[Item]] = {}
+        for it in items:
+            if it.remaining > 0 and it.slots:
+                focus.setdefault((it.priority, it.place_slots), []).append(it)
+        order = sorted(focus, key=lambda k: (-k[0], len(k[1]), min(it.id for it in focus[k])))
+        for key in order:
+            active = focus[key]
+            self._fill_gaps(blocks, active, started)
+            active = [it for it in active if it.remaining > 0]
+            while active:
+                block_list = self._round(ctx, active, limits, started)
+                if not block_list:
+                    break
+                blocks.extend(block_list)
+                active = [it for it in active if it.remaining > 0]
+        blocks = self._consolidate(ctx, blocks)
+        for block in blocks:
+            if not block.final:
+                block.slot = self._right_size(ctx, block.slot, block.pattern)
+        self.blocks.extend(blocks)
+        for it in items:
+            if it.remaining <= 0:
+                continue
+            reason = self._why_left(ctx, it, limits)
+            for pod in it.pods[it.cursor :]:
+                self.out.unplaceable[pod.key] = reason
+
+    def _fill_gaps(self, blocks: list[_Block], active: list[Item], started: set[int]) -> None:
+        """Put pods of ``active`` into the room left on already planned nodes."""
+        i = 0
+        while i < len(blocks):
+            block = blocks[i]
+            i += 1
+            feasible = [it for it in active if it.remaining > 0 and block.slot.index in it.slots]
+            if not feasible:
+                continue
+            remaining = {it.id: it.remaining for it in feasible}
+            extra, exception = fill_node(
+                order_for(feasible, block.slot), remaining, block.slot, started, block.pattern
+            )
+            if not extra:
+                continue
+            repeat = 1 if exception else min(remaining[it.id] // k for it, k in extra)
+            repeat = max(1, min(repeat, block.count))
+            if repeat < block.count:
+                blocks.insert(i, _Block(block.ctx, block.slot, block.pattern, block.count - repeat))
+                block.count = repeat
+            block.pattern = _merge(block.pattern, extra)
+            for it, k in extra:
+                it.cursor += k * repeat
+                started.update(it.counts_into)
+            i -= 1  # the same block may take more from other items
+
+    def _round(
+        self, ctx: GroupContext, active: list[Item], limits: _Limits, started: set[int]
+    ) -> list[_Block]:
+        """One expander round: an option per slot, the chain picks, its nodes are planned."""
+        by_id = {it.id: it for it in active}
+        options: list[ScaleUpOption] = []
+        info: dict[int, tuple[Slot, Packing]] = {}
+        scores: dict[int, int] = {}
+        cache: dict[object, Packing] = {}
+        for slot in ctx.slots:
+            if not slot.usable:
+                continue
+            room = limits.headroom(slot.pool_index)
+            if room <= 0:
+                continue
+            feasible = [it for it in active if slot.index in it.slots]
+            if not feasible:
+                continue
+            key = (
+                slot.cpu,
+                slot.memory,
+                slot.ephemeral,
+                slot.gpu,
+                slot.pods,
+                slot.ds_ports,
+                tuple(it.id for it in feasible),
+                room,
+            )
+            packing = cache.get(key)
+            if packing is None:
+                packing = pack(feasible, slot, room, started)
+                cache[key] = packing
+            if not packing.node_count:
+                continue
+            option = self._option(slot, packing, by_id)
+            options.append(option)
+            info[id(option)] = (slot, packing)
+            if any(it.preference for it in feasible):
+                scores[id(option)] = preference_score(packing.placed, by_id, slot)
+        if not options:
+            return []
+        available = [o for o in options if not info[id(o)][0].unavailable]
+        chosen = choose_with_preference(available or options, self.chain, scores)
+        assert chosen is not None
+        slot, packing = info[id(chosen)]
+        out = []
+        for pattern, repeat in packing.blocks:
+            out.append(_Block(ctx, slot, pattern, repeat))
+            limits.add(slot.pool_index, repeat)
+            for it, k in pattern:
+                it.cursor += k * repeat
+                started.update(it.counts_into)
+        return out
+
+    def _why_left(self, ctx: GroupContext, it: Item, limits: _Limits) -> str:
+        if not it.slots:
+            return f"no offering of node group {ctx.name} fits it in the zone its constraints need"
+        pools = {ctx.slots[i].pool_index for i in it.slots}
+        if all(limits.headroom(p) <= 0 for p in pools):
+            return limits.why_full(pools)
+        if it.needs:
+            return (
+                "required pod affinity on kubernetes.io/hostname: no new node can hold it "
+                "next to the pods it must run with"
+            )
+        return "no new node can take it within its constraints (anti-affinity, spread, host ports)"
+
+    def _option(self, slot: Slot, packing: Packing, items: Mapping[int, Item]) -> ScaleUpOption:
+        cpu = mem = gpu = eph = 0
+        has_eph = False
+        for pattern, n in packing.blocks:
+            req = pattern_requests(pattern, slot, overhead=False)
+            cpu += req.cpu_millis * n
+            mem += req.memory_mib * n
+            gpu += req.gpu * n
+            if req.ephemeral_storage_gib is not None:
+                has_eph = True
+                eph += req.ephemeral_storage_gib * n
+        keys = tuple(
+            itertools.chain.from_iterable(
+                items[i].keys[items[i].cursor : items[i].cursor + n]
+                for i, n in sorted(packing.placed.items())
+            )
+        )
+        return ScaleUpOption(
+            pool=slot.ref,
+            offering=slot.offering,
+            node_count=packing.node_count,
+            pods=keys,
+            requested=Resources(
+                cpu_millis=cpu,
+                memory_mib=mem,
+                ephemeral_storage_gib=eph if has_eph else None,
+                gpu=gpu,
+            ),
+        )
+
+    def _right_size(self, ctx: GroupContext, slot: Slot, pattern: Pattern) -> Slot:
+        """The slot of the same pool and location the chain prefers for one such node."""
+        if not pattern:
+            return slot
+        fitting = [
+            s
+            for s in ctx.slots
+            if s.pool_index == slot.pool_index
+            and s.location == slot.location
+            and s.usable
+            and (s is slot or not s.unavailable)
+            and fits_pattern(pattern, s)
+        ]
+        if len(fitting) <= 1:
+            return slot
+        keys = tuple(itertools.chain.from_iterable(it.keys[:k] for it, k in pattern))
+        options = []
+        by_option: dict[int, Slot] = {}
+        scores: dict[int, int] = {}
+        for s in fitting:
+            o = ScaleUpOption(
+                pool=s.ref,
+                offering=s.offering,
+                node_count=1,
+                pods=keys,
+                requested=pattern_requests(pattern, s, overhead=False),
+            )
+            options.append(o)
+            by_option[id(o)] = s
+            scores[id(o)] = sum(it.preference.get(s.index, 0) * k for it, k in pattern)
+        chosen = choose_with_preference(options, self.chain, scores)
+        return by_option[id(chosen)] if chosen is not None else slot
+
+    def _consolidate(self, ctx: GroupContext, blocks: list[_Block]) -> list[_Block]:
+        """Re-pack small batches exactly: per pool and location, cheapest then fewest nodes."""
+        by_place: dict[tuple[int, tuple[str, str]], list[_Block]] = {}
+        for block in blocks:
+            by_place.setdefault((block.slot.pool_index, block.slot.location), []).append(block)
+        replaced: dict[int, list[_Block]] = {}
+        for (pool, location), group in by_place.items():
+            pods_total = sum(b.pods_per_node * b.count for b in group)
+            if pods_total > EXACT_LIMIT or pods_total == 0:
+                continue
+            counts: dict[int, int] = {}
+            item_of: dict[int, Item] = {}
+            for b in group:
+                for it, k in b.pattern:
+                    counts[it.id] = counts.get(it.id, 0) + k * b.count
+                    item_of[it.id] = it
+            if not exact_supported(list(item_of.values())):
+                continue
+            in_use = {id(b.slot) for b in group}
+            candidates = [
+                s
+                for s in ctx.slots
+                if s.pool_index == pool
+                and s.location == location
+                and s.usable
+                and (not s.unavailable or id(s) in in_use)
+            ]
+            # Compare with what right-sizing would make of the heuristic packing.
+            sized = [self._right_size(ctx, b.slot, b.pattern) for b in group]
+            incumbent = (
+                sum(s.offering.cost_per_hour * b.count for s, b in zip(sized, group, strict=True)),
+                sum(b.count for b in group),
+            )
+            better = exact_pack(
+                [(item_of[i], n) for i, n in sorted(counts.items())], candidates, incumbent
+            )
+            if better is None:
+                continue
+            replaced[id(group[0])] = [
+                _Block(ctx, s, pattern, 1, final=True) for s, pattern in better
+            ]
+            for b in group[1:]:
+                replaced[id(b)] = []
+        if not replaced:
+            return blocks
+        out: list[_Block] = []
+        for block in blocks:
+            out.extend(replaced.get(id(block), [block]))
+        return out
+
+    # -- minimums -----------------------------------------------------------------------
+
+    def _top_up(self, ctx: GroupContext, limits: _Limits) -> None:
+        spec = ctx.spec
+        for index, pool in enumerate(spec.pools):
+            while pool.minNodes and limits.pool_live.get(index, 0) < pool.minNodes:
+                if not self._add_empty(ctx, limits, [index]):
+                    break
+        if spec.minNodes:
+            by_priority = sorted({p.priority for p in spec.pools}, reverse=True)
+            while limits.live < spec.minNodes:
+                added = False
+                for prio in by_priority:
+                    pools = [i for i, p in enumerate(spec.pools) if p.priority == prio]
+                    if self._add_empty(ctx, limits, pools):
+                        added = True
+                        break
+                if not added:
+                    break
+
+    def _add_empty(self, ctx: GroupContext, limits: _Limits, pools: list[int]) -> bool:
+        slots = [
+            s
+            for s in ctx.slots
+            if s.pool_index in pools and s.usable and limits.headroom(s.pool_index) > 0
+        ]
+        if not slots:
+            return False
+        slots.sort(
+            key=lambda s: (s.unavailable, s.offering.cost_per_hour, s.pool_index, s.offering.key)
+        )
+        slot = slots[0]
+        self.blocks.append(_Block(ctx, slot, (), 1))
+        limits.add(slot.pool_index, 1)
+        return True
+
+    # -- output -------------------------------------------------------------------------
+
+    def _emit(self) -> None:
+        assigned: dict[tuple[str, int], int] = {}
+        for block in self.blocks:
+            slot = block.slot
+            requirements = _requirements(block.ctx, slot, block.pattern)
+            text = (
+                f"planned a {slot.offering.key} node in node group {block.ctx.name} "
+                f"(pool {slot.pool_index}, {slot.pool.provider}) for {block.pods_per_node} pod(s)"
+            )
+            for _ in range(block.count):
+                pods: list[PodInfo] = []
+                for it, k in block.pattern:
+                    start = assigned.get((block.ctx.name, it.id), 0)
+                    pods.extend(it.pods[start : start + k])
+                    assigned[block.ctx.name, it.id] = start + k
+                self.out.new_nodes.append(
+                    PlannedNode(
+                        group=block.ctx.name,
+                        pool_index=slot.pool_index,
+                        offering=slot.offering,
+                        pods=tuple(pods),
+                        requirements=requirements,
+                        labels=dict(slot.labels),
+                        taints=block.ctx.taints,
+                    )
+                )
+                for pod in pods:
+                    self.out.triggered[pod.key] = text
+
+
+def _relational(pod: PodInfo) -> bool:
+    return bool(pod.anti_affinity or pod.affinity or pod.spread or pod.host_ports)
+
+
+def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requirements:
+    """Demand of the node's pods plus DaemonSet overhead, and the placement every
+    one of its pods accepts (so a fallback pool's offering can be checked)."""
+    all_slots = ctx.slots
+    req = pattern_requests(pattern, slot)
+    count = sum(k for _, k in pattern)
+    place: frozenset[int] | None = None
+    for it, _ in pattern:
+        place = it.place_slots if place is None else place & it.place_slots
+    chosen = [all_slots[i] for i in sorted(place)] if place is not None else list(all_slots)
+    if slot not in chosen:
+        chosen.append(slot)
+
+    def narrow(values: set[str], full: set[str]) -> list[str] | None:
+        return None if values == full else sorted(values)
+
+    arch = narrow({s.offering.arch for s in chosen}, {s.offering.arch for s in all_slots})
+    regions = narrow(
+        {str(s.offering.region) for s in chosen}, {str(s.offering.region) for s in all_slots}
+    )
+    zones_chosen = {s.offering.zone for s in chosen}
+    zones: list[str] | None = None
+    if None not in zones_chosen:
+        zones = narrow({str(z) for z in zones_chosen}, {str(s.offering.zone) for s in all_slots})
+    types = narrow(
+        {str(s.offering.instance_type) for s in chosen},
+        {str(s.offering.instance_type) for s in all_slots},
+    )
+    gpu_model = None
+    if req.gpu:
+        models = {s.offering.resources.gpu_model for s in chosen if s.offering.resources.gpu}
+        if len(models) == 1:
+            gpu_model = next(iter(models))
+    return Requirements(
+        cpu=format_cpu(req.cpu_millis),
+        memory=format_memory(req.memory_mib),
+        ephemeralStorage=(
+            f"{req.ephemeral_storage_gib}Gi" if req.ephemeral_storage_gib is not None else None
+        ),
+        gpu=req.gpu,
+        gpuModel=gpu_model,
+        pods=count + slot.ds_pods,
+        arch=arch,
+        locations=regions,
+        zones=zones,
+        instanceTypes=types,
+    )

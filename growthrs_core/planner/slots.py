@@ -1,0 +1,145 @@
+"""The places a group can put a new node: one *slot* per (pool, offering).
+
+A slot knows everything the packer asks about a prospective node: its labels
+and taints, the DaemonSet pods it would run (and so the room left for the
+pending pods), its topology domains, and whether the offering is backing off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from growthrs_core.cluster import ZONE_LABEL, DaemonSetInfo, GroupView
+from growthrs_core.crd.models import NodeGroupWithPrioritySpec, Pool
+from growthrs_core.domain import Offering, Resources, Taint
+from growthrs_core.planner.matching import daemonset_overhead, matching_labels, new_node_labels
+from growthrs_core.strategies import PoolRef
+
+UNLIMITED = 1 << 62
+"""Capacity of a dimension an offering does not limit (ephemeral storage unset)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Slot:
+    """One (pool, offering) of a group, with the room it leaves for pending pods."""
+
+    index: int
+    group: str
+    pool_index: int
+    pool: Pool
+    offering: Offering
+    labels: dict[str, str]
+    match_labels: dict[str, str]
+    topology: dict[str, str]
+    """Labels used as topology domains: ``labels`` with the zone inferred when unset."""
+    ds_overhead: Resources
+    ds_pods: int
+    ds_ports: frozenset[tuple[int, str]]
+    unavailable: bool
+    cpu: int
+    memory: int
+    ephemeral: int
+    gpu: int
+    pods: int
+    ref: PoolRef
+
+    @property
+    def usable(self) -> bool:
+        return self.cpu >= 0 and self.memory >= 0 and self.ephemeral >= 0 and self.pods >= 1
+
+    @property
+    def location(self) -> tuple[str, str]:
+        return (str(self.offering.region), str(self.offering.zone or ""))
+
+
+@dataclass(eq=False)
+class GroupContext:
+    """A valid group with its slots and what keeps any of its pools from having one."""
+
+    view: GroupView
+    spec: NodeGroupWithPrioritySpec
+    taints: tuple[Taint, ...]
+    slots: list[Slot] = field(default_factory=list)
+    pool_problems: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+
+def build_group(
+    view: GroupView,
+    offerings: Mapping[str, Sequence[Offering]],
+    daemonsets: Sequence[DaemonSetInfo],
+    unavailable: frozenset[tuple[str, str]],
+    zone_of_region: Mapping[str, str],
+) -> GroupContext:
+    assert view.spec is not None
+    spec = view.spec
+    taints = tuple(Taint(key=t.key, value=t.value, effect=t.effect) for t in spec.taints)
+    ctx = GroupContext(view=view, spec=spec, taints=taints)
+    ds_cache: dict[tuple[tuple[str, str], ...], tuple[Resources, int, frozenset[tuple[int, str]]]]
+    ds_cache = {}
+    for pool_index, pool in enumerate(spec.pools):
+        provider_offerings = offerings.get(pool.provider)
+        label = f"pool {pool_index} ({pool.provider})"
+        if provider_offerings is None:
+            ctx.pool_problems.append(
+                f"{label}: provider {pool.provider} has no offerings (not installed or not loaded)"
+            )
+            continue
+        locations = spec.pool_locations(pool)
+        types = set(pool.serverType)
+        found = [
+            o
+            for o in provider_offerings
+            if o.instance_type in types and (locations is None or o.region in locations)
+        ]
+        if not found:
+            where = f" in {', '.join(locations)}" if locations is not None else ""
+            ctx.pool_problems.append(f"{label}: no offering of {', '.join(pool.serverType)}{where}")
+            continue
+        ref = PoolRef(
+            group=view.name, index=pool_index, provider=pool.provider, priority=pool.priority
+        )
+        for offering in sorted(found, key=lambda o: o.key):
+            labels = new_node_labels(view, pool_index, offering)
+            cache_key = tuple(sorted(labels.items()))
+            if cache_key not in ds_cache:
+                ds_cache[cache_key] = daemonset_overhead(daemonsets, labels, taints)
+            overhead, ds_pods, ds_ports = ds_cache[cache_key]
+            topology = dict(labels)
+            if ZONE_LABEL not in topology:
+                topology[ZONE_LABEL] = zone_of_region.get(
+                    str(offering.region), str(offering.region)
+                )
+            have = offering.resources
+            eph_cap = (
+                UNLIMITED
+                if have.ephemeral_storage_gib is None
+                else have.ephemeral_storage_gib - (overhead.ephemeral_storage_gib or 0)
+            )
+            ctx.slots.append(
+                Slot(
+                    index=len(ctx.slots),
+                    group=view.name,
+                    pool_index=pool_index,
+                    pool=pool,
+                    offering=offering,
+                    labels=labels,
+                    match_labels=matching_labels(labels),
+                    topology=topology,
+                    ds_overhead=overhead,
+                    ds_pods=ds_pods,
+                    ds_ports=ds_ports,
+                    unavailable=(pool.provider, offering.key) in unavailable,
+                    cpu=have.cpu_millis - overhead.cpu_millis,
+                    memory=have.memory_mib - overhead.memory_mib,
+                    ephemeral=eph_cap,
+                    gpu=have.gpu - overhead.gpu,
+                    pods=offering.max_pods - ds_pods,
+                    ref=ref,
+                )
+            )
+    return ctx

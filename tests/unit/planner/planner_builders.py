@@ -1,0 +1,295 @@
+"""Builders for planner tests: raw Kubernetes-shaped dicts through the real parsers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from growthrs_core.cluster import (
+    DaemonSetInfo,
+    GroupView,
+    NodeInfo,
+    NodeRequestView,
+    PodInfo,
+    parse_daemonset,
+    parse_group,
+    parse_node,
+    parse_node_request,
+    parse_pod,
+)
+from growthrs_core.domain import InstanceType, Offering, Region, Resources, Zone
+from growthrs_core.planner import Plan, PlanningInput, plan
+from growthrs_core.strategies import (
+    CheapestStrategy,
+    LeastWasteStrategy,
+    PriorityStrategy,
+    Strategy,
+)
+
+DEFAULT_CHAIN: list[Strategy] = [PriorityStrategy(), LeastWasteStrategy()]
+CHEAPEST_CHAIN: list[Strategy] = [PriorityStrategy(), CheapestStrategy()]
+
+# name: (cores, GiB, EUR/h, arch) — Hetzner's lineup.
+HETZNER: dict[str, tuple[int, int, float, str]] = {
+    "cx22": (2, 4, 0.0060, "amd64"),
+    "cx32": (4, 8, 0.0113, "amd64"),
+    "cx42": (8, 16, 0.0273, "amd64"),
+    "cx52": (16, 32, 0.0540, "amd64"),
+    "cpx11": (2, 2, 0.0073, "amd64"),
+    "cpx21": (3, 4, 0.0127, "amd64"),
+    "cpx31": (4, 8, 0.0232, "amd64"),
+    "cax11": (2, 4, 0.0062, "arm64"),
+    "cax21": (4, 8, 0.0108, "arm64"),
+    "cax31": (8, 16, 0.0206, "arm64"),
+    "ccx13": (2, 8, 0.0224, "amd64"),
+    "ccx33": (8, 32, 0.0856, "amd64"),
+    "ccx63": (48, 192, 0.5096, "amd64"),
+}
+
+
+def offering(
+    name: str,
+    region: str = "fsn1",
+    zone: str | None = None,
+    *,
+    cpu: int | None = None,
+    memory_gib: int | None = None,
+    price: float | None = None,
+    arch: str | None = None,
+    gpu: int = 0,
+    gpu_model: str | None = None,
+    max_pods: int = 110,
+    ephemeral_gib: int | None = None,
+) -> Offering:
+    cores, mem, eur, a = HETZNER.get(name, (cpu or 2, memory_gib or 4, price or 0.01, "amd64"))
+    return Offering(
+        instance_type=InstanceType(name),
+        resources=Resources(
+            cpu_millis=(cpu if cpu is not None else cores) * 1000,
+            memory_mib=(memory_gib if memory_gib is not None else mem) * 1024,
+            ephemeral_storage_gib=ephemeral_gib,
+            gpu=gpu,
+            gpu_model=gpu_model,
+        ),
+        cost_per_hour=price if price is not None else eur,
+        region=Region(region),
+        zone=Zone(zone) if zone else None,
+        arch=arch or a,
+        max_pods=max_pods,
+    )
+
+
+def lineup(names: Iterable[str], regions: Sequence[str] = ("fsn1",)) -> list[Offering]:
+    return [offering(n, r) for r in regions for n in names]
+
+
+def pod(
+    name: str,
+    cpu: str | None = "100m",
+    memory: str | None = "128Mi",
+    *,
+    ns: str = "default",
+    labels: Mapping[str, str] | None = None,
+    node_selector: Mapping[str, str] | None = None,
+    tolerations: list[dict[str, Any]] | None = None,
+    affinity: dict[str, Any] | None = None,
+    spread: list[dict[str, Any]] | None = None,
+    host_port: int | None = None,
+    gpu: int = 0,
+    ephemeral: str | None = None,
+    node: str | None = None,
+    pending: bool = True,
+    owner: tuple[str, str] | None = ("ReplicaSet", "rs"),
+    init_containers: list[dict[str, Any]] | None = None,
+    overhead: dict[str, str] | None = None,
+    priority: int | None = None,
+    uid: str | None = None,
+    raw: dict[str, Any] | None = None,
+) -> PodInfo:
+    requests: dict[str, str] = {}
+    if cpu is not None:
+        requests["cpu"] = cpu
+    if memory is not None:
+        requests["memory"] = memory
+    if gpu:
+        requests["nvidia.com/gpu"] = str(gpu)
+    if ephemeral:
+        requests["ephemeral-storage"] = ephemeral
+    container: dict[str, Any] = {"name": "c", "resources": {"requests": requests}}
+    if host_port:
+        container["ports"] = [{"containerPort": host_port, "hostPort": host_port}]
+    spec: dict[str, Any] = {"containers": [container]}
+    if node_selector:
+        spec["nodeSelector"] = dict(node_selector)
+    if tolerations:
+        spec["tolerations"] = tolerations
+    if affinity:
+        spec["affinity"] = affinity
+    if spread:
+        spec["topologySpreadConstraints"] = spread
+    if init_containers:
+        spec["initContainers"] = init_containers
+    if overhead:
+        spec["overhead"] = overhead
+    if priority is not None:
+        spec["priority"] = priority
+    if node:
+        spec["nodeName"] = node
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": ns,
+        "uid": uid or f"uid-{ns}-{name}",
+        "labels": dict(labels or {}),
+    }
+    if owner:
+        meta["ownerReferences"] = [{"kind": owner[0], "name": owner[1], "controller": True}]
+    status: dict[str, Any] = {"phase": "Running" if node else "Pending"}
+    if pending and not node:
+        status["conditions"] = [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
+        ]
+    obj = {"metadata": meta, "spec": spec, "status": status}
+    if raw:
+        _merge(obj, raw)
+    return parse_pod(obj)
+
+
+def _merge(into: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for k, v in extra.items():
+        if isinstance(v, Mapping) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+
+
+def pods(prefix: str, n: int, cpu: str = "100m", memory: str = "128Mi", **kw: Any) -> list[PodInfo]:
+    return [pod(f"{prefix}-{i}", cpu, memory, **kw) for i in range(n)]
+
+
+def node(
+    name: str,
+    cpu: str = "4",
+    memory: str = "8Gi",
+    *,
+    labels: Mapping[str, str] | None = None,
+    taints: list[dict[str, str]] | None = None,
+    ready: bool = True,
+    unschedulable: bool = False,
+    max_pods: str = "110",
+    deleting: bool = False,
+) -> NodeInfo:
+    meta: dict[str, Any] = {
+        "name": name,
+        "labels": {"kubernetes.io/hostname": name, **(labels or {})},
+    }
+    if deleting:
+        meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    return parse_node(
+        {
+            "metadata": meta,
+            "spec": {"taints": taints or [], "unschedulable": unschedulable},
+            "status": {
+                "allocatable": {"cpu": cpu, "memory": memory, "pods": max_pods},
+                "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            },
+        }
+    )
+
+
+def group(
+    name: str = "default", pools: list[dict[str, Any]] | None = None, **spec: Any
+) -> GroupView:
+    body = {"pools": pools or [{"provider": "hetzner", "serverType": ["cx22"], "priority": 50}]}
+    body.update(spec)
+    view = parse_group({"metadata": {"name": name, "uid": f"uid-{name}"}, "spec": body})
+    assert view.error is None, view.error
+    return view
+
+
+def pool(
+    types: Sequence[str], priority: int = 50, provider: str = "hetzner", **kw: Any
+) -> dict[str, Any]:
+    return {"provider": provider, "serverType": list(types), "priority": priority, **kw}
+
+
+def daemonset(
+    name: str,
+    cpu: str = "100m",
+    memory: str = "128Mi",
+    *,
+    node_selector: Mapping[str, str] | None = None,
+    tolerations: list[dict[str, Any]] | None = None,
+    host_port: int | None = None,
+) -> DaemonSetInfo:
+    container: dict[str, Any] = {
+        "name": "c",
+        "resources": {"requests": {"cpu": cpu, "memory": memory}},
+    }
+    if host_port:
+        container["ports"] = [{"containerPort": host_port, "hostPort": host_port}]
+    spec: dict[str, Any] = {"containers": [container]}
+    if node_selector:
+        spec["nodeSelector"] = dict(node_selector)
+    if tolerations:
+        spec["tolerations"] = tolerations
+    return parse_daemonset(
+        {
+            "metadata": {"name": name, "namespace": "kube-system"},
+            "spec": {"template": {"metadata": {"labels": {"app": name}}, "spec": spec}},
+        }
+    )
+
+
+def run(
+    pending: Sequence[PodInfo],
+    groups: Sequence[GroupView] | None = None,
+    offerings: Mapping[str, Sequence[Offering]] | None = None,
+    *,
+    nodes: Sequence[NodeInfo] = (),
+    daemonsets: Sequence[DaemonSetInfo] = (),
+    node_requests: Sequence[NodeRequestView] = (),
+    strategies: Sequence[Strategy] | None = None,
+    unavailable: frozenset[tuple[str, str]] = frozenset(),
+) -> Plan:
+    return plan(
+        PlanningInput(
+            pods=list(pending),
+            nodes=list(nodes),
+            daemonsets=list(daemonsets),
+            groups=list(groups if groups is not None else [group()]),
+            node_requests=list(node_requests),
+            offerings=offerings if offerings is not None else {"hetzner": lineup(["cx22"])},
+            strategies=list(strategies if strategies is not None else DEFAULT_CHAIN),
+            unavailable=unavailable,
+        )
+    )
+
+
+def node_requests_from(result: Plan, phase: str = "Pending") -> list[NodeRequestView]:
+    """The NodeRequests the controller would create for ``result`` (pods listed)."""
+    out = []
+    for i, planned in enumerate(result.new_nodes):
+        out.append(
+            parse_node_request(
+                {
+                    "metadata": {"name": f"{planned.group}-nr{i}", "uid": f"nr-{i}"},
+                    "spec": {
+                        "nodeGroup": planned.group,
+                        "requirements": planned.requirements.model_dump(exclude_none=True),
+                        "pods": [
+                            {"namespace": p.namespace, "name": p.name, "uid": p.uid}
+                            for p in planned.pods
+                        ],
+                        "plannedPool": planned.pool_index,
+                        "plannedOffering": planned.offering.key,
+                    },
+                    "status": {"phase": phase},
+                }
+            )
+        )
+    return out
+
+
+def summary(result: Plan) -> list[tuple[str, int]]:
+    """Sorted (offering key, pods) per planned node."""
+    return sorted((n.offering.key, len(n.pods)) for n in result.new_nodes)
