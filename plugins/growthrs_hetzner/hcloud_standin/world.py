@@ -9,15 +9,16 @@ time with :meth:`Clock.advance` instead of sleeping.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from hcloud_standin import catalog, labelselector
 from hcloud_standin.catalog import ImageSpec, LocationSpec, ServerTypeSpec
@@ -178,6 +179,20 @@ class Named:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """Run a World method under the world's lock (it is re-entrant)."""
+
+    @functools.wraps(method)
+    def wrapper(self: World, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class World:
     """All stand-in state behind one lock; every method returns JSON-ready dicts."""
 
@@ -327,6 +342,7 @@ class World:
             "architecture": image.architecture,
         }
 
+    @_locked
     def add_image(
         self,
         *,
@@ -376,6 +392,7 @@ class World:
 
     # -- servers ---------------------------------------------------------------
 
+    @_locked
     def server_dict(self, server: Server) -> dict[str, Any]:
         now = self.now()
         octet = server.id % 250 + 2
@@ -467,6 +484,10 @@ class World:
 
     def create_server(self, body: Any, faults: Iterable[Fault] = ()) -> dict[str, Any]:
         """``POST /servers``: validate like Hetzner, then start create and start actions."""
+        with self.lock:
+            return self._create_server(body, faults)
+
+    def _create_server(self, body: Any, faults: Iterable[Fault]) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise ApiError("json_error", "request body must be a JSON object")
         name = body.get("name")
@@ -687,6 +708,7 @@ class World:
             now = self.now()
             return [self.actions[i].to_dict(now) for i in ids if i in self.actions]
 
+    @_locked
     def metadata(self, sid: int) -> dict[str, str]:
         """What the server would see at 169.254.169.254/hetzner/v1/metadata."""
         with self.lock:
@@ -722,6 +744,7 @@ class World:
             table[item.id] = item
             return item
 
+    @_locked
     def create_network(self, body: Any) -> dict[str, Any]:
         ip_range = body.get("ip_range") if isinstance(body, dict) else None
         try:
@@ -765,6 +788,7 @@ class World:
             "expose_routes_to_vswitch": False,
         }
 
+    @_locked
     def create_firewall(self, body: Any) -> dict[str, Any]:
         rules = body.get("rules") if isinstance(body, dict) else None
         return self.firewall_dict(
@@ -797,6 +821,7 @@ class World:
             "applied_to": applied,
         }
 
+    @_locked
     def create_placement_group(self, body: Any) -> dict[str, Any]:
         if isinstance(body, dict) and body.get("type") != "spread":
             raise invalid_input("type", "must be spread")
@@ -815,6 +840,7 @@ class World:
             "servers": servers,
         }
 
+    @_locked
     def create_ssh_key(self, body: Any) -> dict[str, Any]:
         key = body.get("public_key") if isinstance(body, dict) else None
         if not isinstance(key, str) or not key.startswith(("ssh-", "ecdsa-")):

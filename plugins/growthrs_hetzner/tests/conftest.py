@@ -7,7 +7,12 @@ provider asked) in Hetzner's documented shapes.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -102,3 +107,41 @@ def make_provider(
 @pytest.fixture
 def provider(make_provider: Callable[..., HetznerProvider]) -> HetznerProvider:
     return make_provider()
+
+
+# -- end-to-end: a real control plane for the companion kubelet ---------------------------
+
+_REPO_E2E = Path(__file__).resolve().parents[3] / "tests" / "e2e" / "conftest.py"
+
+
+def _load_repo_e2e() -> Any:
+    """The repository's ``kube_cluster`` fixture, shared with the other test trees.
+
+    Loaded under the same module name the kwok plugin's tests use, so one session
+    starts at most one cluster.
+    """
+    name = "growthrs_repo_e2e_conftest"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, _REPO_E2E)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if _REPO_E2E.exists():
+    kube_cluster = _load_repo_e2e().kube_cluster
+else:
+
+    @pytest.fixture(scope="session")
+    def kube_cluster() -> Any:
+        """Outside a GrowthRS checkout only an existing cluster can be used."""
+        kubeconfig = os.environ.get("GROWTHRS_E2E_KUBECONFIG")
+        if not kubeconfig:
+            pytest.fail(
+                "the companion kubelet's e2e test needs the repository's tests/e2e or "
+                "GROWTHRS_E2E_KUBECONFIG pointing at a cluster with a kwok controller"
+            )
+        return SimpleNamespace(kubeconfig=kubeconfig)

@@ -14,7 +14,8 @@ from hcloud.images import Image
 from hcloud.server_types import ServerType
 from hetzner_support import TOKEN
 
-from hcloud_standin import StandIn
+from hcloud_standin import Exchange, StandIn
+from hcloud_standin.contract import Contract
 from hcloud_standin.labelselector import matches
 
 
@@ -264,7 +265,7 @@ def test_http_control_api(api: StandIn) -> None:
     assert [loc.available for loc in cx32.locations if loc.location.name == "hel1"] == [False]
 
 
-def test_runs_as_a_process_and_prints_its_url() -> None:
+def test_runs_as_a_process_and_prints_its_url(contract: Contract) -> None:
     with subprocess.Popen(
         [
             sys.executable,
@@ -280,10 +281,10 @@ def test_runs_as_a_process_and_prints_its_url() -> None:
         stdout=subprocess.PIPE,
         text=True,
     ) as proc:
-        _check_process(proc)
+        _check_process(proc, contract)
 
 
-def _check_process(proc: subprocess.Popen[str]) -> None:
+def _check_process(proc: subprocess.Popen[str], contract: Contract) -> None:
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
@@ -296,6 +297,10 @@ def _check_process(proc: subprocess.Popen[str]) -> None:
         while client.servers.get_by_id(server.id).status != "running":
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        control = url.removesuffix("/v1") + "/__standin"
+        served = requests.get(f"{control}/exchanges", timeout=5).json()["exchanges"]
+        assert len(served) >= 2
+        assert contract.check_all(Exchange.from_dict(e) for e in served) == []
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
