@@ -47,11 +47,15 @@ class ServerTypeInfo:
 def build_offerings(
     types: list[ServerTypeInfo],
     *,
+    locations: frozenset[str] | None = None,
     price: str = "net",
     reserved_memory_mib: int = 0,
     reserved_cpu_millis: int = 0,
 ) -> list[Offering]:
-    """Every offering in every location, sorted by type then location for stable output."""
+    """Every offering in every location, sorted by type then location for stable output.
+
+    ``locations`` (from ``/locations``) limits offerings to locations the project can use.
+    """
     offerings = []
     for info in types:
         arch = ARCH.get(info.architecture)
@@ -61,6 +65,8 @@ def build_offerings(
         memory = max(round(info.memory_gb * 1024) - reserved_memory_mib, 0)
         for loc in info.locations:
             if loc.deprecated or not loc.available or loc.name not in info.hourly:
+                continue
+            if locations is not None and loc.name not in locations:
                 continue
             net, gross = info.hourly[loc.name]
             offerings.append(

@@ -306,7 +306,8 @@ class HetznerProvider:
     # -- offerings ------------------------------------------------------------------------
 
     def offerings(self, region: str | None) -> list[Offering]:
-        """Server types per location, from ``/server_types``; cached for ``offerings_ttl``."""
+        """Server types per location, from ``/server_types`` and ``/locations``; cached for
+        ``offerings_ttl``."""
         with self._lock:
             cached = self._offerings
         now = self._clock()
@@ -316,6 +317,7 @@ class HetznerProvider:
             )
             fresh = build_offerings(
                 [_type_info(t) for t in types],
+                locations=self._locations(),
                 price=self.settings.price,
                 reserved_memory_mib=self.settings.reserved_memory_mib,
                 reserved_cpu_millis=self.settings.reserved_cpu_millis,
@@ -324,6 +326,17 @@ class HetznerProvider:
             with self._lock:
                 self._offerings = cached
         return [o for o in cached[1] if region is None or o.region == region]
+
+    def _locations(self) -> frozenset[str]:
+        """Names of the locations the project can use, from ``/locations`` (cached)."""
+
+        def load() -> frozenset[str]:
+            found = self._call(
+                lambda c: c.locations.get_all(), operation="list", subject="locations"
+            )
+            return frozenset(str(loc.name) for loc in found)
+
+        return self._cached(("locations",), load)
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -346,6 +359,13 @@ class HetznerProvider:
         offering = request.offering
         name = request.node_name
         subject = f"server {name} ({offering.key})"
+        if nc.locations is not None:
+            unknown = sorted(set(nc.locations) - self._locations())
+            if unknown:
+                raise MissingConfig(
+                    f"HetznerNodeClass {nc_name}: unknown location {', '.join(unknown)} "
+                    f"(field locations; Hetzner has {', '.join(sorted(self._locations()))})"
+                )
         if nc.locations is not None and offering.region not in nc.locations:
             raise OfferingUnavailable(
                 f"HetznerNodeClass {nc_name} allows locations {', '.join(nc.locations)}, "

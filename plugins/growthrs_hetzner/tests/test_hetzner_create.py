@@ -95,6 +95,12 @@ def test_location_outside_the_node_class_is_unavailable(provider: HetznerProvide
         provider.create(request)
 
 
+def test_unknown_location_in_the_node_class_is_missing_config(provider: HetznerProvider) -> None:
+    request = create_request(provider, "node-1", node_class={"locations": ["fsn1", "fsn2"]})
+    with pytest.raises(MissingConfig, match=r"unknown location fsn2 \(field locations"):
+        provider.create(request)
+
+
 def test_image_per_architecture(api: StandIn, provider: HetznerProvider) -> None:
     node_class = {"image": {"amd64": {"name": "debian-12"}, "arm64": {"name": "ubuntu-22.04"}}}
     provider.create(create_request(provider, "x86-node", "cx22", node_class=node_class))
