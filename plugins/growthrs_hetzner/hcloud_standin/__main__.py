@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         "--rate-limit", type=int, default=3600, help="requests per hour; 0 disables"
     )
     parser.add_argument("--server-limit", type=int, default=100)
+    parser.add_argument(
+        "--record-limit", type=int, default=10000, help="exchanges kept for /__standin/exchanges"
+    )
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         max_per_page=args.max_per_page,
         rate_limit=args.rate_limit or None,
         server_limit=args.server_limit,
+        record_limit=args.record_limit,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -449,6 +449,8 @@ class StandIn:
 
     ``action_delay`` is how long create/delete actions run (the start action runs
     twice as long); move time with :meth:`advance` or :meth:`finish_actions`.
+    ``rate_limit`` is the per-hour request budget (None: unlimited); ``server_limit``
+    the project's server quota; ``record_limit`` caps the recorded exchanges.
     """
 
     def __init__(
@@ -461,8 +463,11 @@ class StandIn:
         max_per_page: int = 50,
         rate_limit: int | None = 3600,
         server_limit: int = 100,
+        record_limit: int | None = None,
     ) -> None:
         self.token = token
+        self.record_limit = record_limit
+        """Keep only the newest exchanges (a long-running process); None keeps all."""
         self.host = host
         self.port = port
         self.max_per_page = max_per_page
@@ -595,21 +600,37 @@ class StandIn:
     def _record(self, exchange: Exchange) -> None:
         with self._lock:
             self.exchanges.append(exchange)
+            if self.record_limit is not None and len(self.exchanges) > self.record_limit:
+                del self.exchanges[: len(self.exchanges) - self.record_limit]
 
     def _take_fault(self, method: str, path: str, body: Any) -> tuple[Fault | None, list[Fault]]:
         """The first matching error fault, or the matching action faults."""
+        error: Fault | None = None
         actions: list[Fault] = []
         with self._lock:
             for fault in self.faults:
                 if fault.matches(method, path, body):
                     if fault.is_error:
-                        fault.hits += 1
-                        return fault, []
+                        error = fault
+                        break
                     actions.append(fault)
-            for fault in actions:
+            for fault in [error] if error else actions:
                 fault.hits += 1
             self.faults = [f for f in self.faults if not f.spent]
-        return None, actions
+        return (error, []) if error else (None, actions)
+
+    def _by_name(self, body: Any) -> Any:
+        """A create body with server type and location as names, so faults match IDs too."""
+        if not isinstance(body, dict):
+            return body
+        out = dict(body)
+        spec = self.world.find_server_type(body.get("server_type") or "")
+        if spec is not None:
+            out["server_type"] = spec.name
+        loc = catalog.location(body.get("location") or "")
+        if loc is not None:
+            out["location"] = loc.name
+        return out
 
     def _serve(
         self,
@@ -632,9 +653,10 @@ class StandIn:
         try:
             if body_error is not None:
                 raise body_error
-            fault, action_faults = self._take_fault(method, path, body)
+            seen = self._by_name(body) if (method, path) == ("POST", "/servers") else body
+            fault, action_faults = self._take_fault(method, path, seen)
             if fault is not None:
-                raise self._fault_error(fault, body, headers)
+                raise self._fault_error(fault, seen, headers)
             for route_method, pattern, handler in _COMPILED:
                 match = pattern.match(path)
                 if match is None:

@@ -304,3 +304,19 @@ def _check_process(proc: subprocess.Popen[str], contract: Contract) -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_create_faults_match_ids_as_well_as_names(api: StandIn) -> None:
+    api.inject(code="resource_unavailable", server_type="cx22", location="nbg1")
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"name": "s", "server_type": "104", "image": "ubuntu-24.04", "location": "2"}
+    answer = requests.post(f"{api.url}/servers", json=body, headers=headers, timeout=5)
+    assert answer.status_code == 412
+    assert answer.json()["error"]["message"] == "server type cx22 is currently unavailable in nbg1"
+
+
+def test_record_limit_keeps_the_newest() -> None:
+    with StandIn(token=TOKEN, record_limit=2) as api:
+        for path in ("/locations", "/server_types", "/datacenters"):
+            _get(api, path)
+        assert [e.path for e in api.exchanges] == ["/server_types", "/datacenters"]
