@@ -41,7 +41,7 @@ def contract() -> Contract:
 
 @pytest.fixture
 def api(request: pytest.FixtureRequest, contract: Contract) -> Iterator[StandIn]:
-    with StandIn(token=TOKEN, action_delay=1.0) as standin:
+    with StandIn(token=TOKEN, action_delay=30.0) as standin:
         yield standin
     check_requests = request.node.get_closest_marker("invalid_requests") is None
     problems = contract.check_all(standin.exchanges, requests=check_requests)

@@ -14,8 +14,8 @@ def test_creating_until_the_actions_finish_then_running(
     api: StandIn, provider: HetznerProvider
 ) -> None:
     provider.create(create_request(provider, "node-1"))
-    assert provider.status(NodeId("node-1")) == Creating()  # create_server running
-    api.advance(1.5)
+    assert provider.status(NodeId("node-1")) == Creating()  # create_server running (30 s)
+    api.advance(45)
     assert api.server("node-1")["status"] == "starting"  # type: ignore[index]
     assert provider.status(NodeId("node-1")) == Creating()  # start_server running
     api.finish_actions()

@@ -148,11 +148,11 @@ def test_actions_progress_with_the_clock(api: StandIn) -> None:
     result = client.servers.create(
         name="s", server_type=ServerType(name="cx22"), image=Image(name="ubuntu-24.04")
     )
-    assert client.actions.get_by_id(result.action.id).status == "running"
-    api.advance(1.01)
+    assert client.actions.get_by_id(result.action.id).status == "running"  # 30 s
+    api.advance(30.01)
     assert client.actions.get_by_id(result.action.id).status == "success"
-    assert client.servers.get_by_id(result.server.id).status == "starting"
-    api.advance(1.0)
+    assert client.servers.get_by_id(result.server.id).status == "starting"  # 60 s
+    api.advance(30.0)
     assert client.servers.get_by_id(result.server.id).status == "running"
 
 
