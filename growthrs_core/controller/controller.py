@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from growthrs_core import planner
 from growthrs_core.cluster import (
     NODE_GROUP_LABEL,
     NODE_REQUEST_LABEL,
+    POOL_LABEL,
     SCALE_DOWN_AT_ANNOTATION,
     SCALE_DOWN_TAINT_KEY,
     DaemonSetInfo,
@@ -202,6 +204,10 @@ class Controller:
         self.backoff: dict[tuple[str, str], float] = {}
         self.orphans_seen: dict[tuple[str, str], float] = {}
         self.removing: set[str] = set()
+        self.creating: dict[str, tuple[str, int]] = {}
+        """NodeRequest name -> (group, pool index) of each create call in flight."""
+        self.usage: Counter[tuple[str, int]] = Counter()
+        """Nodes per (group, pool), live or on the way; recomputed every tick."""
         self.batch_first: float | None = None
         self.batch_last: float | None = None
         self.last_loop = time.monotonic()
@@ -502,6 +508,27 @@ class Controller:
     def _group_ref(self, group: GroupView) -> ObjectRef:
         return ObjectRef("NodeGroupWithPriority", group.name, "", group.uid, API_VERSION)
 
+    def pool_usage(self, st: ClusterState) -> Counter[tuple[str, int]]:
+        """Nodes each (group, pool) has or is getting: live nodes, Provisioning
+        NodeRequests whose node has not registered yet, and create calls in flight."""
+        usage: Counter[tuple[str, int]] = Counter()
+        counted: set[str] = set()
+        for node in st.nodes:
+            pool = node.labels.get(POOL_LABEL, "")
+            if node.node_group and not node.deleting and pool.isdigit():
+                usage[(node.node_group, int(pool))] += 1
+                counted.add(node.name)
+        for nr in st.node_requests:
+            if (
+                nr.phase == "Provisioning"
+                and nr.status.currentPool is not None
+                and nr.status.nodeName not in counted
+                and nr.name not in self.creating
+            ):
+                usage[(nr.group, nr.status.currentPool)] += 1
+        usage.update(self.creating.values())
+        return usage
+
     def candidates(
         self, nr: NodeRequestView, group: GroupView, offerings: dict[str, list[Offering]]
     ) -> tuple[list[Candidate], list[str]]:
@@ -509,8 +536,22 @@ class Controller:
         unavailable = self._unavailable()
         found: list[Candidate] = []
         unusable: list[str] = []
+        # The planner keeps within maxNodes, but it plans pools, not instances: a
+        # request planned for a lower pool may fit a higher one, which must then
+        # still have room. Its own, already created node does not count against it.
+        used = Counter({p: n for (g, p), n in self.usage.items() if g == group.name})
+        own = self.nodes.get(node_name_for(nr.name, nr.status))
+        if own is not None and own.node_group == group.name and not own.deleting:
+            own_pool = own.labels.get(POOL_LABEL, "")
+            if own_pool.isdigit():
+                used[int(own_pool)] -= 1
+        if group.spec.maxNodes is not None and used.total() >= group.spec.maxNodes:
+            return [], [f"node group {group.name} has maxNodes {group.spec.maxNodes} nodes"]
         for index, pool in enumerate(group.spec.pools):
             label = f"pool {index} ({pool.provider} {','.join(pool.serverType)})"
+            if pool.maxNodes is not None and used[index] >= pool.maxNodes:
+                unusable.append(f"{label}: has maxNodes {pool.maxNodes} nodes")
+                continue
             if not self.hub.installed(pool.provider):
                 unusable.append(f"{label}: provider not installed")
                 continue
@@ -539,6 +580,7 @@ class Controller:
         st = self.state()
         offerings = self.offerings_for(st.groups, wait=False)
         counts: dict[str, int] = dict.fromkeys(PHASES, 0)
+        self.usage = self.pool_usage(st)
         for nr in st.node_requests:
             counts[nr.phase] = counts.get(nr.phase, 0) + 1
             if nr.name in self.pending_calls or nr.deleting or nr.spec is None:
@@ -662,8 +704,11 @@ class Controller:
             action.pool_index,
         )
         future = self.hub.call(action.provider, "create", request)
+        self.creating[nr.name] = (group.name, action.pool_index)
+        self.usage[(group.name, action.pool_index)] += 1
 
         def done(result: Any) -> None:
+            self.creating.pop(nr.name, None)
             fresh = self.node_requests.get(nr.name)
             if fresh is None:
                 if not isinstance(result, Exception):
