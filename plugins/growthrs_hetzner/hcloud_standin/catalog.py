@@ -156,7 +156,19 @@ SERVER_TYPES: tuple[ServerTypeSpec, ...] = (
     _t(105, "cx32", 4, 8, 80, "0.0110", "6.80"),
     _t(106, "cx42", 8, 16, 160, "0.0260", "16.40"),
     _t(107, "cx52", 16, 32, 320, "0.0530", "32.40"),
-    # Shared vCPU, AMD (x86), everywhere.
+    # Cost-optimised shared vCPU (x86), EU only: the current CX generation.
+    _t(108, "cx23", 2, 4, 40, "0.0048", "2.99"),
+    _t(109, "cx33", 4, 8, 80, "0.0080", "4.99"),
+    _t(110, "cx43", 8, 16, 160, "0.0152", "9.49"),
+    _t(111, "cx53", 16, 32, 320, "0.0280", "17.49"),
+    # Shared vCPU, AMD (x86), everywhere: the current CPX generation ...
+    _t(112, "cpx12", 1, 2, 40, "0.0072", "4.49", locations=EVERYWHERE),
+    _t(113, "cpx22", 2, 4, 80, "0.0128", "7.99", locations=EVERYWHERE),
+    _t(114, "cpx32", 4, 8, 160, "0.0224", "13.99", locations=EVERYWHERE),
+    _t(115, "cpx42", 8, 16, 320, "0.0408", "25.49", locations=EVERYWHERE),
+    _t(116, "cpx52", 12, 24, 480, "0.0584", "36.49", locations=EVERYWHERE),
+    _t(117, "cpx62", 16, 32, 640, "0.0792", "49.49", locations=EVERYWHERE),
+    # ... and the previous one, still sold.
     _t(22, "cpx11", 2, 2, 40, "0.0070", "4.35", locations=EVERYWHERE),
     _t(23, "cpx21", 3, 4, 80, "0.0130", "7.55", locations=EVERYWHERE),
     _t(24, "cpx31", 4, 8, 160, "0.0240", "13.60", locations=EVERYWHERE),

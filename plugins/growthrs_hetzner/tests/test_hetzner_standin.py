@@ -52,6 +52,7 @@ def test_catalog_looks_like_hetzner(api: StandIn) -> None:
         "ccx13",
         "ccx63",
     } <= set(types)
+    assert {"cx23", "cx33", "cx53", "cpx12", "cpx32", "cpx62"} <= set(types)  # current generation
     assert types["cax11"].architecture == "arm" and types["ccx13"].cpu_type == "dedicated"
     assert {loc.location.name for loc in types["cpx11"].locations} == {
         "fsn1",
