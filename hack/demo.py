@@ -747,6 +747,8 @@ class Demo:
         self.cp = cluster_module()
         self.state_dir = Path(self.cp.cache_root()) / "demo"
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        for old_log in sorted(self.state_dir.glob("operator-*.log"))[:-9]:
+            old_log.unlink(missing_ok=True)  # keep the last few runs' logs, not all
         self.own_cluster = False
         self.kube: Kube | None = None
         self.kubeconfig = ""
