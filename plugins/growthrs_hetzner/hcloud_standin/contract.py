@@ -40,7 +40,8 @@ class ContractError(RuntimeError):
 
 
 def find_spec() -> Path:
-    """``$HCLOUD_OPENAPI_SPEC``, else ``shared/reference/`` in a parent of this package."""
+    """``$HCLOUD_OPENAPI_SPEC``, else the copy shipped in this package, else
+    ``shared/reference/`` in a parent directory."""
     env = os.environ.get(SPEC_ENV)
     if env:
         path = Path(env)
@@ -48,6 +49,9 @@ def find_spec() -> Path:
             raise ContractError(f"{SPEC_ENV}={env} is not a file")
         return path
     here = Path(__file__).resolve()
+    shipped = here.parent / "reference" / SPEC_NAME
+    if shipped.is_file():
+        return shipped
     for parent in here.parents:
         for candidate in (
             parent / "shared" / "reference" / SPEC_NAME,
