@@ -28,6 +28,8 @@ class MachineConfig:
     max_attempts: int = 2
     ready_ttl: float = 600.0
     unmet_ttl: float = 300.0
+    node_gone_grace: float = 30.0
+    """A Ready request whose node has been gone this long is deleted before its TTL."""
     instance_gone_grace: float = 60.0
     """A Provisioning instance the provider no longer knows, with no node, is failed after this."""
 
@@ -202,6 +204,14 @@ def step(
         return _step_provisioning(nr, obs, now, cfg)
     ttl = cfg.ready_ttl if status.phase == "Ready" else cfg.unmet_ttl
     age = age_seconds(status.lastTransitionTime or nr.creation, now)
+    if (
+        status.phase == "Ready"
+        and obs.node is None
+        and age is not None
+        and age >= cfg.node_gone_grace
+    ):
+        # The node was scaled away (or deleted by hand): the record has served its purpose.
+        return Transition(actions=(DeleteNodeRequest(f"node {status.nodeName} is gone"),))
     if age is not None and age >= ttl:
         return Transition(actions=(DeleteNodeRequest(f"{status.phase} for {int(age)}s"),))
     return NOTHING

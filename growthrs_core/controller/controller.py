@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -425,8 +425,21 @@ class Controller:
         UNSCHEDULABLE_PODS.set(sum(1 for p in st.pods if p.unschedulable and not p.node_name))
         if plan.new_nodes:
             log.info("plan: %d new node(s) in %.3fs", len(plan.new_nodes), elapsed)
-        for planned in plan.new_nodes:
-            self._create_node_request(planned, st)
+        # Each NodeRequest is a create plus a status write; doing them side by side
+        # keeps a large batch from delaying the first provisioning by seconds.
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="create-nr") as pool:
+            created = list(pool.map(lambda p: self._create_node_request(p, st), plan.new_nodes))
+        for planned, view in zip(plan.new_nodes, created, strict=True):
+            if view is None:
+                continue
+            NODE_REQUESTS_CREATED.labels(planned.group).inc()
+            self.events.emit(
+                self._nr_ref(view),
+                "Normal",
+                "Pending",
+                f"node for {len(planned.pods)} pod(s) needs cpu {planned.requirements.cpu}, "
+                f"memory {planned.requirements.memory}; planned {planned.offering.key}",
+            )
         for key, reason in plan.unplaceable.items():
             self._pod_event(pods.get(key), "Normal", "NotTriggerScaleUp", reason)
         for key, groups in plan.ambiguous.items():
@@ -448,10 +461,13 @@ class Controller:
             return
         self.events.emit(ObjectRef("Pod", pod.name, pod.namespace, pod.uid), type_, reason, message)
 
-    def _create_node_request(self, planned: planner.PlannedNode, st: ClusterState) -> None:
+    def _create_node_request(
+        self, planned: planner.PlannedNode, st: ClusterState
+    ) -> NodeRequestView | None:
+        """Create one NodeRequest (owned by its group) and mark it Pending."""
         group = st.groups_by_name.get(planned.group)
         if group is None:
-            return
+            return None
         body: JSON = {
             "apiVersion": API_VERSION,
             "kind": "NodeRequest",
@@ -483,22 +499,14 @@ class Controller:
             created = self.kube.create(nr_path(), body)
         except KubeError as exc:
             log.error("cannot create NodeRequest for group %s: %s", planned.group, exc)
-            return
+            return None
         view = self.node_requests.put(created)
-        NODE_REQUESTS_CREATED.labels(planned.group).inc()
         status = NodeRequestStatus(
             phase="Pending",
             lastTransitionTime=format_time(self.clock()),
             message=f"planned as {planned.offering.key} for {len(planned.pods)} pod(s)",
         )
-        self._write_nr_status(view, status)
-        self.events.emit(
-            self._nr_ref(view),
-            "Normal",
-            "Pending",
-            f"node for {len(planned.pods)} pod(s) needs cpu {planned.requirements.cpu}, "
-            f"memory {planned.requirements.memory}; planned {planned.offering.key}",
-        )
+        return self._write_nr_status(view, status) or view
 
     # -- NodeRequests ------------------------------------------------------------------------------
 
@@ -651,9 +659,9 @@ class Controller:
         for event in t.events:
             self.events.emit(self._nr_ref(nr), event.type, event.reason, event.message)
             if group is not None and event.type == "Warning":
-                self.events.emit(
-                    self._group_ref(group), event.type, event.reason, f"{nr.name}: {event.message}"
-                )
+                # Without the NodeRequest's name, the same failure across many
+                # requests is one Event on the group, not one per request.
+                self.events.emit(self._group_ref(group), event.type, event.reason, event.message)
         for action in t.actions:
             if isinstance(action, CreateInstance):
                 self._start_create(nr, action, group, st)

@@ -222,8 +222,19 @@ def test_provisioning_instance_gone_without_node_fails_after_grace() -> None:
 def test_finished_requests_are_deleted_after_their_ttl(
     phase: str, age: float, deleted: bool
 ) -> None:
-    t = step(nr(phase, lastTransitionTime=ago(age)), Observation(), NOW, CFG, CHAIN)
+    t = step(
+        nr(phase, lastTransitionTime=ago(age)), Observation(node=ready_node()), NOW, CFG, CHAIN
+    )
     assert bool(t.actions and isinstance(t.actions[0], DeleteNodeRequest)) == deleted
+
+
+def test_ready_request_whose_node_is_gone_is_deleted_early() -> None:
+    fresh = nr("Ready", lastTransitionTime=ago(10), nodeName="g-abc")
+    assert step(fresh, Observation(node=None), NOW, CFG, CHAIN).actions == ()
+    old = nr("Ready", lastTransitionTime=ago(31), nodeName="g-abc")
+    t = step(old, Observation(node=None), NOW, CFG, CHAIN)
+    assert t.actions == (DeleteNodeRequest("node g-abc is gone"),)
+    assert step(old, Observation(node=ready_node()), NOW, CFG, CHAIN).actions == ()
 
 
 def test_step_is_idempotent() -> None:
