@@ -393,7 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for size in sizes:
         for constrained in (True, False):
-            rows.append(_spawn(size, constrained, repeat, nodes))
+            if args.smoke:  # in-process: quick, but the RSS figures are the process's
+                rows.append(worker(size, constrained, repeat, nodes))
+            else:
+                rows.append(_spawn(size, constrained, repeat, nodes))
     print(table(rows))
     for size in sizes:
         on = next(r for r in rows if r["pending"] == size and r["constraints"])

@@ -21,7 +21,7 @@ from growthrs_core.cluster import HOSTNAME_LABEL, NodeInfo, PodInfo
 from growthrs_core.planner.matching import pod_accepts, tolerates
 from growthrs_core.planner.selection import PodClass
 from growthrs_core.planner.slots import UNLIMITED
-from growthrs_core.planner.topology import PodMatcher, hard_spread, term_matcher
+from growthrs_core.planner.topology import MatcherIndex, PodMatcher, hard_spread, term_matcher
 
 
 @dataclass(eq=False)
@@ -90,8 +90,13 @@ def place_on_existing(
     classes: Sequence[PodClass],
     nodes: Sequence[NodeInfo],
     pods_by_node: Mapping[str, Sequence[PodInfo]],
+    zone_anti: MatcherIndex | None = None,
 ) -> list[str]:
-    """Remove from ``classes`` the pods that fit existing nodes; return their keys."""
+    """Remove from ``classes`` the pods that fit existing nodes; return their keys.
+
+    ``zone_anti`` selects pods that a running pod's zone-level anti-affinity keeps
+    away from its zone; those are not placed here either.
+    """
     rooms = _rooms(nodes, pods_by_node)
     if not rooms:
         return []
@@ -105,6 +110,8 @@ def place_on_existing(
         pod = cls.proto
         req = pod.requests
         if not _eligible(pod) or req.cpu_millis > max_cpu or req.memory_mib > max_mem:
+            continue
+        if zone_anti and zone_anti.any(pod):
             continue
         if not pod.tolerations and any(
             req.cpu_millis >= c and req.memory_mib >= m for c, m in misfits

@@ -43,7 +43,14 @@ from growthrs_core.strategies import ScaleUpOption, Strategy, choose
 EXACT_LIMIT = 12
 """Batches of at most this many pods in one pool and location are packed exactly."""
 EXACT_BUDGET = 30_000
-"""Search steps the exact packer may take before keeping the heuristic packing."""
+"""Search steps one exact packing may take before the heuristic packing is kept."""
+PLAN_EXACT_BUDGET = 120_000
+"""Search steps all exact packings of one plan may take together (about 0.3 s)."""
+
+
+@dataclass
+class StepBudget:
+    left: int = PLAN_EXACT_BUDGET
 
 
 @dataclass(eq=False)
@@ -423,13 +430,15 @@ def exact_pack(
     items: Sequence[tuple[Item, int]],
     slots: Sequence[Slot],
     incumbent: tuple[float, int],
-    budget: int = EXACT_BUDGET,
+    budget: StepBudget | None = None,
 ) -> list[tuple[Slot, Pattern]] | None:
     """Cheapest (then fewest nodes) packing of ``items`` onto ``slots``, by branch and
     bound over pods in decreasing size. Returns None when it cannot beat ``incumbent``
     (cost, nodes) within ``budget`` steps. Items with hostname spread or affinity are
     not handled here."""
-    if not slots:
+    budget = budget if budget is not None else StepBudget()
+    limit = min(EXACT_BUDGET, budget.left)
+    if not slots or limit <= 0:
         return None
     pods: list[Item] = []
     for it, n in sorted(items, key=lambda x: (-max(x[0].cpu, 1) * max(x[0].memory, 1), x[0].id)):
@@ -478,7 +487,7 @@ def exact_pack(
     def rec(i: int, cost: float, last_bin: int) -> None:
         nonlocal steps, best, best_cost, best_nodes
         steps += 1
-        if steps > budget:
+        if steps > limit:
             raise _Budget
         if i == total:
             if cost < best_cost - eps or (abs(cost - best_cost) <= eps and len(bins) < best_nodes):
@@ -541,6 +550,7 @@ def exact_pack(
 
     with contextlib.suppress(_Budget):
         rec(0, 0.0, 0)
+    budget.left -= steps
     if best is None:
         return None
     return [

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from growthrs_core.cluster import (
+    HOSTNAME_LABEL,
     NODE_GROUP_LABEL,
     POOL_LABEL,
     DaemonSetInfo,
@@ -40,6 +41,7 @@ from growthrs_core.planner.packing import (
     Item,
     Packing,
     Pattern,
+    StepBudget,
     Unit,
     build_items,
     choose_with_preference,
@@ -55,6 +57,7 @@ from growthrs_core.planner.packing import (
 from growthrs_core.planner.selection import PodClass, classify, unschedulable_pods
 from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group
 from growthrs_core.planner.topology import (
+    MatcherIndex,
     PinRequest,
     RunningPods,
     involved_classes,
@@ -201,6 +204,7 @@ class _Planner:
         self.chain = list(inp.strategies)
         self.out = Plan()
         self.blocks: list[_Block] = []
+        self.exact_budget = StepBudget()
 
     def run(self) -> Plan:
         inp, out = self.inp, self.out
@@ -236,7 +240,8 @@ class _Planner:
         running = RunningPods(inp.pods, nodes_by_name, virtual)
 
         classes = classify(p for k, p in pending.items() if k not in covered)
-        out.fits_existing.extend(place_on_existing(classes, inp.nodes, pods_by_node))
+        zone_anti = MatcherIndex(m for m, key, _ in running.anti_owners if key != HOSTNAME_LABEL)
+        out.fits_existing.extend(place_on_existing(classes, inp.nodes, pods_by_node, zone_anti))
         classes = [c for c in classes if c.pods]
 
         matcher = GroupMatcher(groups, invalid)
@@ -508,14 +513,24 @@ class _Planner:
         return by_option[id(chosen)] if chosen is not None else slot
 
     def _consolidate(self, ctx: GroupContext, blocks: list[_Block]) -> list[_Block]:
-        """Re-pack small batches exactly: per pool and location, cheapest then fewest nodes."""
+        """Re-pack small batches exactly, per pool and location: cheapest, then fewest nodes.
+
+        A batch of at most :data:`EXACT_LIMIT` pods is re-packed whole; in a bigger
+        one the irregular tail (nodes not repeated) is, when it is that small. The
+        packing of the many identical full nodes is kept.
+        """
         by_place: dict[tuple[int, tuple[str, str]], list[_Block]] = {}
         for block in blocks:
             by_place.setdefault((block.slot.pool_index, block.slot.location), []).append(block)
         replaced: dict[int, list[_Block]] = {}
         for (pool, location), group in by_place.items():
             pods_total = sum(b.pods_per_node * b.count for b in group)
-            if pods_total > EXACT_LIMIT or pods_total == 0:
+            if pods_total > EXACT_LIMIT:
+                group = [b for b in group if b.count == 1 and not b.final]
+                pods_total = sum(b.pods_per_node for b in group)
+                if len(group) < 2 or pods_total > EXACT_LIMIT:
+                    continue
+            if pods_total == 0:
                 continue
             counts: dict[int, int] = {}
             item_of: dict[int, Item] = {}
@@ -541,7 +556,10 @@ class _Planner:
                 sum(b.count for b in group),
             )
             better = exact_pack(
-                [(item_of[i], n) for i, n in sorted(counts.items())], candidates, incumbent
+                [(item_of[i], n) for i, n in sorted(counts.items())],
+                candidates,
+                incumbent,
+                self.exact_budget,
             )
             if better is None:
                 continue

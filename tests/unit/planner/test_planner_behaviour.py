@@ -733,3 +733,16 @@ def test_determinism_and_input_order() -> None:
     assert [(n.offering.key, [p.key for p in n.pods], n.requirements) for n in first.new_nodes] == [
         (n.offering.key, [p.key for p in n.pods], n.requirements) for n in second.new_nodes
     ]
+
+
+def test_room_in_a_zone_a_running_pod_keeps_us_out_of_is_not_used() -> None:
+    nodes = [
+        node("n1", "1", labels={REGION: "fsn1", ZONE: "fsn1-dc14"}),
+        node("n2", "4", labels={REGION: "fsn1", ZONE: "fsn1-dc14"}),
+    ]
+    loner = pod("loner", "500m", labels={"app": "loner"}, node="n1", affinity=_anti("web", ZONE))
+    web = pod("web", labels={"app": "web"})
+    offers = {"hetzner": lineup(["cx22"], ("fsn1", "nbg1"))}
+    result = run([loner, web], [group(pools=[pool(["cx22"])])], offers, nodes=nodes)
+    assert result.fits_existing == []
+    assert summary(result) == [("cx22@nbg1", 1)]
