@@ -28,8 +28,10 @@ class PoolRef:
 class ScaleUpOption:
     """Adding ``node_count`` nodes of ``offering`` from ``pool`` to place ``pods``.
 
-    ``requested`` is the sum of what the placed pods (plus DaemonSet overhead)
-    request across all those nodes.
+    ``requested`` is the sum of what the placed pods request across all those
+    nodes. The planner leaves DaemonSet pods out, so that least-waste counts
+    the room they take on every extra node as waste (as Cluster Autoscaler
+    does); otherwise many small nodes would look as good as a few big ones.
     """
 
     pool: PoolRef
