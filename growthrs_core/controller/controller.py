@@ -206,6 +206,9 @@ class Controller:
         self.removing: set[str] = set()
         self.creating: dict[str, tuple[str, int]] = {}
         """NodeRequest name -> (group, pool index) of each create call in flight."""
+        self.retry_at: dict[str, float] = {}
+        """NodeRequest name -> monotonic time before which it is not asked for again, after
+        a create failed with ``retry_after`` (e.g. a rate limit the provider did not sleep out)."""
         self.usage: Counter[tuple[str, int]] = Counter()
         """Nodes per (group, pool), live or on the way; recomputed every tick."""
         self.batch_first: float | None = None
@@ -589,10 +592,14 @@ class Controller:
         offerings = self.offerings_for(st.groups, wait=False)
         counts: dict[str, int] = dict.fromkeys(PHASES, 0)
         self.usage = self.pool_usage(st)
+        moment = time.monotonic()
+        self.retry_at = {k: v for k, v in self.retry_at.items() if v > moment}
         for nr in st.node_requests:
             counts[nr.phase] = counts.get(nr.phase, 0) + 1
             if nr.name in self.pending_calls or nr.deleting or nr.spec is None:
                 continue
+            if nr.phase == "Pending" and nr.name in self.retry_at:
+                continue  # the provider asked to wait before the next create
             group = st.groups_by_name.get(nr.group)
             if group is None or group.spec is None:
                 continue
@@ -729,6 +736,14 @@ class Controller:
                 return
             if isinstance(result, ProviderError):
                 PROVIDER_ERRORS.labels(action.provider, type(result).__name__).inc()
+                if result.retryable and result.retry_after:
+                    self.retry_at[nr.name] = time.monotonic() + result.retry_after
+                    log.info(
+                        "NodeRequest %s: %s asked to wait %.1fs before the next create",
+                        nr.name,
+                        action.provider,
+                        result.retry_after,
+                    )
                 if not result.retryable or type(result).__name__ == "OfferingUnavailable":
                     self.backoff[(action.provider, action.offering.key)] = (
                         time.monotonic() + self.settings.offering_backoff
