@@ -334,17 +334,23 @@ class _Planner:
             if it.remaining > 0 and it.slots:
                 focus.setdefault((it.priority, it.place_slots), []).append(it)
         order = sorted(focus, key=lambda k: (-k[0], len(k[1]), min(it.id for it in focus[k])))
-        for key in order:
-            active = focus[key]
-            self._fill_gaps(blocks, active, started)
-            active = [it for it in active if it.remaining > 0]
-            while active:
-                block_list = self._round(ctx, active, limits, started)
-                if not block_list:
-                    break
-                blocks.extend(block_list)
+        # The exact re-pack may free nodes under a limit; pods left over get another go.
+        for _ in range(3):
+            for key in order:
+                active = [it for it in focus[key] if it.remaining > 0]
+                if not active:
+                    continue
+                self._fill_gaps(blocks, active, started)
                 active = [it for it in active if it.remaining > 0]
-        blocks = self._consolidate(ctx, blocks)
+                while active:
+                    block_list = self._round(ctx, active, limits, started)
+                    if not block_list:
+                        break
+                    blocks.extend(block_list)
+                    active = [it for it in active if it.remaining > 0]
+            blocks, freed = self._consolidate(ctx, blocks, limits)
+            if not freed or not any(it.remaining > 0 for it in items):
+                break
         for block in blocks:
             if not block.final:
                 block.slot = self._right_size(ctx, block.slot, block.pattern)
@@ -424,7 +430,8 @@ class _Planner:
         if not options:
             return []
         available = [o for o in options if not info[id(o)][0].unavailable]
-        chosen = choose_with_preference(available or options, self.chain, scores)
+        candidates = _most_within_limits(available or options, limits)
+        chosen = choose_with_preference(candidates, self.chain, scores)
         assert chosen is not None
         slot, packing = info[id(chosen)]
         out = []
@@ -512,7 +519,9 @@ class _Planner:
         chosen = choose_with_preference(options, self.chain, scores)
         return by_option[id(chosen)] if chosen is not None else slot
 
-    def _consolidate(self, ctx: GroupContext, blocks: list[_Block]) -> list[_Block]:
+    def _consolidate(
+        self, ctx: GroupContext, blocks: list[_Block], limits: _Limits
+    ) -> tuple[list[_Block], bool]:
         """Re-pack small batches exactly, per pool and location: cheapest, then fewest nodes.
 
         A batch of at most :data:`EXACT_LIMIT` pods is re-packed whole; in a bigger
@@ -523,6 +532,7 @@ class _Planner:
         for block in blocks:
             by_place.setdefault((block.slot.pool_index, block.slot.location), []).append(block)
         replaced: dict[int, list[_Block]] = {}
+        freed = False
         for (pool, location), group in by_place.items():
             pods_total = sum(b.pods_per_node * b.count for b in group)
             if pods_total > EXACT_LIMIT:
@@ -563,17 +573,22 @@ class _Planner:
             )
             if better is None:
                 continue
+            extra = len(better) - sum(b.count for b in group)
+            if extra > 0 and limits.headroom(pool) < extra:
+                continue
+            limits.add(pool, extra)
+            freed = freed or extra < 0
             replaced[id(group[0])] = [
                 _Block(ctx, s, pattern, 1, final=True) for s, pattern in better
             ]
             for b in group[1:]:
                 replaced[id(b)] = []
         if not replaced:
-            return blocks
+            return blocks, False
         out: list[_Block] = []
         for block in blocks:
             out.extend(replaced.get(id(block), [block]))
-        return out
+        return out, freed
 
     # -- minimums -----------------------------------------------------------------------
 
@@ -641,6 +656,25 @@ class _Planner:
                 )
                 for pod in pods:
                     self.out.triggered[pod.key] = text
+
+
+def _most_within_limits(options: list[ScaleUpOption], limits: _Limits) -> list[ScaleUpOption]:
+    """Where a pool's node limit binds, keep only its options that place the most pods.
+
+    Without a limit every option places all the pods its offering can take and the
+    rest go round again; under a limit the pods an option leaves out may find no
+    node at all, so the strategy chain chooses among the offerings that fit the
+    most pods into the nodes still allowed. Pools are not compared with each other.
+    """
+    best: dict[int, int] = {}
+    capped: set[int] = set()
+    for o in options:
+        best[o.pool.index] = max(best.get(o.pool.index, 0), len(o.pods))
+        if o.node_count >= limits.headroom(o.pool.index):
+            capped.add(o.pool.index)
+    if not capped:
+        return options
+    return [o for o in options if o.pool.index not in capped or len(o.pods) == best[o.pool.index]]
 
 
 def _relational(pod: PodInfo) -> bool:

@@ -746,3 +746,23 @@ def test_room_in_a_zone_a_running_pod_keeps_us_out_of_is_not_used() -> None:
     result = run([loner, web], [group(pools=[pool(["cx22"])])], offers, nodes=nodes)
     assert result.fits_existing == []
     assert summary(result) == [("cx22@nbg1", 1)]
+
+
+def test_exact_re_pack_never_exceeds_max_nodes() -> None:
+    # One big node is dearer than two small ones, but maxNodes 1 allows only one.
+    offers = {
+        "hetzner": [
+            offering("small", cpu=2, memory_gib=4, price=0.01),
+            offering("big", cpu=4, memory_gib=8, price=0.05),
+        ]
+    }
+    pending = pods("a", 2, "1500m", "1Gi")
+    free = run(pending, [group(pools=[pool(["small", "big"])])], offers, strategies=CHEAPEST_CHAIN)
+    assert summary(free) == [("small@fsn1", 1), ("small@fsn1", 1)]
+    capped = run(
+        pending,
+        [group(pools=[pool(["small", "big"])], maxNodes=1)],
+        offers,
+        strategies=CHEAPEST_CHAIN,
+    )
+    assert summary(capped) == [("big@fsn1", 2)]
