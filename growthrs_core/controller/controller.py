@@ -93,6 +93,8 @@ log = logging.getLogger(__name__)
 IN_FLIGHT = ("Pending", "Provisioning")
 LANDING_WINDOW = 30.0
 """Seconds a Ready NodeRequest's pods are left to the scheduler before they are planned again."""
+DELETE_RETRY_MAX = 60.0
+"""Longest wait between two tries of a delete that nothing else would issue again."""
 
 
 @dataclass
@@ -102,6 +104,16 @@ class _Pending:
     future: Future[Any]
     started: float
     apply: Callable[[Any], None]
+
+
+@dataclass
+class _DeleteRetry:
+    """A failed delete of an instance no later pass would ask to remove again."""
+
+    provider: str
+    reason: str
+    due: float
+    failures: int
 
 
 @dataclass
@@ -209,6 +221,9 @@ class Controller:
         self.retry_at: dict[str, float] = {}
         """NodeRequest name -> monotonic time before which it is not asked for again, after
         a create failed with ``retry_after`` (e.g. a rate limit the provider did not sleep out)."""
+        self.delete_retries: dict[str, _DeleteRetry] = {}
+        """Node name -> the next try of a failed delete of a failed, orphaned or abandoned
+        instance (scale-down removals are decided again every pass instead)."""
         self.usage: Counter[tuple[str, int]] = Counter()
         """Nodes per (group, pool), live or on the way; recomputed every tick."""
         self.batch_first: float | None = None
@@ -594,6 +609,9 @@ class Controller:
         self.usage = self.pool_usage(st)
         moment = time.monotonic()
         self.retry_at = {k: v for k, v in self.retry_at.items() if v > moment}
+        for name, retry in list(self.delete_retries.items()):
+            if retry.due <= moment:
+                self._start_delete(retry.provider, name, retry.reason, retry=True)
         for nr in st.node_requests:
             counts[nr.phase] = counts.get(nr.phase, 0) + 1
             if nr.name in self.pending_calls or nr.deleting or nr.spec is None:
@@ -674,7 +692,10 @@ class Controller:
                 self._start_create(nr, action, group, st)
             elif isinstance(action, DeleteInstance):
                 self._start_delete(
-                    action.provider, action.node_name, f"NodeRequest {nr.name}: {action.reason}"
+                    action.provider,
+                    action.node_name,
+                    f"NodeRequest {nr.name}: {action.reason}",
+                    retry=True,
                 )
             elif isinstance(action, LabelNode):
                 self._label_node(nr, action, group)
@@ -732,7 +753,9 @@ class Controller:
                         nr.name,
                         action.node_name,
                     )
-                    self._start_delete(action.provider, action.node_name, "its NodeRequest is gone")
+                    self._start_delete(
+                        action.provider, action.node_name, "its NodeRequest is gone", retry=True
+                    )
                 return
             if isinstance(result, ProviderError):
                 PROVIDER_ERRORS.labels(action.provider, type(result).__name__).inc()
@@ -766,7 +789,11 @@ class Controller:
         spec = (obj or {}).get("spec") or {}
         return dict(spec)
 
-    def _start_delete(self, provider: str, node_name: str, reason: str) -> None:
+    def _start_delete(
+        self, provider: str, node_name: str, reason: str, *, retry: bool = False
+    ) -> None:
+        """Delete the instance, then its Node. With ``retry`` a failure is tried again
+        (1 s, 2 s, 4 s ... up to DELETE_RETRY_MAX) until it succeeds."""
         key = f"delete:{node_name}"
         if key in self.pending_calls:
             return
@@ -780,9 +807,26 @@ class Controller:
         future = self.hub.submit(work)
 
         def done(result: Any) -> None:
-            if isinstance(result, Exception):
-                log.warning("removing %s failed (will retry): %s", node_name, result)
             self.removing.discard(node_name)
+            if not isinstance(result, Exception):
+                self.delete_retries.pop(node_name, None)
+                return
+            if not retry:  # a scale-down removal: the next pass decides again
+                log.warning("removing %s failed (will retry): %s", node_name, result)
+                return
+            previous = self.delete_retries.get(node_name)
+            failures = (previous.failures if previous else 0) + 1
+            wait = 2.0 ** (failures - 1)
+            hint = getattr(result, "retry_after", None)
+            if isinstance(hint, int | float):
+                wait = max(wait, float(hint))
+            wait = min(wait, DELETE_RETRY_MAX)
+            self.delete_retries[node_name] = _DeleteRetry(
+                provider, reason, time.monotonic() + wait, failures
+            )
+            log.warning(
+                "removing %s failed (try %d; again in %.0fs): %s", node_name, failures, wait, result
+            )
 
         self.removing.add(node_name)
         self._track(key, future, done)
@@ -1085,7 +1129,10 @@ class Controller:
                     first = self.orphans_seen.setdefault((provider, node_id), moment)
                     if moment - first >= self.settings.orphan_grace:
                         self._start_delete(
-                            provider, node_id, "orphaned instance: no NodeRequest or Node"
+                            provider,
+                            node_id,
+                            "orphaned instance: no NodeRequest or Node",
+                            retry=True,
                         )
                         self.orphans_seen.pop((provider, node_id), None)
 
