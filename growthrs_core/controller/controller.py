@@ -1102,7 +1102,6 @@ class Controller:
         st = self.state()
         known = set(st.nodes_by_name) | self.removing
         for nr in st.node_requests:
-            known.add(nr.name)
             known.add(node_name_for(nr.name, nr.status))
             if nr.status.nodeName:
                 known.add(nr.status.nodeName)
