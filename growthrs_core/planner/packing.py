@@ -42,10 +42,13 @@ from growthrs_core.strategies import ScaleUpOption, Strategy, choose
 
 EXACT_LIMIT = 12
 """Batches of at most this many pods in one pool and location are packed exactly."""
-EXACT_BUDGET = 30_000
+REPACK_LIMIT = 100
+"""Batches of at most this many pods in one pool and location are re-packed on every
+offering of the pool (then right-sized) and the cheapest packing is kept."""
+EXACT_BUDGET = 10_000
 """Search steps one exact packing may take before the heuristic packing is kept."""
-PLAN_EXACT_BUDGET = 120_000
-"""Search steps all exact packings of one plan may take together (about 0.3 s)."""
+PLAN_EXACT_BUDGET = 40_000
+"""Search steps all exact packings of one plan may take together (0.1-0.4 s)."""
 
 
 @dataclass
@@ -330,10 +333,18 @@ def order_for(items: Sequence[Item], slot: Slot) -> list[Item]:
     return sorted(items, key=lambda it: (-it.priority, bool(it.needs), -_size_key(it, slot), it.id))
 
 
-def pack(items: Sequence[Item], slot: Slot, max_nodes: int, started: set[int]) -> Packing:
-    """First-fit-decreasing of ``items`` (all of which fit ``slot``) onto nodes of ``slot``."""
+def pack(
+    items: Sequence[Item],
+    slot: Slot,
+    max_nodes: int,
+    started: set[int],
+    counts: Mapping[int, int] | None = None,
+) -> Packing:
+    """First-fit-decreasing of ``items`` (all of which fit ``slot``) onto nodes of ``slot``;
+    ``counts`` overrides how many pods of each item to pack (default: those left)."""
     order = order_for(items, slot)
-    remaining = {it.id: it.remaining for it in items}
+    start = {it.id: (counts[it.id] if counts is not None else it.remaining) for it in items}
+    remaining = dict(start)
     local_started = set(started)
     blocks: list[tuple[Pattern, int]] = []
     nodes = 0
@@ -349,7 +360,7 @@ def pack(items: Sequence[Item], slot: Slot, max_nodes: int, started: set[int]) -
         blocks.append((pattern, repeat))
         nodes += repeat
         order = [it for it in order if remaining[it.id] > 0]
-    placed = {it.id: it.remaining - remaining[it.id] for it in items}
+    placed = {it.id: start[it.id] - remaining[it.id] for it in items}
     return Packing(blocks=blocks, placed={k: v for k, v in placed.items() if v})
 
 
@@ -567,8 +578,37 @@ def exact_supported(items: Sequence[Item]) -> bool:
     return not any(it.caps or it.needs for it in items)
 
 
-def sized_cost(blocks: Sequence[tuple[Slot, Pattern, int]]) -> tuple[float, int]:
-    return (
-        sum(slot.offering.cost_per_hour * n for slot, _, n in blocks),
-        sum(n for _, _, n in blocks),
-    )
+def cheapest_slot(pattern: Pattern, slots: Sequence[Slot]) -> Slot | None:
+    fitting = [s for s in slots if fits_pattern(pattern, s)]
+    return min(fitting, key=_slot_order) if fitting else None
+
+
+def repack_cheapest(
+    items: Sequence[tuple[Item, int]],
+    slots: Sequence[Slot],
+    incumbent: tuple[float, int],
+) -> list[tuple[Slot, Pattern, int]] | None:
+    """Pack ``items`` first-fit-decreasing on each of ``slots`` in turn, give every
+    resulting node the cheapest slot that holds it, and return the cheapest such
+    packing if it beats ``incumbent`` (cost, nodes)."""
+    counts = {it.id: n for it, n in items}
+    members = [it for it, _ in items]
+    best = incumbent
+    found: list[tuple[Slot, Pattern, int]] | None = None
+    for slot in slots:
+        if not all(slot.index in it.slots for it in members):
+            continue
+        packing = pack(members, slot, UNLIMITED, set(), counts)
+        if sum(packing.placed.values()) != sum(counts.values()):
+            continue
+        sized = []
+        for pattern, n in packing.blocks:
+            target = cheapest_slot(pattern, slots) or slot
+            sized.append((target, pattern, n))
+        cost = (
+            sum(s.offering.cost_per_hour * n for s, _, n in sized),
+            sum(n for _, _, n in sized),
+        )
+        if cost[0] < best[0] - 1e-9 or (abs(cost[0] - best[0]) <= 1e-9 and cost[1] < best[1]):
+            best, found = cost, sized
+    return found

@@ -38,6 +38,7 @@ from growthrs_core.planner.groups import GroupMatch, GroupMatcher
 from growthrs_core.planner.inflight import InFlight, collect, take_room
 from growthrs_core.planner.packing import (
     EXACT_LIMIT,
+    REPACK_LIMIT,
     Item,
     Packing,
     Pattern,
@@ -53,6 +54,7 @@ from growthrs_core.planner.packing import (
     pack,
     pattern_requests,
     preference_score,
+    repack_cheapest,
 )
 from growthrs_core.planner.selection import PodClass, classify, unschedulable_pods
 from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group
@@ -522,11 +524,15 @@ class _Planner:
     def _consolidate(
         self, ctx: GroupContext, blocks: list[_Block], limits: _Limits
     ) -> tuple[list[_Block], bool]:
-        """Re-pack small batches exactly, per pool and location: cheapest, then fewest nodes.
+        """Re-pack small batches for cost, per pool and location: cheapest, then fewest nodes.
 
-        A batch of at most :data:`EXACT_LIMIT` pods is re-packed whole; in a bigger
-        one the irregular tail (nodes not repeated) is, when it is that small. The
-        packing of the many identical full nodes is kept.
+        Up to :data:`EXACT_LIMIT` pods are re-packed exactly; up to
+        :data:`REPACK_LIMIT` pods are re-packed first-fit-decreasing on every
+        offering of the pool there, each node right-sized to the cheapest offering
+        that holds it. In a bigger batch the irregular tail (nodes that are not
+        repeated) gets the same treatment when it is that small; the many identical
+        full nodes are kept. Says whether nodes were freed (so pods a limit left out
+        can try again).
         """
         by_place: dict[tuple[int, tuple[str, str]], list[_Block]] = {}
         for block in blocks:
@@ -535,10 +541,10 @@ class _Planner:
         freed = False
         for (pool, location), group in by_place.items():
             pods_total = sum(b.pods_per_node * b.count for b in group)
-            if pods_total > EXACT_LIMIT:
+            if pods_total > REPACK_LIMIT:
                 group = [b for b in group if b.count == 1 and not b.final]
                 pods_total = sum(b.pods_per_node for b in group)
-                if len(group) < 2 or pods_total > EXACT_LIMIT:
+                if len(group) < 2 or pods_total > REPACK_LIMIT:
                     continue
             if pods_total == 0:
                 continue
@@ -548,7 +554,7 @@ class _Planner:
                 for it, k in b.pattern:
                     counts[it.id] = counts.get(it.id, 0) + k * b.count
                     item_of[it.id] = it
-            if not exact_supported(list(item_of.values())):
+            if any(it.needs for it in item_of.values()):
                 continue
             in_use = {id(b.slot) for b in group}
             candidates = [
@@ -565,21 +571,25 @@ class _Planner:
                 sum(s.offering.cost_per_hour * b.count for s, b in zip(sized, group, strict=True)),
                 sum(b.count for b in group),
             )
-            better = exact_pack(
-                [(item_of[i], n) for i, n in sorted(counts.items())],
-                candidates,
-                incumbent,
-                self.exact_budget,
+            members = [(item_of[i], n) for i, n in sorted(counts.items())]
+            better: list[tuple[Slot, Pattern, int]] | None = repack_cheapest(
+                members, candidates, incumbent
             )
+            if better is not None:
+                incumbent = sized_cost(better)
+            if pods_total <= EXACT_LIMIT and exact_supported(list(item_of.values())):
+                exact = exact_pack(members, candidates, incumbent, self.exact_budget)
+                if exact is not None:
+                    better = [(s, pattern, 1) for s, pattern in exact]
             if better is None:
                 continue
-            extra = len(better) - sum(b.count for b in group)
+            extra = sum(n for _, _, n in better) - sum(b.count for b in group)
             if extra > 0 and limits.headroom(pool) < extra:
                 continue
             limits.add(pool, extra)
             freed = freed or extra < 0
             replaced[id(group[0])] = [
-                _Block(ctx, s, pattern, 1, final=True) for s, pattern in better
+                _Block(ctx, s, pattern, n, final=True) for s, pattern, n in better
             ]
             for b in group[1:]:
                 replaced[id(b)] = []
@@ -675,6 +685,13 @@ def _most_within_limits(options: list[ScaleUpOption], limits: _Limits) -> list[S
     if not capped:
         return options
     return [o for o in options if o.pool.index not in capped or len(o.pods) == best[o.pool.index]]
+
+
+def sized_cost(blocks: Sequence[tuple[Slot, Pattern, int]]) -> tuple[float, int]:
+    return (
+        sum(s.offering.cost_per_hour * n for s, _, n in blocks),
+        sum(n for _, _, n in blocks),
+    )
 
 
 def _relational(pod: PodInfo) -> bool:
