@@ -332,6 +332,8 @@ def plan(kubeconfig: str | None) -> None:
         )
     console.print(create)
     why = Table("pod", "decision", "reason", title="Pods")
+    for key, description in result.triggered.items():
+        why.add_row(key, "scale-up", description)
     for key, reason in result.unplaceable.items():
         why.add_row(key, "no scale-up", reason)
     for key, groups_ in result.ambiguous.items():
