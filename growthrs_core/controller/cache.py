@@ -95,8 +95,15 @@ class WatchCache(Generic[T]):
         self._stop.set()
 
     def _relist(self) -> None:
-        items, rv = self.kube.list_all(self.path, self.query)
-        fresh = {object_key(o): self.parse(o) for o in items}
+        # Parse page by page: only one page of raw JSON is alive at a time, so
+        # the peak is the records plus a page, not the records plus every raw
+        # object (for 30,000 pods: ~700 MB of dicts, never returned to the OS).
+        fresh: dict[str, T] = {}
+        rv = ""
+        for page, page_rv in self.kube.list_pages(self.path, self.query):
+            rv = page_rv
+            for obj in page:
+                fresh[object_key(obj)] = self.parse(obj)
         with self.lock:
             old = self.items
             self.items = fresh

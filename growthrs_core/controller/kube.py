@@ -119,20 +119,35 @@ class Kube:
     def get(self, path: str, **query: Any) -> Any:
         return self.request("GET", path, query=query)
 
-    def list_all(
+    def list_pages(
         self, path: str, query: Mapping[str, Any] | None = None, *, page_size: int = 500
-    ) -> tuple[list[JSON], str]:
-        """List every item (paginated) and return them with the list's resourceVersion."""
-        items: list[JSON] = []
+    ) -> Iterator[tuple[list[JSON], str]]:
+        """Yield each page of a paginated list with the list's resourceVersion.
+
+        A caller that keeps only what it derives from each page holds one page
+        of raw JSON at a time instead of the whole list.
+        """
         cont: str | None = None
         while True:
             page = self.request(
                 "GET", path, query={**(query or {}), "limit": page_size, "continue": cont}
             )
-            items.extend(page.get("items") or ())
-            cont = (page.get("metadata") or {}).get("continue")
+            meta = page.get("metadata") or {}
+            cont = meta.get("continue")
+            yield page.get("items") or [], str(meta.get("resourceVersion", ""))
             if not cont:
-                return items, str((page.get("metadata") or {}).get("resourceVersion", ""))
+                return
+
+    def list_all(
+        self, path: str, query: Mapping[str, Any] | None = None, *, page_size: int = 500
+    ) -> tuple[list[JSON], str]:
+        """List every item (paginated) and return them with the list's resourceVersion."""
+        items: list[JSON] = []
+        rv = ""
+        for page, page_rv in self.list_pages(path, query, page_size=page_size):
+            items.extend(page)
+            rv = page_rv
+        return items, rv
 
     def watch(
         self,
