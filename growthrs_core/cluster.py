@@ -10,6 +10,7 @@ that cannot be understood (say, a malformed quantity) yields a record with
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -254,12 +255,31 @@ def parse_taint(raw: Mapping[str, Any]) -> Taint:
 
 
 def parse_toleration(raw: Mapping[str, Any]) -> Toleration:
-    return Toleration(
-        key=str(raw.get("key") or ""),
-        operator=str(raw.get("operator") or "Equal"),
-        value=str(raw.get("value") or ""),
-        effect=str(raw.get("effect") or ""),
+    return _toleration(
+        str(raw.get("key") or ""),
+        str(raw.get("operator") or "Equal"),
+        str(raw.get("value") or ""),
+        str(raw.get("effect") or ""),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _toleration(key: str, operator: str, value: str, effect: str) -> Toleration:
+    """One shared (immutable) record per distinct toleration: every pod repeats
+    the two that admission adds, and a workload's pods repeat their own."""
+    return Toleration(key=key, operator=operator, value=value, effect=effect)
+
+
+def _shared(value: Any) -> str:
+    """``str(value)``, interned: for strings that many records repeat (namespaces,
+    node names, phases, owners, timestamps to the second), kept once in memory."""
+    return sys.intern(str(value))
+
+
+def _label_map(raw: Mapping[str, Any] | None) -> dict[str, str]:
+    """Labels or a node selector, keys and values interned: pods of one workload
+    repeat them all, and 30,000 private copies cost tens of MB."""
+    return {_shared(k): _shared(v) for k, v in (raw or {}).items()}
 
 
 def _container_requests(container: Mapping[str, Any]) -> Resources:
@@ -363,11 +383,11 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    pod = PodInfo(namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")))
+    pod = PodInfo(namespace=_shared(meta.get("namespace", "")), name=str(meta.get("name", "")))
     pod.uid = str(meta.get("uid", ""))
-    pod.creation = str(meta.get("creationTimestamp") or "")
+    pod.creation = _shared(meta.get("creationTimestamp") or "")
     try:
-        pod.labels = dict(meta.get("labels") or {})
+        pod.labels = _label_map(meta.get("labels"))
         annotations = meta.get("annotations") or {}
         pod.mirror = MIRROR_ANNOTATION in annotations
         safe = annotations.get(SAFE_TO_EVICT_ANNOTATION)
@@ -375,10 +395,11 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
         pod.deleting = meta.get("deletionTimestamp") is not None
         for ref in meta.get("ownerReferences") or ():
             if ref.get("controller"):
-                pod.owner_kind, pod.owner_name = str(ref.get("kind", "")), str(ref.get("name", ""))
-        pod.node_name = str(spec.get("nodeName") or "")
-        pod.phase = str(status.get("phase") or "Pending")
-        pod.nominated_node = str(status.get("nominatedNodeName") or "")
+                pod.owner_kind = _shared(ref.get("kind", ""))
+                pod.owner_name = _shared(ref.get("name", ""))
+        pod.node_name = _shared(spec.get("nodeName") or "")
+        pod.phase = _shared(status.get("phase") or "Pending")
+        pod.nominated_node = _shared(status.get("nominatedNodeName") or "")
         pod.priority = int(spec.get("priority") or 0)
         for cond in status.get("conditions") or ():
             if (
@@ -387,8 +408,8 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
                 and cond.get("reason") == "Unschedulable"
             ):
                 pod.unschedulable = True
-                pod.unschedulable_since = str(cond.get("lastTransitionTime") or "")
-        pod.node_selector = {str(k): str(v) for k, v in (spec.get("nodeSelector") or {}).items()}
+                pod.unschedulable_since = _shared(cond.get("lastTransitionTime") or "")
+        pod.node_selector = _label_map(spec.get("nodeSelector"))
         pod.tolerations = tuple(parse_toleration(t) for t in spec.get("tolerations") or ())
         affinity = spec.get("affinity") or {}
         node_aff = affinity.get("nodeAffinity") or {}
@@ -439,10 +460,10 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    node = NodeInfo(name=str(meta.get("name", "")))
+    node = NodeInfo(name=_shared(meta.get("name", "")))
     node.creation = str(meta.get("creationTimestamp") or "")
     try:
-        node.labels = dict(meta.get("labels") or {})
+        node.labels = _label_map(meta.get("labels"))
         annotations = meta.get("annotations") or {}
         node.scale_down_at = str(annotations.get(SCALE_DOWN_AT_ANNOTATION) or "")
         node.scale_down_disabled = (

@@ -45,3 +45,24 @@ def test_init_containers_and_overhead_still_count() -> None:
     spec["overhead"] = {"cpu": "100m", "memory": "64Mi"}
     assert pod_requests(spec) == Resources(cpu_millis=2100, memory_mib=1088)
     assert pod_requests({"containers": []}) == Resources(cpu_millis=0, memory_mib=0)
+
+
+def test_repeated_strings_and_tolerations_are_kept_once() -> None:
+    def raw(name: str) -> dict[str, Any]:
+        body = pod(
+            name,
+            nodeName="".join(
+                ["node", "-1"]
+            ),  # equal strings, distinct objects, as orjson makes them
+            tolerations=[{"key": "k", "operator": "Exists", "effect": "NoExecute"}],
+        )
+        body["metadata"]["labels"] = {"".join(["a", "pp"]): "".join(["we", "b"])}
+        return body
+
+    a, b = parse_pod(raw("a")), parse_pod(raw("b"))
+    assert a.labels == b.labels == {"app": "web"}
+    ((ka, va),), ((kb, vb),) = a.labels.items(), b.labels.items()
+    assert ka is kb and va is vb
+    assert a.node_name is b.node_name and a.namespace is b.namespace
+    assert a.tolerations[0] is b.tolerations[0]
+    assert a.labels is not b.labels  # each record still owns its dict
