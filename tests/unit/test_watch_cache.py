@@ -1,11 +1,12 @@
-"""The watch cache's initial list: parsed page by page into records."""
+"""The watch cache's initial list: parsed page by page, without the cyclic GC."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from typing import Any
 
-from growthrs_core.controller.cache import WatchCache
+from growthrs_core.controller.cache import WatchCache, gc_paused
 from growthrs_core.controller.kube import Kube
 
 
@@ -61,3 +62,27 @@ def test_list_all_still_returns_every_item_and_the_version() -> None:
     kube = PagedKube([[pod("a")], [pod("b")], []])
     items, rv = kube.list_all("/api/v1/pods")
     assert [i["metadata"]["name"] for i in items] == ["a", "b"] and rv == "42"
+
+
+def test_gc_is_paused_while_parsing_and_restored_after_the_last_pause() -> None:
+    enabled_while_parsing: list[bool] = []
+    kube = PagedKube([[pod("a")]])
+    cache: WatchCache[str] = WatchCache(
+        kube, "pods", "/p", lambda o: enabled_while_parsing.append(gc.isenabled()) or "x"
+    )
+    assert gc.isenabled()
+    with gc_paused():
+        cache._relist()  # a nested pause (another cache relisting) keeps it off
+        assert not gc.isenabled()
+    assert enabled_while_parsing == [False]
+    assert gc.isenabled()
+
+
+def test_gc_paused_leaves_a_disabled_collector_disabled() -> None:
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
