@@ -6,7 +6,6 @@ target, only that every pod ran, counts add up and numbers are positive.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -92,9 +91,6 @@ def test_footprint_smoke(kube_cluster: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.skipif(
-    importlib.util.find_spec("bench.planner_bench") is None, reason="no planner benchmark yet"
-)
 def test_driver_runs_a_subset_and_summarises(tmp_path: Path) -> None:
     summary = tmp_path / "summary.json"
     rc, stdout, stderr = run(
