@@ -412,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({on['median_s'] / off['median_s']:.2f}x)"
         )
     if args.json_path:
+        # bench/results/ is not in git: a fresh clone has no such folder yet.
+        os.makedirs(os.path.dirname(os.path.abspath(args.json_path)), exist_ok=True)
         with open(args.json_path, "w", encoding="utf-8") as fh:
             json.dump(
                 {"python": sys.version.split()[0], "cpus": os.cpu_count(), "results": rows},
