@@ -39,13 +39,6 @@ class _Room:
     anti: list[PodMatcher] = field(default_factory=list)
 
 
-
-STARTUP_TAINTS = frozenset(
-    {"node.kubernetes.io/not-ready", "node.cloudprovider.kubernetes.io/uninitialized"}
-)
-"""Taints a node carries for a moment after it turns Ready; the scheduler will soon see
-them gone, so planning another node around them would buy capacity twice."""
-
 def _rooms(nodes: Sequence[NodeInfo], pods_by_node: Mapping[str, Sequence[PodInfo]]) -> list[_Room]:
     rooms = []
     for node in nodes:
@@ -174,7 +167,7 @@ def _place_class(cls: PodClass, rooms: list[_Room], fitted: list[str]) -> int:
         if ports and not ports.isdisjoint(room.ports):
             continue
         if not pod_accepts(pod, room.node.labels) or not tolerates(
-            pod.tolerations, tuple(t for t in room.node.taints if t.key not in STARTUP_TAINTS)
+            pod.tolerations, room.node.taints
         ):
             continue
         if own_anti and any(m.matches_pod(r) for m in own_anti for r in room.residents):
