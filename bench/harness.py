@@ -300,6 +300,8 @@ class Watch:
                     if event.get("type") != "BOOKMARK":
                         self.on_event(str(event.get("type")), obj, seen)
             except Exception as exc:  # noqa: BLE001 - relist and carry on, loudly
+                if self._stop.is_set():
+                    return  # torn down (e.g. its namespace deleted) after the benchmark
                 # A relist replays what exists as ADDED; deletions in the gap are missed.
                 log(f"watch {self.path} broke ({type(exc).__name__}: {exc}); relisting")
                 self.error, rv = exc, None
