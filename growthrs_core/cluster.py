@@ -42,6 +42,11 @@ REGION_LABEL = "topology.kubernetes.io/region"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 ARCH_LABEL = "kubernetes.io/arch"
 OS_LABEL = "kubernetes.io/os"
+STARTUP_TAINT_KEYS = frozenset(
+    {"node.kubernetes.io/not-ready", "node.cloudprovider.kubernetes.io/uninitialized"}
+)
+"""Taints a new node carries until the control plane has seen it Ready (and, with a
+cloud controller, initialised it). The scheduler keeps pods off it until then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +201,14 @@ class NodeInfo:
     @property
     def node_group(self) -> str:
         return self.labels.get(NODE_GROUP_LABEL, "")
+
+    @property
+    def accepts_pods(self) -> bool:
+        """Ready and past its start-up taints: the scheduler can bind pods here now."""
+        return self.ready and not any(
+            t.key in STARTUP_TAINT_KEYS and t.effect in ("NoSchedule", "NoExecute")
+            for t in self.taints
+        )
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from growthrs_core.cluster import NodeInfo, NodeRequestView
+from growthrs_core.cluster import STARTUP_TAINT_KEYS, NodeInfo, NodeRequestView
 from growthrs_core.crd.models import Attempt, NodeRequestStatus, Pool
 from growthrs_core.domain import Failed, NodeId, NotFound, Offering, ProviderStatus, Resources
 from growthrs_core.errors import OfferingUnavailable, ProviderError
@@ -338,6 +338,15 @@ def _last_created(status: NodeRequestStatus) -> Attempt | None:
     return None
 
 
+def _join_timeout_message(node_name: str, node: NodeInfo | None, since: float) -> str:
+    if node is not None and node.ready:
+        taints = sorted({t.key for t in node.taints if t.key in STARTUP_TAINT_KEYS})
+        return (
+            f"node {node_name} is Ready but still tainted {', '.join(taints)} after {int(since)}s"
+        )
+    return f"node {node_name} not Ready after {int(since)}s"
+
+
 def _step_provisioning(
     nr: NodeRequestView, obs: Observation, now: datetime, cfg: MachineConfig
 ) -> Transition:
@@ -347,7 +356,7 @@ def _step_provisioning(
     pool = status.currentPool if status.currentPool is not None else -1
     provider = created.provider if created else ""
     node = obs.node
-    if node is not None and node.ready and not node.deleting:
+    if node is not None and node.accepts_pods and not node.deleting:
         new = _with(
             status,
             now,
@@ -365,7 +374,7 @@ def _step_provisioning(
     if isinstance(obs.provider_status, Failed):
         failure = ("Failed", f"instance failed: {obs.provider_status.reason}")
     elif since >= cfg.readiness_wait:
-        failure = ("JoinTimeout", f"node {node_name} not Ready after {int(since)}s")
+        failure = ("JoinTimeout", _join_timeout_message(node_name, node, since))
     elif (
         isinstance(obs.provider_status, NotFound)
         and node is None

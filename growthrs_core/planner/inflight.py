@@ -96,7 +96,9 @@ def collect(
             covered[pod.key] = nr.name
             flight.listed.append(pod)
         req = spec.requirements
-        usable_room = slot is not None and not (flight.node_exists and nodes[node_name or ""].ready)
+        usable_room = slot is not None and not (
+            flight.node_exists and nodes[node_name or ""].accepts_pods
+        )
         if usable_room:
             assert slot is not None
             try:

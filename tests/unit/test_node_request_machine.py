@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from growthrs_core.cluster import NodeInfo, NodeRequestView
+from growthrs_core.cluster import NodeInfo, NodeRequestView, Taint
 from growthrs_core.crd.models import Attempt, NodeRequestSpec, NodeRequestStatus, Pool, Requirements
 from growthrs_core.domain import Failed, InstanceType, NodeId, NotFound, Offering, Region, Resources
 from growthrs_core.errors import CreationFailed, OfferingUnavailable, ProviderInternal
@@ -183,6 +183,20 @@ def test_provisioning_node_ready_becomes_ready_and_labels_the_node() -> None:
 def test_provisioning_waits_while_the_node_is_not_ready_yet() -> None:
     request = nr("Provisioning", [created(at=10)], nodeName="g-abc", currentPool=0)
     assert step(request, Observation(node=ready_node(ready=False)), NOW, CFG, CHAIN).status is None
+
+
+@pytest.mark.parametrize(
+    "key", ["node.kubernetes.io/not-ready", "node.cloudprovider.kubernetes.io/uninitialized"]
+)
+def test_provisioning_waits_while_a_ready_node_still_has_a_startup_taint(key: str) -> None:
+    request = nr("Provisioning", [created(at=10)], nodeName="g-abc", currentPool=0)
+    node = ready_node()
+    node.taints = (Taint(key=key, value="", effect="NoSchedule"),)
+    assert step(request, Observation(node=node), NOW, CFG, CHAIN).status is None
+    late = nr("Provisioning", [created(at=301)], nodeName="g-abc", currentPool=0)
+    t = step(late, Observation(node=node), NOW, CFG, CHAIN)
+    assert t.status is not None and t.status.attempts[-1].result == "JoinTimeout"
+    assert f"still tainted {key}" in t.status.attempts[-1].message
 
 
 def test_provisioning_past_readiness_wait_deletes_and_retries() -> None:

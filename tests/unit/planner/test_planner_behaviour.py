@@ -335,6 +335,37 @@ def test_leftover_room_of_an_in_flight_request_takes_new_pods() -> None:
     assert third.new_nodes == []
 
 
+def test_request_whose_node_is_ready_but_still_tainted_keeps_its_room() -> None:
+    """Between Ready and the control plane lifting ``not-ready`` the node takes no
+    pods; its request's leftover room must still count, or a newcomer buys a node."""
+    big = parse_node_request(
+        {
+            "metadata": {"name": "nr-big"},
+            "spec": {
+                "nodeGroup": "default",
+                "requirements": {"cpu": "2", "memory": "2Gi", "pods": 2},
+                "pods": [{"namespace": "default", "name": "a"}],
+                "plannedPool": 0,
+                "plannedOffering": "cx22@fsn1",
+            },
+            "status": {"phase": "Provisioning", "nodeName": "nr-big"},
+        }
+    )
+    pending = [pod("a", "1", "1Gi"), pod("late", "1", "1Gi")]
+    tainted = node(
+        "nr-big",
+        "2",
+        "4Gi",
+        taints=[{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}],
+    )
+    held = run(pending, G, HETZNER, node_requests=[big], nodes=[tainted])
+    assert held.new_nodes == []
+    assert held.covered == {"default/a": "nr-big", "default/late": "nr-big"}
+    # Once the taint is gone the node's own free room is what counts.
+    free = run(pending, G, HETZNER, node_requests=[big], nodes=[node("nr-big", "2", "4Gi")])
+    assert free.new_nodes == []
+
+
 def test_finished_or_deleting_requests_are_not_capacity() -> None:
     first = run([pod("a")], G, HETZNER)
     ready = node_requests_from(first, phase="Ready")
