@@ -1,10 +1,13 @@
 """NodeRequests in flight are capacity that is already on its way (SPEC §4 step 3).
 
-A Pending or Provisioning NodeRequest is a virtual node sized by its
-``spec.requirements``. The pods it lists that are still pending are *covered*
-by it; room it has left (pods that got scheduled elsewhere, rounding, or space
-beyond its pods) may take other pending pods of its group. Only then is the
-rest a shortfall. This is what keeps the operator from provisioning the same
+A Pending or Provisioning NodeRequest is a virtual node of its offering
+(``status.offering`` once created, else ``spec.plannedOffering``): the node it
+becomes has that offering's room, not just the ``spec.requirements`` floor.
+The pods it lists that are still pending are *covered* by it; room it has left
+(pods that got scheduled elsewhere, or space beyond its pods) may take other
+pending pods of its group. Only then is the rest a shortfall. The room counts
+until the node accepts pods (Ready and past its start-up taints); then the
+node's own free room takes over. This is what keeps the operator from provisioning the same
 demand twice, also across restarts: the NodeRequests are in the cluster.
 """
 
@@ -13,10 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from growthrs_core import quantity
 from growthrs_core.cluster import HOSTNAME_LABEL, NodeInfo, NodeRequestView, PodInfo
-from growthrs_core.errors import QuantityError
-from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot
+from growthrs_core.planner.slots import GroupContext, Slot
 
 IN_FLIGHT_PHASES = frozenset({"Pending", "Provisioning"})
 
@@ -95,25 +96,16 @@ def collect(
                 continue
             covered[pod.key] = nr.name
             flight.listed.append(pod)
-        req = spec.requirements
         usable_room = slot is not None and not (
             flight.node_exists and nodes[node_name or ""].accepts_pods
         )
         if usable_room:
             assert slot is not None
-            try:
-                flight.cpu = quantity.cpu_millis(req.cpu) - slot.ds_overhead.cpu_millis
-                flight.memory = quantity.memory_mib(req.memory) - slot.ds_overhead.memory_mib
-                flight.ephemeral = (
-                    quantity.storage_gib(req.ephemeralStorage)
-                    - (slot.ds_overhead.ephemeral_storage_gib or 0)
-                    if req.ephemeralStorage
-                    else UNLIMITED
-                )
-            except QuantityError:
-                flight.cpu = flight.memory = flight.ephemeral = 0
-            flight.gpu = req.gpu - slot.ds_overhead.gpu
-            flight.pods = (req.pods or slot.offering.max_pods) - slot.ds_pods
+            flight.cpu = slot.cpu
+            flight.memory = slot.memory
+            flight.ephemeral = slot.ephemeral
+            flight.gpu = slot.gpu
+            flight.pods = slot.pods
             for pod in flight.listed:
                 flight.cpu -= pod.requests.cpu_millis
                 flight.memory -= pod.requests.memory_mib

@@ -306,13 +306,19 @@ def test_planning_again_with_the_plans_node_requests_plans_nothing() -> None:
 
 def test_leftover_room_of_an_in_flight_request_takes_new_pods() -> None:
     first = run([pod("a", "1", "1Gi")], G, HETZNER)
+    assert summary(first) == [("cx22@fsn1", 1)]
     nrs = node_requests_from(first)
-    # The request asks for cpu 1 on a cx22: a second pod of 1 CPU does not fit its
-    # requirements, but the requirements are what counts.
+    # The request asks for cpu 1, but the cx22 it becomes has 2: the newcomer fits
+    # the node already on its way and buys nothing.
     late = pod("late", "1", "1Gi")
     again = run([pod("a", "1", "1Gi"), late], G, HETZNER, node_requests=nrs)
-    assert again.covered["default/a"] == nrs[0].name
-    assert summary(again) == [("cx22@fsn1", 1)]
+    assert again.covered == {"default/a": nrs[0].name, "default/late": nrs[0].name}
+    assert again.new_nodes == []
+    # What the offering has no room left for is a shortfall.
+    wide = pod("wide", "1500m", "1Gi")
+    short = run([pod("a", "1", "1Gi"), wide], G, HETZNER, node_requests=nrs)
+    assert "default/wide" not in short.covered
+    assert [len(n.pods) for n in short.new_nodes] == [1]
     # A request sized for two pods, now listing one still pending, covers the newcomer.
     big = parse_node_request(
         {
