@@ -181,7 +181,8 @@ def measure_operator(
         time.sleep(window)
         after, after_parts = proc.cpu_times(), harness.process_tree_cpu(components)
         wall = time.monotonic() - wall0
-        cpu = (after.user + after.system - before.user - before.system) / wall
+        # Per-field differences: summing first can round a zero delta to -3e-17.
+        cpu = ((after.user - before.user) + (after.system - before.system)) / wall
         result = {
             "synced_line": line.split(": ", 1)[-1],
             "sync_s": synced_at - waiting_at,
