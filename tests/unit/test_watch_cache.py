@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,13 +36,21 @@ def pod(name: str) -> dict[str, Any]:
     return {"metadata": {"namespace": "ns", "name": name}}
 
 
-def test_relist_parses_each_page_before_fetching_the_next() -> None:
-    kube = PagedKube([[pod("a"), pod("b")], [pod("c")]])
-    pages_fetched_when_parsed: list[int] = []
+def test_relist_parses_a_page_while_the_next_one_is_fetched() -> None:
+    kube = PagedKube([[pod("a"), pod("b")], [pod("c")], [pod("d")]])
+    page_of = {"a": 1, "b": 1, "c": 2, "d": 3}
+    served_while_parsing: list[tuple[int, int]] = []
 
     def parse(obj: dict[str, Any]) -> str:
-        pages_fetched_when_parsed.append(kube.served)
-        return str(obj["metadata"]["name"]).upper()
+        name = str(obj["metadata"]["name"])
+        page = page_of[name]
+        # The next page is requested before this one is handed out; give the
+        # prefetch a moment to land, then record how far the server got.
+        deadline = time.monotonic() + 5
+        while kube.served < min(page + 1, 3) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        served_while_parsing.append((page, kube.served))
+        return name.upper()
 
     changes: list[tuple[str, Any, Any]] = []
     cache: WatchCache[str] = WatchCache(
@@ -52,10 +61,16 @@ def test_relist_parses_each_page_before_fetching_the_next() -> None:
         on_change=lambda _k, key, old, new: changes.append((key, old, new)),
     )
     cache._relist()
-    assert cache.items == {"ns/a": "A", "ns/b": "B", "ns/c": "C"}
-    assert pages_fetched_when_parsed == [1, 1, 2]
+    assert cache.items == {"ns/a": "A", "ns/b": "B", "ns/c": "C", "ns/d": "D"}
+    # One page ahead, never two: at most two pages of raw JSON are alive.
+    assert served_while_parsing == [(1, 2), (1, 2), (2, 3), (3, 3)]
     assert cache.resource_version == "42" and cache.synced.is_set()
-    assert sorted(changes) == [("ns/a", None, "A"), ("ns/b", None, "B"), ("ns/c", None, "C")]
+    assert sorted(changes) == [
+        ("ns/a", None, "A"),
+        ("ns/b", None, "B"),
+        ("ns/c", None, "C"),
+        ("ns/d", None, "D"),
+    ]
 
 
 def test_list_all_still_returns_every_item_and_the_version() -> None:
