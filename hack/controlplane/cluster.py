@@ -228,13 +228,26 @@ def _kwokctl_config(paths: dict[str, str], ports: dict[str, int]) -> str:
             "override": False,
         },
     ]
+    # The controller manager (20 QPS) and the scheduler (50 QPS) are throttled by
+    # their client defaults. Binding 1,000 pods (a bind, a status patch and an
+    # event each) then takes the scheduler about a minute, which would measure
+    # the client rate limiter rather than the autoscaler. A control plane sized
+    # for a thousand-node cluster raises them; so does this one.
+    client_rate = [
+        {"key": "kube-api-qps", "value": "300", "override": True},
+        {"key": "kube-api-burst", "value": "600", "override": True},
+    ]
     # JSON is YAML; kwokctl reads either.
     return json.dumps(
         {
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
             "kind": "KwokctlConfiguration",
             "options": options,
-            "componentsPatches": [{"name": "kwok-controller", "extraArgs": kwok_args}],
+            "componentsPatches": [
+                {"name": "kwok-controller", "extraArgs": kwok_args},
+                {"name": "kube-controller-manager", "extraArgs": client_rate},
+                {"name": "kube-scheduler", "extraArgs": client_rate},
+            ],
         },
         indent=2,
     )
