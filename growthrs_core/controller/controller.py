@@ -8,7 +8,6 @@ Watch events only make the next pass come sooner.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import logging
 import queue
 import threading
@@ -86,13 +85,11 @@ from growthrs_core.plugins.manager import PluginManager
 from growthrs_core.scale_down import PROVIDER_LABEL, ScaleDownConfig, plan_scale_down
 from growthrs_core.settings import Settings
 from growthrs_core.strategies import Strategy
-from growthrs_core.timeutil import age_seconds, format_time, now
+from growthrs_core.timeutil import format_time, now
 
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = ("Pending", "Provisioning")
-LANDING_WINDOW = 30.0
-"""Seconds a Ready NodeRequest's pods are left to the scheduler before they are planned again."""
 DELETE_RETRY_MAX = 60.0
 """Longest wait between two tries of a delete that nothing else would issue again."""
 
@@ -143,23 +140,6 @@ def waiting_groups(node_requests: list[NodeRequestView], pods: list[PodInfo]) ->
         if nr.phase in IN_FLIGHT or any(f"{r.namespace}/{r.name}" in unbound for r in nr.spec.pods):
             groups.add(nr.group)
     return groups
-
-
-def landing_pods(node_requests: list[NodeRequestView], moment: datetime, window: float) -> set[str]:
-    """Pods of NodeRequests that became Ready less than ``window`` seconds ago.
-
-    Their node is there; the scheduler has yet to bind them (and a fresh node
-    may still carry start-up taints for a moment). Planning them again would buy
-    a second node for the same pod.
-    """
-    keys: set[str] = set()
-    for nr in node_requests:
-        if nr.phase != "Ready" or nr.spec is None:
-            continue
-        age = age_seconds(nr.status.lastTransitionTime, moment)
-        if age is not None and age < window:
-            keys.update(f"{r.namespace}/{r.name}" for r in nr.spec.pods)
-    return keys
 
 
 def secret_reader(kube: Kube) -> Callable[[str, str, str], str]:
@@ -228,6 +208,8 @@ class Controller:
         """Nodes per (group, pool), live or on the way; recomputed every tick."""
         self.batch_first: float | None = None
         self.batch_last: float | None = None
+        self.waiting_pods: set[str] = set()
+        """Unbound pods the scheduler marked Unschedulable (kept by the pod watch)."""
         self.last_loop = time.monotonic()
         self.last_plan: planner.Plan | None = None
         self.plans = 0
@@ -240,7 +222,7 @@ class Controller:
             self.kube, "pods", "/api/v1/pods", parse_pod, on_change=self._on_pod
         )
         self.nodes: WatchCache[NodeInfo] = WatchCache(
-            self.kube, "nodes", node_path(), parse_node, on_change=self._on_other
+            self.kube, "nodes", node_path(), parse_node, on_change=self._on_node
         )
         self.daemonsets: WatchCache[DaemonSetInfo] = WatchCache(
             self.kube, "daemonsets", "/apis/apps/v1/daemonsets", parse_daemonset
@@ -249,7 +231,11 @@ class Controller:
             self.kube, "groups", ngp_path(), parse_group, on_change=self._on_other
         )
         self.node_requests: WatchCache[NodeRequestView] = WatchCache(
-            self.kube, "noderequests", nr_path(), parse_node_request, on_change=self._on_other
+            self.kube,
+            "noderequests",
+            nr_path(),
+            parse_node_request,
+            on_change=self._on_node_request,
         )
         self.caches: list[WatchCache[Any]] = [
             self.pods,
@@ -261,19 +247,56 @@ class Controller:
 
     # -- watch callbacks (watch threads) ------------------------------------------------
 
-    def _on_pod(self, _kind: str, _key: str, old: PodInfo | None, new: PodInfo | None) -> None:
+    def _on_pod(self, _kind: str, key: str, old: PodInfo | None, new: PodInfo | None) -> None:
         if new is not None and new.unschedulable and not new.node_name:
+            self.waiting_pods.add(key)
             if old is None or not old.unschedulable:
-                moment = time.monotonic()
-                if self.batch_first is None:
-                    self.batch_first = moment
-                self.batch_last = moment
+                self._batch_event()
                 self.wake.set()
-        elif new is None or (old is not None and old.node_name != new.node_name):
+            return
+        self.waiting_pods.discard(key)
+        if new is None or (old is not None and old.node_name != new.node_name):
+            # Room was taken or freed: what the pods still waiting need may have changed.
+            self._replan_soon()
             self.wake.set()
 
-    def _on_other(self, _kind: str, _key: str, _old: Any, _new: Any) -> None:
+    def _on_node(self, _kind: str, _key: str, old: NodeInfo | None, new: NodeInfo | None) -> None:
+        # Node status heartbeats parse to equal records and change nothing.
+        if old != new:
+            self._replan_soon()
+            self.wake.set()
+
+    def _on_node_request(
+        self, _kind: str, _key: str, old: NodeRequestView | None, new: NodeRequestView | None
+    ) -> None:
+        # A request that left flight (Ready, Unmet, gone) no longer covers its pods,
+        # and one that fell back to another offering has other room. One this
+        # operator just created changes nothing.
+        if new is None or (
+            old is not None
+            and (
+                (old.phase != new.phase and new.phase not in IN_FLIGHT)
+                or old.status.offering != new.status.offering
+            )
+        ):
+            self._replan_soon()
         self.wake.set()
+
+    def _on_other(self, _kind: str, _key: str, _old: Any, _new: Any) -> None:
+        self._replan_soon()
+        self.wake.set()
+
+    def _batch_event(self) -> None:
+        moment = time.monotonic()
+        if self.batch_first is None:
+            self.batch_first = moment
+        self.batch_last = moment
+
+    def _replan_soon(self) -> None:
+        """Open (or extend) a batch when pods are waiting: the state they were
+        planned against changed. Without waiting pods, nothing to plan."""
+        if self.waiting_pods:
+            self._batch_event()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -412,15 +435,8 @@ class Controller:
     # -- planning ----------------------------------------------------------------------------
 
     def planning_input(self, st: ClusterState, *, wait: bool = True) -> planner.PlanningInput:
-        landing = landing_pods(st.node_requests, self.clock(), LANDING_WINDOW)
-        pods = [
-            dataclasses.replace(p, unschedulable=False)
-            if p.unschedulable and p.key in landing
-            else p
-            for p in st.pods
-        ]
         return planner.PlanningInput(
-            pods=pods,
+            pods=st.pods,
             nodes=st.nodes,
             daemonsets=st.daemonsets,
             groups=st.groups,
