@@ -5,8 +5,8 @@ On the local control plane with the KWOK provider: one NodeGroupWithPriority
 and the operator with ``--scale-down-new-node-grace 5`` (the product's defaults
 otherwise, batch window 1 s idle / 10 s max). The benchmark creates 1,000 pods
 (250m CPU, 256Mi: fifteen fit a ``cx32``, so about 67 nodes) directly with 16
-concurrent POSTs — a Deployment would be throttled by the controller manager's
-default 20 QPS, which measures the control plane rather than the operator.
+concurrent POSTs, so the figure does not depend on how the ReplicaSet
+controller paces pod creation.
 
 - scale-out: first POST → every pod ``Running`` (target ≤ 60 s);
 - scale-in: DELETE of all pods → every node of the group gone
