@@ -210,6 +210,11 @@ class Controller:
         self.batch_last: float | None = None
         self.waiting_pods: set[str] = set()
         """Unbound pods the scheduler marked Unschedulable (kept by the pod watch)."""
+        self.stuck_pods: frozenset[str] = frozenset()
+        """Pods the last plan could not serve (no group, ambiguous, unplaceable, broken)."""
+        self.open_pods: set[str] = set()
+        """Waiting pods that are not stuck: their plan depends on nodes, pods and requests."""
+        self._waiting_lock = threading.Lock()
         self.last_loop = time.monotonic()
         self.last_plan: planner.Plan | None = None
         self.plans = 0
@@ -249,41 +254,47 @@ class Controller:
 
     def _on_pod(self, _kind: str, key: str, old: PodInfo | None, new: PodInfo | None) -> None:
         if new is not None and new.unschedulable and not new.node_name:
-            self.waiting_pods.add(key)
+            with self._waiting_lock:
+                self.waiting_pods.add(key)
+                if key not in self.stuck_pods:
+                    self.open_pods.add(key)
             if old is None or not old.unschedulable:
                 self._batch_event()
                 self.wake.set()
             return
-        self.waiting_pods.discard(key)
+        with self._waiting_lock:
+            self.waiting_pods.discard(key)
+            self.open_pods.discard(key)
         if new is None or (old is not None and old.node_name != new.node_name):
             # Room was taken or freed: what the pods still waiting need may have changed.
             self._replan_soon()
             self.wake.set()
 
     def _on_node(self, _kind: str, _key: str, old: NodeInfo | None, new: NodeInfo | None) -> None:
-        # Node status heartbeats parse to equal records and change nothing.
+        # Node status heartbeats parse to equal records and change nothing. A node
+        # that is gone frees a place under maxNodes, which stuck pods may be after.
         if old != new:
-            self._replan_soon()
+            self._replan_soon(everyone=new is None)
             self.wake.set()
 
     def _on_node_request(
         self, _kind: str, _key: str, old: NodeRequestView | None, new: NodeRequestView | None
     ) -> None:
-        # A request that left flight (Ready, Unmet, gone) no longer covers its pods,
-        # and one that fell back to another offering has other room. One this
-        # operator just created changes nothing.
+        # A request that left flight (Ready, Unmet, gone) no longer covers its pods
+        # (nor counts against maxNodes, if it ended without a node), and one that
+        # fell back to another offering has other room. One this operator just
+        # created changes nothing.
         if new is None or (
-            old is not None
-            and (
-                (old.phase != new.phase and new.phase not in IN_FLIGHT)
-                or old.status.offering != new.status.offering
-            )
+            old is not None and old.phase != new.phase and new.phase not in IN_FLIGHT
         ):
+            self._replan_soon(everyone=True)
+        elif old is not None and old.status.offering != new.status.offering:
             self._replan_soon()
         self.wake.set()
 
     def _on_other(self, _kind: str, _key: str, _old: Any, _new: Any) -> None:
-        self._replan_soon()
+        # A group that changed may serve pods it could not before.
+        self._replan_soon(everyone=True)
         self.wake.set()
 
     def _batch_event(self) -> None:
@@ -292,11 +303,21 @@ class Controller:
             self.batch_first = moment
         self.batch_last = moment
 
-    def _replan_soon(self) -> None:
-        """Open (or extend) a batch when pods are waiting: the state they were
-        planned against changed. Without waiting pods, nothing to plan."""
-        if self.waiting_pods:
+    def _replan_soon(self, *, everyone: bool = False) -> None:
+        """Open (or extend) a batch when pods wait on the state that just changed.
+
+        Pods the last plan could not serve at all only count when ``everyone``
+        is set (a group changed, a node or request went away); otherwise one
+        unplaceable pod would have every bind in a busy cluster plan again.
+        """
+        if self.open_pods or (everyone and self.waiting_pods):
             self._batch_event()
+
+    def _remember_stuck(self, plan: planner.Plan) -> None:
+        stuck = frozenset([*plan.unplaceable, *plan.ambiguous, *plan.missing_group, *plan.broken])
+        with self._waiting_lock:
+            self.stuck_pods = stuck
+            self.open_pods = {k for k in self.waiting_pods if k not in stuck}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -455,6 +476,7 @@ class Controller:
         PLAN_SECONDS.observe(elapsed)
         self.plans += 1
         self.last_plan = plan
+        self._remember_stuck(plan)
         pods = {p.key: p for p in st.pods}
         UNSCHEDULABLE_PODS.set(sum(1 for p in st.pods if p.unschedulable and not p.node_name))
         if plan.new_nodes:

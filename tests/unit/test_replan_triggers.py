@@ -2,8 +2,10 @@
 
 Pods the scheduler marked Unschedulable are planned when they turn up; after
 that, only a change to what they were planned against (room taken or freed, a
-node that changed, a NodeRequest that left flight) plans them again. Without
-waiting pods, no event plans anything: a quiet cluster costs nothing.
+node that changed, a NodeRequest that left flight) plans them again. Pods no
+plan could serve (no group, unplaceable) wait for changes that may unstick them:
+a group edited, a node or a request gone. Without waiting pods, no event plans
+anything: a quiet cluster costs nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from kubernetes import client
 
 from growthrs_core.cluster import NodeInfo, PodInfo, parse_node_request
 from growthrs_core.controller.controller import Controller
+from growthrs_core.planner import Plan
 from growthrs_core.plugins.manager import PluginManager
 from growthrs_core.settings import Settings
 
@@ -114,3 +117,56 @@ def test_a_waiting_pod_that_gets_bound_stops_waiting(controller: Controller) -> 
     controller.batch_first = controller.batch_last = None
     controller._on_node("nodes", "n2", None, NodeInfo(name="n2"))
     assert not batch_open(controller)
+
+
+def stuck(c: Controller, key: str = "ns/p") -> None:
+    """The pod waits, and the last plan could not serve it at all."""
+    c._on_pod("pods", key, None, waiting(key.split("/")[1]))
+    c._remember_stuck(Plan(unplaceable={key: "no node group matches"}))
+    c.batch_first = c.batch_last = None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        lambda c: c._on_pod("pods", "ns/q", PodInfo(namespace="ns", name="q"), bound("q")),
+        lambda c: c._on_node("nodes", "n1", None, NodeInfo(name="n1")),
+        lambda c: c._on_node_request(
+            "noderequests", "g-abc", request("Pending"), request("Pending", "cpx31@fsn1")
+        ),
+        # Marked Unschedulable again, as the scheduler does on each retry.
+        lambda c: c._on_pod("pods", "ns/p", waiting(), waiting()),
+    ],
+)
+def test_pods_no_plan_could_serve_do_not_replan_on_every_bind(
+    controller: Controller, event: Any
+) -> None:
+    stuck(controller)
+    event(controller)
+    assert not batch_open(controller)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        lambda c: c._on_other("groups", "g", None, object()),
+        lambda c: c._on_node("nodes", "n1", NodeInfo(name="n1"), None),
+        lambda c: c._on_node_request("noderequests", "g-abc", request("Provisioning"), None),
+        lambda c: c._on_node_request("noderequests", "g-abc", request("Pending"), request("Unmet")),
+    ],
+)
+def test_changes_that_may_unstick_pods_replan(controller: Controller, event: Any) -> None:
+    stuck(controller)
+    event(controller)
+    assert batch_open(controller)
+
+
+def test_a_new_waiting_pod_next_to_a_stuck_one_still_plans(controller: Controller) -> None:
+    stuck(controller)
+    controller._on_pod("pods", "ns/r", None, waiting("r"))
+    assert batch_open(controller) and controller.open_pods == {"ns/r"}
+    # Once a plan serves it, a change under it plans again.
+    controller._remember_stuck(Plan(unplaceable={"ns/p": "no node group matches"}))
+    controller.batch_first = controller.batch_last = None
+    controller._on_node("nodes", "n1", None, NodeInfo(name="n1"))
+    assert batch_open(controller)
