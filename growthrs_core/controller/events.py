@@ -55,15 +55,11 @@ class EventRecorder:
             self._thread.join(timeout)
 
     def emit(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
-        log.log(
-            logging.WARNING if type_ == "Warning" else logging.INFO,
-            "%s %s/%s: %s: %s",
-            ref.kind,
-            ref.namespace or "-",
-            ref.name,
-            reason,
-            message,
-        )
+        """Log and post an Event, once per ``repeat_after`` for the same object and text.
+
+        Every plan restates what it cannot do for a pod; the log would otherwise
+        repeat it on each pass, like the Events would.
+        """
         key = (ref.uid or f"{ref.kind}/{ref.namespace}/{ref.name}", reason, message, type_)
         moment = time.monotonic()
         last = self._seen.get(key)
@@ -73,6 +69,15 @@ class EventRecorder:
         if len(self._seen) > 50000:
             cutoff = moment - self.repeat_after
             self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
+        log.log(
+            logging.WARNING if type_ == "Warning" else logging.INFO,
+            "%s %s/%s: %s: %s",
+            ref.kind,
+            ref.namespace or "-",
+            ref.name,
+            reason,
+            message,
+        )
         try:
             # Stamped now, not when posted: a backlog must not make events look late.
             self._queue.put_nowait((ref, type_, reason, message, now()))
