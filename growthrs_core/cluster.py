@@ -97,8 +97,13 @@ class NodeSelectorTerm:
 class LabelSelector:
     match_labels: tuple[tuple[str, str], ...] = ()
     expressions: tuple[Requirement, ...] = ()
+    nothing: bool = False
+    """An absent ``labelSelector`` in an affinity term or spread constraint selects no
+    pod (an empty one, ``{}``, selects every pod)."""
 
     def matches(self, labels: Mapping[str, str]) -> bool:
+        if self.nothing:
+            return False
         return all(labels.get(k) == v for k, v in self.match_labels) and all(
             r.matches(labels) for r in self.expressions
         )
@@ -239,6 +244,8 @@ def _term(raw: Mapping[str, Any]) -> NodeSelectorTerm:
 
 
 def parse_label_selector(raw: Mapping[str, Any] | None) -> LabelSelector:
+    if raw is None:
+        return LabelSelector(nothing=True)
     if not raw:
         return LabelSelector()
     return LabelSelector(
@@ -249,10 +256,37 @@ def parse_label_selector(raw: Mapping[str, Any] | None) -> LabelSelector:
     )
 
 
-def _pod_term(raw: Mapping[str, Any]) -> PodAffinityTerm:
+def with_label_keys(
+    selector: LabelSelector,
+    labels: Mapping[str, str],
+    match_keys: Any,
+    mismatch_keys: Any = (),
+) -> LabelSelector:
+    """``matchLabelKeys`` / ``mismatchLabelKeys``: the owner pod's values of those
+    keys joined to the selector (``In`` / ``NotIn``), keys it lacks ignored.
+
+    Recent apiservers merge them into ``labelSelector`` at admission already; a
+    requirement that is there twice changes nothing.
+    """
+    extra = [Requirement(str(k), "In", (labels[k],)) for k in match_keys or () if k in labels]
+    extra += [
+        Requirement(str(k), "NotIn", (labels[k],)) for k in mismatch_keys or () if k in labels
+    ]
+    extra = [r for r in extra if r not in selector.expressions]
+    if not extra or selector.nothing:
+        return selector
+    return LabelSelector(selector.match_labels, selector.expressions + tuple(extra))
+
+
+def _pod_term(raw: Mapping[str, Any], labels: Mapping[str, str]) -> PodAffinityTerm:
     ns_sel = raw.get("namespaceSelector")
     return PodAffinityTerm(
-        selector=parse_label_selector(raw.get("labelSelector")),
+        selector=with_label_keys(
+            parse_label_selector(raw.get("labelSelector")),
+            labels,
+            raw.get("matchLabelKeys"),
+            raw.get("mismatchLabelKeys"),
+        ),
         topology_key=str(raw.get("topologyKey", "")),
         namespaces=tuple(raw.get("namespaces") or ()),
         namespace_selector=parse_label_selector(ns_sel) if ns_sel is not None else None,
@@ -434,15 +468,16 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
         )
         pod_aff = affinity.get("podAffinity") or {}
         pod.affinity = tuple(
-            _pod_term(t)
+            _pod_term(t, pod.labels)
             for t in pod_aff.get("requiredDuringSchedulingIgnoredDuringExecution") or ()
         )
         anti = affinity.get("podAntiAffinity") or {}
         pod.anti_affinity = tuple(
-            _pod_term(t) for t in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or ()
+            _pod_term(t, pod.labels)
+            for t in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or ()
         )
         pod.preferred_anti_affinity = tuple(
-            (int(p.get("weight", 1)), _pod_term(p.get("podAffinityTerm") or {}))
+            (int(p.get("weight", 1)), _pod_term(p.get("podAffinityTerm") or {}, pod.labels))
             for p in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or ()
         )
         pod.spread = tuple(
@@ -450,7 +485,11 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
                 max_skew=int(c.get("maxSkew", 1)),
                 topology_key=str(c.get("topologyKey", "")),
                 when_unsatisfiable=str(c.get("whenUnsatisfiable", "DoNotSchedule")),
-                selector=parse_label_selector(c.get("labelSelector")),
+                selector=with_label_keys(
+                    parse_label_selector(c.get("labelSelector")),
+                    pod.labels,
+                    c.get("matchLabelKeys"),
+                ),
                 min_domains=c.get("minDomains"),
             )
             for c in spec.get("topologySpreadConstraints") or ()

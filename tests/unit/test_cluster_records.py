@@ -14,6 +14,7 @@ from growthrs_core.cluster import (
     Toleration,
     parse_daemonset,
     parse_group,
+    parse_label_selector,
     parse_node,
     parse_node_request,
     parse_pod,
@@ -286,8 +287,54 @@ def test_pod_affinity_anti_affinity_and_spread() -> None:
     assert (second.max_skew, second.when_unsatisfiable, second.selector) == (
         1,
         "DoNotSchedule",
-        LabelSelector(),
+        LabelSelector(nothing=True),
     )
+    # Without a labelSelector a constraint counts no pod; with {} it counts every pod.
+    assert not second.selector.matches({"app": "web"}) and not second.selector.matches({})
+    assert parse_label_selector({}).matches({"app": "web"})
+
+
+def test_match_label_keys_join_the_owner_pods_values() -> None:
+    spec = {
+        "containers": [container()],
+        "affinity": {
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "labelSelector": {"matchLabels": {"app": "web"}},
+                        "topologyKey": "kubernetes.io/hostname",
+                        "matchLabelKeys": ["pod-template-hash", "absent"],
+                        "mismatchLabelKeys": ["tenant"],
+                    }
+                ]
+            }
+        },
+        "topologySpreadConstraints": [
+            {
+                "topologyKey": "topology.kubernetes.io/zone",
+                "labelSelector": {
+                    "matchLabels": {"app": "web"},
+                    # What a recent apiserver already merged in: not added twice.
+                    "matchExpressions": [
+                        {"key": "pod-template-hash", "operator": "In", "values": ["abc"]}
+                    ],
+                },
+                "matchLabelKeys": ["pod-template-hash"],
+            }
+        ],
+    }
+    record = parse_pod(pod(spec, labels={"app": "web", "pod-template-hash": "abc", "tenant": "t1"}))
+    assert record.error is None
+    (anti,) = record.anti_affinity
+    assert anti.selector.expressions == (
+        Requirement("pod-template-hash", "In", ("abc",)),
+        Requirement("tenant", "NotIn", ("t1",)),
+    )
+    assert anti.selector.matches({"app": "web", "pod-template-hash": "abc", "tenant": "t2"})
+    assert not anti.selector.matches({"app": "web", "pod-template-hash": "old", "tenant": "t2"})
+    assert not anti.selector.matches({"app": "web", "pod-template-hash": "abc", "tenant": "t1"})
+    (spread,) = record.spread
+    assert spread.selector.expressions == (Requirement("pod-template-hash", "In", ("abc",)),)
 
 
 def test_status_owner_and_annotations() -> None:
