@@ -583,28 +583,95 @@ def cheapest_slot(pattern: Pattern, slots: Sequence[Slot]) -> Slot | None:
     return min(fitting, key=_slot_order) if fitting else None
 
 
+def pack_by_value(
+    items: Sequence[tuple[Item, int]], slots: Sequence[Slot], *, anchored: bool = True
+) -> list[tuple[Slot, Pattern, int]] | None:
+    """Greedy over offerings of different sizes and prices: each next node is the
+    fill, on whichever slot, that buys the most pod value per euro.
+
+    A pod's value is the cheapest fractional price any slot asks for its share
+    of a node. ``anchored``: every node is opened for the most valuable pod left
+    (as first-fit-decreasing does), so big pods do not end up alone on big nodes
+    after the small ones took the cheap offerings. First-fit on one offering
+    cannot mix offerings; when prices are not proportional to size, mixing them
+    is where the savings are.
+    """
+    counts = {it.id: n for it, n in items}
+    members = [it for it, _ in items]
+    usable = [s for s in slots if s.usable and s.offering.cost_per_hour > 0]
+    fair: dict[int, float] = {}
+    for it in members:
+        prices = [
+            s.offering.cost_per_hour * _size_key(it, s)
+            for s in usable
+            if s.index in it.slots and _size_key(it, s) > 0
+        ]
+        if not prices:
+            return None
+        fair[it.id] = min(prices)
+    by_value = sorted(members, key=lambda it: (-fair[it.id], it.id))
+    orders = {s.index: [it for it in order_for(members, s) if s.index in it.slots] for s in usable}
+    remaining = dict(counts)
+    started: set[int] = set()
+    out: list[tuple[Slot, Pattern, int]] = []
+    while any(remaining.values()):
+        anchor = next(it for it in by_value if remaining[it.id] > 0) if anchored else None
+        best: tuple[float, float, int] | None = None
+        choice: tuple[Slot, Pattern, bool] | None = None
+        for slot in usable:
+            order = [it for it in orders[slot.index] if remaining[it.id] > 0]
+            if anchor is not None:
+                if slot.index not in anchor.slots:
+                    continue
+                order = [anchor, *(it for it in order if it is not anchor)]
+            if not order:
+                continue
+            pattern, exception = fill_node(order, remaining, slot, started)
+            if not pattern or (anchor is not None and pattern[0][0] is not anchor):
+                continue
+            value = sum(fair[it.id] * k for it, k in pattern)
+            key = (value / slot.offering.cost_per_hour, -slot.offering.cost_per_hour, -slot.index)
+            if best is None or key > best:
+                best, choice = key, (slot, pattern, exception)
+        if choice is None:
+            return None
+        slot, pattern, exception = choice
+        repeat = 1 if exception else max(1, min(remaining[it.id] // k for it, k in pattern))
+        for it, k in pattern:
+            remaining[it.id] -= k * repeat
+            started.update(it.counts_into)
+        out.append((cheapest_slot(pattern, slots) or slot, pattern, repeat))
+    return out
+
+
 def repack_cheapest(
     items: Sequence[tuple[Item, int]],
     slots: Sequence[Slot],
     incumbent: tuple[float, int],
 ) -> list[tuple[Slot, Pattern, int]] | None:
     """Pack ``items`` first-fit-decreasing on each of ``slots`` in turn, give every
-    resulting node the cheapest slot that holds it, and return the cheapest such
-    packing if it beats ``incumbent`` (cost, nodes)."""
+    resulting node the cheapest slot that holds it, also pack them by value across
+    all slots (:func:`pack_by_value`), and return the cheapest of these packings
+    if it beats ``incumbent`` (cost, nodes)."""
     counts = {it.id: n for it, n in items}
     members = [it for it, _ in items]
     best = incumbent
     found: list[tuple[Slot, Pattern, int]] | None = None
+    candidates: list[list[tuple[Slot, Pattern, int]]] = []
     for slot in slots:
         if not all(slot.index in it.slots for it in members):
             continue
         packing = pack(members, slot, UNLIMITED, set(), counts)
         if sum(packing.placed.values()) != sum(counts.values()):
             continue
-        sized = []
-        for pattern, n in packing.blocks:
-            target = cheapest_slot(pattern, slots) or slot
-            sized.append((target, pattern, n))
+        candidates.append(
+            [(cheapest_slot(pattern, slots) or slot, pattern, n) for pattern, n in packing.blocks]
+        )
+    for anchored in (True, False):
+        by_value = pack_by_value(items, slots, anchored=anchored)
+        if by_value is not None:
+            candidates.append(by_value)
+    for sized in candidates:
         cost = (
             sum(s.offering.cost_per_hour * n for s, _, n in sized),
             sum(n for _, _, n in sized),

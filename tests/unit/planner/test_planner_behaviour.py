@@ -803,3 +803,19 @@ def test_exact_re_pack_never_exceeds_max_nodes() -> None:
         strategies=CHEAPEST_CHAIN,
     )
     assert summary(capped) == [("big@fsn1", 2)]
+
+
+def test_a_batch_beyond_the_exact_solver_mixes_offerings_by_value() -> None:
+    """15 pods (past the exact solver's 12): the big pod opens the one big node
+    and takes two small pods with it; the rest go on the cheaper-per-CPU small
+    nodes. One offering per packing would pay 0.137 at best."""
+    offers = {
+        "hetzner": [
+            offering("big", cpu=8, memory_gib=16, price=0.06),
+            offering("small", cpu=2, memory_gib=4, price=0.011),
+        ]
+    }
+    pending = [pod("large", "6", "8Gi")] + [pod(f"s{i}", "1", "1Gi") for i in range(14)]
+    result = run(pending, [group(pools=[pool(["big", "small"])])], offers)
+    assert summary(result) == [("big@fsn1", 3)] + [("small@fsn1", 2)] * 6
+    assert sum(n.offering.cost_per_hour for n in result.new_nodes) == pytest.approx(0.126)

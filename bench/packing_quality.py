@@ -1,0 +1,95 @@
+"""Packing quality beyond the exact solver's reach: 13-40 pods against a MILP.
+
+The planner packs batches of up to 12 pods exactly; larger ones are packed by
+heuristics (first-fit-decreasing per offering, right-sized, and a by-value
+greedy across offerings). This draws random instances in the style of
+``tests/unit/planner/test_planner_oracle.py`` (one pool, one location, up to
+four offerings with prices off linear by up to 30 %, resources only) with 13-40
+pods, solves the same bin-packing MILP with HiGHS under a time limit, and
+reports how the planner's hourly cost compares with the best solution found.
+
+Usage::
+
+    python -m bench.packing_quality [--instances 30] [--seed 777] [--time-limit 10]
+
+Slow by design (up to ``instances * time-limit`` seconds of solver time); not
+part of ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "unit" / "planner"))
+
+import highspy
+import test_planner_oracle as oracle
+from planner_builders import CHEAPEST_CHAIN, DEFAULT_CHAIN, pod
+
+
+def random_instance(rng: random.Random, low: int, high: int) -> Any:
+    offers = oracle.random_instance(rng).offerings
+    big_cpu = max(o.resources.cpu_millis for o in offers)
+    big_mem = max(o.resources.memory_mib for o in offers)
+    pods = []
+    for i in range(rng.randint(low, high)):
+        share = rng.choice([4, 4, 3, 2, 1])
+        cpu = rng.randint(1, max(1, big_cpu // 100 // share)) * 100
+        mem = rng.randint(1, max(1, big_mem // 128 // share)) * 128
+        while not any(
+            cpu <= o.resources.cpu_millis and mem <= o.resources.memory_mib for o in offers
+        ):
+            cpu, mem = max(100, cpu // 2), max(128, mem // 2)
+        pods.append(pod(f"p{i}", f"{cpu}m", f"{mem}Mi"))
+    return oracle.Instance(pods, offers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=777)
+    parser.add_argument("--time-limit", type=float, default=10.0, help="seconds per MILP")
+    parser.add_argument("--min-pods", type=int, default=13)
+    parser.add_argument("--max-pods", type=int, default=40)
+    args = parser.parse_args(argv)
+
+    plain = highspy.Highs
+
+    def limited() -> Any:
+        h = plain()
+        h.setOptionValue("time_limit", args.time_limit)
+        return h
+
+    oracle.highspy.Highs = limited
+    rng = random.Random(args.seed)
+    instances = [random_instance(rng, args.min_pods, args.max_pods) for _ in range(args.instances)]
+    started = time.perf_counter()
+    references = [oracle.optimum(inst) for inst in instances]
+    solver_s = time.perf_counter() - started
+    print(f"{len(instances)} instances, MILP references in {solver_s:.0f} s")
+    print(f"{'chain':<22} {'optimal':>7} {'within 5 %':>10} {'mean':>6} {'worst':>6} {'plan s':>7}")
+    for name, chain in (
+        ("priority,cheapest", CHEAPEST_CHAIN),
+        ("priority,least-waste", DEFAULT_CHAIN),
+    ):
+        ratios = []
+        t0 = time.perf_counter()
+        for inst, (best_cost, _) in zip(instances, references, strict=True):
+            cost, _ = oracle.planned(inst, chain)
+            ratios.append(cost / best_cost)
+        elapsed = time.perf_counter() - t0
+        print(
+            f"{name:<22} {sum(r <= 1 + 1e-9 for r in ratios):>7} "
+            f"{sum(r <= 1.05 + 1e-9 for r in ratios):>10} {sum(ratios) / len(ratios):>6.3f} "
+            f"{max(ratios):>6.3f} {elapsed:>7.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
