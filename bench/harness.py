@@ -359,6 +359,46 @@ def pod_body(
     }
 
 
+def group_pods(names: Iterable[str], group: str, *, cpu: str, memory: str) -> list[dict[str, Any]]:
+    """Pods pinned to ``group`` by its node-group label, one body per name."""
+    return [
+        pod_body(
+            n,
+            cpu=cpu,
+            memory=memory,
+            labels={"app": group},
+            node_selector={"growthrs.io/node-group": group},
+        )
+        for n in names
+    ]
+
+
+@contextlib.contextmanager
+def kwok_group(kube: Kube, prefix: str, scale_down: dict[str, Any]) -> Iterator[str]:
+    """A fresh name for both a namespace and a NodeGroupWithPriority: KWOK ``cx32``
+    at priority 90, ``cpx31`` at 50, in fsn1. Both are deleted on the way out, with
+    what the group left behind."""
+    group = unique(prefix)
+    create_namespace(kube, group)
+    kube.create(
+        ngp_path(),
+        group_body(
+            group,
+            [
+                {"provider": "kwok", "serverType": ["cx32"], "priority": 90},
+                {"provider": "kwok", "serverType": ["cpx31"], "priority": 50},
+            ],
+            locations=["fsn1"],
+            scaleDown=scale_down,
+        ),
+    )
+    try:
+        yield group
+    finally:
+        kube.delete(f"/api/v1/namespaces/{group}")
+        delete_group(kube, group)
+
+
 def parallel(fn: Callable[[T], Any], items: Iterable[T], workers: int = 8) -> list[Any]:
     """``fn`` over ``items`` on a thread pool; the first exception is raised."""
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -34,7 +34,7 @@ from typing import Any
 
 from bench import harness
 from bench.harness import Figure, percentile
-from growthrs_core.controller.kube import Kube, ngp_path, nr_path
+from growthrs_core.controller.kube import Kube, nr_path
 
 POD_CPU = "975m"
 POD_MEMORY = "512Mi"
@@ -101,25 +101,11 @@ def one_run(
     batch_idle: float,
     batch_max: float,
 ) -> dict[str, Any]:
-    group = harness.unique("bench-lat")
-    namespace = group
-    harness.create_namespace(kube, namespace)
-    kube.create(
-        ngp_path(),
-        harness.group_body(
-            group,
-            [
-                {"provider": "kwok", "serverType": ["cx32"], "priority": 90},
-                {"provider": "kwok", "serverType": ["cpx31"], "priority": 50},
-            ],
-            locations=["fsn1"],
-            scaleDown={"enabled": False},
-        ),
-    )
-    rec = Recorder(namespace, group)
     burst_of: dict[str, int] = {}
     created: dict[str, float] = {}
-    try:
+    with harness.kwok_group(kube, "bench-lat", {"enabled": False}) as group:
+        namespace = group
+        rec = Recorder(namespace, group)
         with (
             harness.operator(
                 kubeconfig,
@@ -134,16 +120,7 @@ def one_run(
             harness.wait_log(op, "caches synced", 60)
             for b in range(bursts):
                 names = [f"b{b}-{i:03d}" for i in range(burst_size)]
-                bodies = [
-                    harness.pod_body(
-                        n,
-                        cpu=POD_CPU,
-                        memory=POD_MEMORY,
-                        labels={"app": group},
-                        node_selector={"growthrs.io/node-group": group},
-                    )
-                    for n in names
-                ]
+                bodies = harness.group_pods(names, group, cpu=POD_CPU, memory=POD_MEMORY)
                 start = time.time()
                 harness.create_pods(kube, namespace, bodies, workers=min(burst_size, 20))
                 for n in names:
@@ -157,9 +134,6 @@ def one_run(
                 )
                 harness.log(f"burst {b + 1}/{bursts}: Running after {time.time() - start:.1f}s")
                 time.sleep(gap)
-    finally:
-        kube.delete(f"/api/v1/namespaces/{namespace}")
-        harness.delete_group(kube, group)
     return analyse(rec, burst_of, created, batch_idle, batch_max)
 
 

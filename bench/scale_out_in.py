@@ -27,7 +27,7 @@ from typing import Any
 
 from bench import harness
 from bench.harness import Figure
-from growthrs_core.controller.kube import Kube, ngp_path, node_path, nr_path
+from growthrs_core.controller.kube import Kube, node_path, nr_path
 
 POD_CPU = "250m"
 POD_MEMORY = "256Mi"
@@ -122,35 +122,13 @@ def one_run(
     workers: int,
     timeout_out: float,
 ) -> dict[str, Any]:
-    group = harness.unique("bench-scale")
-    namespace = group
-    harness.create_namespace(kube, namespace)
-    kube.create(
-        ngp_path(),
-        harness.group_body(
-            group,
-            [
-                {"provider": "kwok", "serverType": ["cx32"], "priority": 90},
-                {"provider": "kwok", "serverType": ["cpx31"], "priority": 50},
-            ],
-            locations=["fsn1"],
-            scaleDown={"enabled": True, "unneededTime": f"{unneeded:g}s"},
-        ),
-    )
-    tr = Tracker(group)
-    names = [f"p-{i:05d}" for i in range(pods)]
-    bodies = [
-        harness.pod_body(
-            n,
-            cpu=POD_CPU,
-            memory=POD_MEMORY,
-            labels={"app": group},
-            node_selector={"growthrs.io/node-group": group},
-        )
-        for n in names
-    ]
-    out: dict[str, Any] = {"pods": pods, "group": group}
-    try:
+    scale_down = {"enabled": True, "unneededTime": f"{unneeded:g}s"}
+    with harness.kwok_group(kube, "bench-scale", scale_down) as group:
+        namespace = group
+        tr = Tracker(group)
+        names = [f"p-{i:05d}" for i in range(pods)]
+        bodies = harness.group_pods(names, group, cpu=POD_CPU, memory=POD_MEMORY)
+        out: dict[str, Any] = {"pods": pods, "group": group}
         with (
             harness.operator(
                 kubeconfig, log_dir, scale_down_new_node_grace=grace, cluster_name=group
@@ -198,10 +176,7 @@ def one_run(
             )
             out["in_s"] = tr.last_node_gone - t1
             harness.log(f"all nodes gone {out['in_s']:.1f}s after the pods were deleted")
-    finally:
-        kube.delete(f"/api/v1/namespaces/{namespace}")
-        harness.delete_group(kube, group)
-    return out
+        return out
 
 
 def figures(runs: list[dict[str, Any]], pods: int, unneeded: float) -> list[Figure]:
