@@ -7,8 +7,9 @@ The pods it lists that are still pending are *covered* by it; room it has left
 (pods that got scheduled elsewhere, or space beyond its pods) may take other
 pending pods of its group. Only then is the rest a shortfall. The room counts
 until the node accepts pods (Ready and past its start-up taints); then the
-node's own free room takes over. This is what keeps the operator from provisioning the same
-demand twice, also across restarts: the NodeRequests are in the cluster.
+node's own free room takes over. This is what keeps the operator from
+provisioning the same demand twice, also across restarts: the NodeRequests are
+in the cluster.
 """
 
 from __future__ import annotations

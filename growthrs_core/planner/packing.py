@@ -583,6 +583,14 @@ def cheapest_slot(pattern: Pattern, slots: Sequence[Slot]) -> Slot | None:
     return min(fitting, key=_slot_order) if fitting else None
 
 
+def sized_cost(blocks: Sequence[tuple[Slot, Pattern, int]]) -> tuple[float, int]:
+    """(hourly cost, node count) of a packing: what re-packing minimises, in that order."""
+    return (
+        sum(s.offering.cost_per_hour * n for s, _, n in blocks),
+        sum(n for _, _, n in blocks),
+    )
+
+
 def pack_by_value(
     items: Sequence[tuple[Item, int]], slots: Sequence[Slot], *, anchored: bool = True
 ) -> list[tuple[Slot, Pattern, int]] | None:
@@ -601,11 +609,8 @@ def pack_by_value(
     usable = [s for s in slots if s.usable and s.offering.cost_per_hour > 0]
     fair: dict[int, float] = {}
     for it in members:
-        prices = [
-            s.offering.cost_per_hour * _size_key(it, s)
-            for s in usable
-            if s.index in it.slots and _size_key(it, s) > 0
-        ]
+        shares = [(s, _size_key(it, s)) for s in usable if s.index in it.slots]
+        prices = [s.offering.cost_per_hour * share for s, share in shares if share > 0]
         if not prices:
             return None
         fair[it.id] = min(prices)
@@ -672,10 +677,7 @@ def repack_cheapest(
         if by_value is not None:
             candidates.append(by_value)
     for sized in candidates:
-        cost = (
-            sum(s.offering.cost_per_hour * n for s, _, n in sized),
-            sum(n for _, _, n in sized),
-        )
+        cost = sized_cost(sized)
         if cost[0] < best[0] - 1e-9 or (abs(cost[0] - best[0]) <= 1e-9 and cost[1] < best[1]):
             best, found = cost, sized
     return found

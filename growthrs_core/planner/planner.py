@@ -55,6 +55,7 @@ from growthrs_core.planner.packing import (
     pattern_requests,
     preference_score,
     repack_cheapest,
+    sized_cost,
 )
 from growthrs_core.planner.selection import PodClass, classify, unschedulable_pods
 from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group
@@ -685,13 +686,6 @@ def _most_within_limits(options: list[ScaleUpOption], limits: _Limits) -> list[S
     if not capped:
         return options
     return [o for o in options if o.pool.index not in capped or len(o.pods) == best[o.pool.index]]
-
-
-def sized_cost(blocks: Sequence[tuple[Slot, Pattern, int]]) -> tuple[float, int]:
-    return (
-        sum(s.offering.cost_per_hour * n for s, _, n in blocks),
-        sum(n for _, _, n in blocks),
-    )
 
 
 def _relational(pod: PodInfo) -> bool:
