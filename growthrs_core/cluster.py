@@ -208,12 +208,20 @@ class NodeInfo:
         return self.labels.get(NODE_GROUP_LABEL, "")
 
     @property
+    def startup_taints(self) -> list[str]:
+        """Keys of the start-up taints still keeping pods off this node."""
+        return sorted(
+            {
+                t.key
+                for t in self.taints
+                if t.key in STARTUP_TAINT_KEYS and t.effect in ("NoSchedule", "NoExecute")
+            }
+        )
+
+    @property
     def accepts_pods(self) -> bool:
         """Ready and past its start-up taints: the scheduler can bind pods here now."""
-        return self.ready and not any(
-            t.key in STARTUP_TAINT_KEYS and t.effect in ("NoSchedule", "NoExecute")
-            for t in self.taints
-        )
+        return self.ready and not self.startup_taints
 
 
 @dataclass(slots=True)

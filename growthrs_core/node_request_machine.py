@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from growthrs_core.cluster import STARTUP_TAINT_KEYS, NodeInfo, NodeRequestView
+from growthrs_core.cluster import NodeInfo, NodeRequestView
 from growthrs_core.crd.models import Attempt, NodeRequestStatus, Pool
 from growthrs_core.domain import Failed, NodeId, NotFound, Offering, ProviderStatus, Resources
 from growthrs_core.errors import OfferingUnavailable, ProviderError
@@ -340,9 +340,9 @@ def _last_created(status: NodeRequestStatus) -> Attempt | None:
 
 def _join_timeout_message(node_name: str, node: NodeInfo | None, since: float) -> str:
     if node is not None and node.ready:
-        taints = sorted({t.key for t in node.taints if t.key in STARTUP_TAINT_KEYS})
         return (
-            f"node {node_name} is Ready but still tainted {', '.join(taints)} after {int(since)}s"
+            f"node {node_name} is Ready but still tainted {', '.join(node.startup_taints)}"
+            f" after {int(since)}s"
         )
     return f"node {node_name} not Ready after {int(since)}s"
 
