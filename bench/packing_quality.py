@@ -29,24 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "unit"
 
 import highspy
 import test_planner_oracle as oracle
-from planner_builders import CHEAPEST_CHAIN, DEFAULT_CHAIN, pod
-
-
-def random_instance(rng: random.Random, low: int, high: int) -> Any:
-    offers = oracle.random_instance(rng).offerings
-    big_cpu = max(o.resources.cpu_millis for o in offers)
-    big_mem = max(o.resources.memory_mib for o in offers)
-    pods = []
-    for i in range(rng.randint(low, high)):
-        share = rng.choice([4, 4, 3, 2, 1])
-        cpu = rng.randint(1, max(1, big_cpu // 100 // share)) * 100
-        mem = rng.randint(1, max(1, big_mem // 128 // share)) * 128
-        while not any(
-            cpu <= o.resources.cpu_millis and mem <= o.resources.memory_mib for o in offers
-        ):
-            cpu, mem = max(100, cpu // 2), max(128, mem // 2)
-        pods.append(pod(f"p{i}", f"{cpu}m", f"{mem}Mi"))
-    return oracle.Instance(pods, offers)
+from planner_builders import CHEAPEST_CHAIN, DEFAULT_CHAIN
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
 
     oracle.highspy.Highs = limited
     rng = random.Random(args.seed)
-    instances = [random_instance(rng, args.min_pods, args.max_pods) for _ in range(args.instances)]
+    instances = [
+        oracle.random_instance(rng, args.min_pods, args.max_pods) for _ in range(args.instances)
+    ]
     started = time.perf_counter()
     references = [oracle.optimum(inst) for inst in instances]
     solver_s = time.perf_counter() - started

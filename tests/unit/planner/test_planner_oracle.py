@@ -29,7 +29,9 @@ class Instance:
     offerings: list[Offering]
 
 
-def random_instance(rng: random.Random) -> Instance:
+def random_instance(rng: random.Random, min_pods: int = 1, max_pods: int = 12) -> Instance:
+    """One pool's worth of offerings (1-4, prices off linear by up to 30 %) and
+    ``min_pods``..``max_pods`` pods that each fit at least one of them."""
     offers = []
     for t in range(rng.randint(1, 4)):
         cpu = rng.choice([1, 2, 4, 8])
@@ -39,7 +41,7 @@ def random_instance(rng: random.Random) -> Instance:
     big_cpu = max(o.resources.cpu_millis for o in offers)
     big_mem = max(o.resources.memory_mib for o in offers)
     pods = []
-    for i in range(rng.randint(1, 12)):
+    for i in range(rng.randint(min_pods, max_pods)):
         share = rng.choice([4, 4, 3, 2, 1])  # mostly small pods, some big ones
         cpu = rng.randint(1, max(1, big_cpu // 100 // share)) * 100
         mem = rng.randint(1, max(1, big_mem // 128 // share)) * 128
