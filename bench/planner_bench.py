@@ -28,11 +28,6 @@ import time
 from typing import Any
 
 from growthrs_core.cluster import (
-    HOSTNAME_LABEL,
-    NODE_GROUP_LABEL,
-    POOL_LABEL,
-    REGION_LABEL,
-    ZONE_LABEL,
     DaemonSetInfo,
     GroupView,
     LabelSelector,
@@ -44,6 +39,13 @@ from growthrs_core.cluster import (
     parse_group,
 )
 from growthrs_core.domain import InstanceType, Offering, Region, Resources, Taint
+from growthrs_core.labels import (
+    HOSTNAME_LABEL,
+    NODE_GROUP_LABEL,
+    POOL_LABEL,
+    REGION_LABEL,
+    ZONE_LABEL,
+)
 from growthrs_core.planner import PlanningInput, plan
 from growthrs_core.strategies import LeastWasteStrategy, PriorityStrategy
 

@@ -9,6 +9,7 @@ that cannot be understood (say, a malformed quantity) yields a record with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Mapping
@@ -20,33 +21,28 @@ from pydantic import ValidationError
 from growthrs_core import quantity
 from growthrs_core.crd.models import (
     NodeGroupWithPrioritySpec,
+    NodeGroupWithPriorityStatus,
     NodeRequestSpec,
     NodeRequestStatus,
 )
 from growthrs_core.domain import ZERO, Resources, Taint
 from growthrs_core.errors import QuantityError
-
-GPU_RESOURCE = "nvidia.com/gpu"
-NODE_GROUP_LABEL = "growthrs.io/node-group"
-NODE_REQUEST_LABEL = "growthrs.io/node-request"
-POOL_LABEL = "growthrs.io/pool"
-GPU_MODEL_LABEL = "growthrs.io/gpu-model"
-SCALE_DOWN_AT_ANNOTATION = "growthrs.io/scale-down-at"
-SCALE_DOWN_DISABLED_ANNOTATION = "growthrs.io/scale-down-disabled"
-SCALE_DOWN_TAINT_KEY = "growthrs.io/scale-down"
-SAFE_TO_EVICT_ANNOTATION = "cluster-autoscaler.kubernetes.io/safe-to-evict"
-MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
-HOSTNAME_LABEL = "kubernetes.io/hostname"
-ZONE_LABEL = "topology.kubernetes.io/zone"
-REGION_LABEL = "topology.kubernetes.io/region"
-INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
-ARCH_LABEL = "kubernetes.io/arch"
-OS_LABEL = "kubernetes.io/os"
-STARTUP_TAINT_KEYS = frozenset(
-    {"node.kubernetes.io/not-ready", "node.cloudprovider.kubernetes.io/uninitialized"}
+from growthrs_core.labels import (
+    GPU_MODEL_LABEL,
+    GPU_RESOURCE,
+    INSTANCE_TYPE_LABEL,
+    MIRROR_ANNOTATION,
+    NODE_GROUP_LABEL,
+    NODE_REQUEST_LABEL,
+    POOL_LABEL,
+    PROVIDER_LABEL,
+    REGION_LABEL,
+    SAFE_TO_EVICT_ANNOTATION,
+    SCALE_DOWN_AT_ANNOTATION,
+    SCALE_DOWN_DISABLED_ANNOTATION,
+    STARTUP_TAINT_KEYS,
+    ZONE_LABEL,
 )
-"""Taints a new node carries until the control plane has seen it Ready (and, with a
-cloud controller, initialised it). The scheduler keeps pods off it until then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +204,11 @@ class NodeInfo:
         return self.labels.get(NODE_GROUP_LABEL, "")
 
     @property
+    def identity(self) -> NodeIdentity:
+        """What the node was created as, from the labels GrowthRS put on it."""
+        return node_identity(self.labels)
+
+    @property
     def startup_taints(self) -> list[str]:
         """Keys of the start-up taints still keeping pods off this node."""
         return sorted(
@@ -222,6 +223,43 @@ class NodeInfo:
     def accepts_pods(self) -> bool:
         """Ready and past its start-up taints: the scheduler can bind pods here now."""
         return self.ready and not self.startup_taints
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIdentity:
+    """A managed node's identity as created: group, pool, provider and offering.
+
+    Labels are written once, when the node is created, and never follow later
+    edits of the group: a node keeps the provider that made it (and is deleted
+    through it) even when its pool is reordered, changed or removed. The pool
+    index is where the pool *was*; :func:`growthrs_core.decisions.identity.current_pool`
+    finds where it is now.
+    """
+
+    group: str = ""
+    pool_index: int | None = None
+    provider: str = ""
+    instance_type: str = ""
+    region: str = ""
+    zone: str = ""
+    node_request: str = ""
+
+    @property
+    def managed(self) -> bool:
+        return bool(self.group)
+
+
+def node_identity(labels: Mapping[str, str]) -> NodeIdentity:
+    pool = labels.get(POOL_LABEL, "")
+    return NodeIdentity(
+        group=labels.get(NODE_GROUP_LABEL, ""),
+        pool_index=int(pool) if pool.isdigit() else None,
+        provider=labels.get(PROVIDER_LABEL, ""),
+        instance_type=labels.get(INSTANCE_TYPE_LABEL, ""),
+        region=labels.get(REGION_LABEL, ""),
+        zone=labels.get(ZONE_LABEL, ""),
+        node_request=labels.get(NODE_REQUEST_LABEL, ""),
+    )
 
 
 @dataclass(slots=True)
@@ -563,6 +601,9 @@ def parse_daemonset(obj: Mapping[str, Any]) -> DaemonSetInfo:
     )
 
 
+IN_FLIGHT_PHASES = frozenset({"Pending", "Provisioning"})
+
+
 @dataclass(slots=True)
 class GroupView:
     """A NodeGroupWithPriority read from the cluster. ``spec`` is ``None`` when the
@@ -573,6 +614,10 @@ class GroupView:
     generation: int = 0
     spec: NodeGroupWithPrioritySpec | None = None
     error: str | None = None
+    status: NodeGroupWithPriorityStatus = field(default_factory=NodeGroupWithPriorityStatus)
+    """The status as last written (an unreadable one reads as empty)."""
+    deleting: bool = False
+    finalizers: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -596,6 +641,20 @@ class NodeRequestView:
     def phase(self) -> str:
         return self.status.phase
 
+    @property
+    def in_flight(self) -> bool:
+        """Pending or Provisioning, readable and not being deleted: a node on its way.
+
+        The one definition: the planner counts such a request's room as capacity,
+        and scale-down leaves its group's empty nodes alone.
+        """
+        return (
+            self.status.phase in IN_FLIGHT_PHASES
+            and not self.deleting
+            and self.spec is not None
+            and self.error is None
+        )
+
 
 def parse_group(obj: Mapping[str, Any]) -> GroupView:
     meta = obj.get("metadata") or {}
@@ -604,10 +663,14 @@ def parse_group(obj: Mapping[str, Any]) -> GroupView:
         uid=str(meta.get("uid", "")),
         generation=int(meta.get("generation") or 0),
     )
+    view.deleting = meta.get("deletionTimestamp") is not None
+    view.finalizers = tuple(str(f) for f in meta.get("finalizers") or ())
     try:
         view.spec = NodeGroupWithPrioritySpec.model_validate(obj.get("spec") or {})
     except ValidationError as exc:
         view.error = _validation_message(exc)
+    with contextlib.suppress(ValidationError):
+        view.status = NodeGroupWithPriorityStatus.model_validate(obj.get("status") or {})
     return view
 
 

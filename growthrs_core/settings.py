@@ -26,8 +26,14 @@ class Settings(BaseSettings):
         description="Marks the provider instances of this cluster (e.g. a Hetzner label).",
     )
     namespace: str = Field(
-        default="kube-system",
-        description="Namespace for the operator's own objects (leader Lease, Events of cluster-scoped objects).",
+        default="kube-system", description="Namespace for the operator's own objects (leader Lease)."
+    )
+    events_namespace: str = Field(
+        default="default",
+        description=(
+            "Namespace for Events about cluster-scoped objects (nodes, groups, NodeRequests);"
+            " client-go and kubectl describe use default."
+        ),
     )
 
     # -- the loop ---------------------------------------------------------------
@@ -74,6 +80,11 @@ class Settings(BaseSettings):
         description="Seconds one provider call may take before it counts as failed.",
     )
     provider_workers: int = Field(default=8, ge=1, description="Threads for provider calls.")
+    api_workers: int = Field(
+        default=8,
+        ge=1,
+        description="Threads for Kubernetes writes done side by side (NodeRequests of one plan).",
+    )
 
     # -- scale-down ----------------------------------------------------------------
     scale_down_enabled: bool = Field(default=True, description="Remove nodes that stay empty.")

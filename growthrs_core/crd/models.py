@@ -185,11 +185,31 @@ class PoolStatus(_Model):
     ready: int = 0
 
 
+class Backoff(_Model):
+    """Something the operator avoids for a while after failures, and until when.
+
+    Kept in the group's status so that ``growthrs plan`` sees what the running
+    operator avoids, and a restarted operator keeps avoiding it.
+    """
+
+    provider: str = Field(default="", description="Provider of the offering; empty for the group.")
+    offering: str = Field(default="", description="Offering key, e.g. cx22@fsn1; empty for the group.")
+    until: str = Field(description="RFC 3339 time after which it is tried again.")
+    failures: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="Failures in a row; each doubles the wait, up to a cap."
+    )
+    reason: str = Field(default="", description="The last failure, in words.")
+
+
 class NodeGroupWithPriorityStatus(_Model):
     observedGeneration: int | None = None
     nodes: int = 0
     pools: list[PoolStatus] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
+    backoffs: list[Backoff] = Field(
+        default_factory=list,
+        description="Offerings of this group's pools that are skipped until the time given.",
+    )
 
 
 class Requirements(_Model):
@@ -232,11 +252,14 @@ class NodeRequestSpec(_Model):
     plannedOffering: str | None = None
 
 
+AttemptResult = Literal["Created", "Unavailable", "Failed", "JoinTimeout"]
+
+
 class Attempt(_Model):
     pool: int
     provider: str = ""
     offering: str = ""
-    result: Literal["Created", "Unavailable", "Failed", "JoinTimeout"]
+    result: AttemptResult
     retryable: bool = True
     nodeName: str = ""
     message: str = ""

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from growthrs_core.cluster import HOSTNAME_LABEL, NodeInfo, PodInfo
+from growthrs_core.cluster import NodeInfo, PodInfo
+from growthrs_core.labels import HOSTNAME_LABEL
 from growthrs_core.planner.matching import pod_accepts, tolerates
 from growthrs_core.planner.selection import PodClass
 from growthrs_core.planner.slots import UNLIMITED

@@ -13,6 +13,12 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
 from growthrs_core.cluster import (
+    NodeSelectorTerm,
+    PodInfo,
+    Requirement,
+)
+from growthrs_core.domain import Taint
+from growthrs_core.labels import (
     ARCH_LABEL,
     GPU_MODEL_LABEL,
     HOSTNAME_LABEL,
@@ -22,11 +28,7 @@ from growthrs_core.cluster import (
     POOL_LABEL,
     REGION_LABEL,
     ZONE_LABEL,
-    NodeSelectorTerm,
-    PodInfo,
-    Requirement,
 )
-from growthrs_core.domain import Taint
 from growthrs_core.planner.matching import (
     accepts_labels,
     preference_weight,

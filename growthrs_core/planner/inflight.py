@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from growthrs_core.cluster import HOSTNAME_LABEL, NodeInfo, NodeRequestView, PodInfo
+from growthrs_core.cluster import NodeInfo, NodeRequestView, PodInfo
+from growthrs_core.labels import HOSTNAME_LABEL
 from growthrs_core.planner.slots import GroupContext, Slot
-
-IN_FLIGHT_PHASES = frozenset({"Pending", "Provisioning"})
 
 
 @dataclass(eq=False)
@@ -43,15 +42,6 @@ class InFlight:
         return labels
 
 
-def in_flight(nr: NodeRequestView) -> bool:
-    return (
-        nr.phase in IN_FLIGHT_PHASES
-        and not nr.deleting
-        and nr.spec is not None
-        and nr.error is None
-    )
-
-
 def collect(
     node_requests: Sequence[NodeRequestView],
     groups: Mapping[str, GroupContext],
@@ -62,7 +52,7 @@ def collect(
     flights: list[InFlight] = []
     covered: dict[str, str] = {}
     for nr in sorted(node_requests, key=lambda n: n.name):
-        if not in_flight(nr):
+        if not nr.in_flight:
             continue
         assert nr.spec is not None
         spec = nr.spec

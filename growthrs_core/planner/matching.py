@@ -13,15 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from growthrs_core import quantity
 from growthrs_core.cluster import (
-    ARCH_LABEL,
-    GPU_MODEL_LABEL,
-    HOSTNAME_LABEL,
-    INSTANCE_TYPE_LABEL,
-    NODE_GROUP_LABEL,
-    OS_LABEL,
-    POOL_LABEL,
-    REGION_LABEL,
-    ZONE_LABEL,
     DaemonSetInfo,
     GroupView,
     NodeSelectorTerm,
@@ -31,6 +22,17 @@ from growthrs_core.cluster import (
 from growthrs_core.crd.models import Requirements
 from growthrs_core.domain import Offering, Resources, Taint
 from growthrs_core.errors import QuantityError
+from growthrs_core.labels import (
+    ARCH_LABEL,
+    GPU_MODEL_LABEL,
+    HOSTNAME_LABEL,
+    INSTANCE_TYPE_LABEL,
+    NODE_GROUP_LABEL,
+    OS_LABEL,
+    POOL_LABEL,
+    REGION_LABEL,
+    ZONE_LABEL,
+)
 
 BLOCKING_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
 """Taint effects the scheduler enforces; ``PreferNoSchedule`` only steers."""

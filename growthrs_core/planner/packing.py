@@ -26,8 +26,9 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from growthrs_core.cluster import HOSTNAME_LABEL, PodInfo
+from growthrs_core.cluster import PodInfo
 from growthrs_core.domain import Resources
+from growthrs_core.labels import HOSTNAME_LABEL
 from growthrs_core.planner.selection import PodClass
 from growthrs_core.planner.slots import UNLIMITED, Slot
 from growthrs_core.planner.topology import (

@@ -22,9 +22,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from growthrs_core.cluster import (
-    HOSTNAME_LABEL,
-    NODE_GROUP_LABEL,
-    POOL_LABEL,
     DaemonSetInfo,
     GroupView,
     NodeInfo,
@@ -33,6 +30,11 @@ from growthrs_core.cluster import (
 )
 from growthrs_core.crd.models import Requirements
 from growthrs_core.domain import Offering, Resources, Taint
+from growthrs_core.labels import (
+    HOSTNAME_LABEL,
+    NODE_GROUP_LABEL,
+    POOL_LABEL,
+)
 from growthrs_core.planner.existing import place_on_existing
 from growthrs_core.planner.groups import GroupMatch, GroupMatcher
 from growthrs_core.planner.inflight import InFlight, collect, take_room

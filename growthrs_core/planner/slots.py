@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from growthrs_core.cluster import ZONE_LABEL, DaemonSetInfo, GroupView
+from growthrs_core.cluster import DaemonSetInfo, GroupView
 from growthrs_core.crd.models import NodeGroupWithPrioritySpec, Pool
 from growthrs_core.domain import Offering, Resources, Taint
+from growthrs_core.labels import ZONE_LABEL
 from growthrs_core.planner.matching import daemonset_overhead, matching_labels, new_node_labels
 from growthrs_core.strategies import PoolRef
 

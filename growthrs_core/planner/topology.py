@@ -21,14 +21,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from growthrs_core.cluster import (
-    HOSTNAME_LABEL,
-    REGION_LABEL,
-    ZONE_LABEL,
     LabelSelector,
     NodeInfo,
     PodAffinityTerm,
     PodInfo,
     SpreadConstraint,
+)
+from growthrs_core.labels import (
+    HOSTNAME_LABEL,
+    REGION_LABEL,
+    ZONE_LABEL,
 )
 from growthrs_core.planner.matching import pod_accepts
 from growthrs_core.planner.selection import PodClass

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from growthrs_core.cluster import GroupView, NodeInfo, PodInfo
 from growthrs_core.crd.models import NodeGroupWithPrioritySpec
-from growthrs_core.scale_down import ScaleDownConfig, plan_scale_down
+from growthrs_core.decisions.scale_down import ScaleDownConfig, plan_scale_down
 from growthrs_core.timeutil import format_time
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -9,10 +9,8 @@ import pytest
 
 from growthrs_core.cluster import NodeInfo, NodeRequestView, Taint
 from growthrs_core.crd.models import Attempt, NodeRequestSpec, NodeRequestStatus, Pool, Requirements
-from growthrs_core.domain import Failed, InstanceType, NodeId, NotFound, Offering, Region, Resources
-from growthrs_core.errors import CreationFailed, OfferingUnavailable, ProviderInternal
-from growthrs_core.node_request_machine import (
-    Candidate,
+from growthrs_core.decisions.candidates import Candidate
+from growthrs_core.decisions.node_request import (
     CreateInstance,
     DeleteInstance,
     DeleteNodeRequest,
@@ -23,6 +21,8 @@ from growthrs_core.node_request_machine import (
     on_create_result,
     step,
 )
+from growthrs_core.domain import Failed, InstanceType, NodeId, NotFound, Offering, Region, Resources
+from growthrs_core.errors import CreationFailed, OfferingUnavailable, ProviderInternal
 from growthrs_core.strategies import LeastWasteStrategy, PriorityStrategy
 from growthrs_core.timeutil import format_time
 

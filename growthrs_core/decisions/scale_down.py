@@ -15,15 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from growthrs_core.cluster import (
-    POOL_LABEL,
-    GroupView,
-    NodeInfo,
-    PodInfo,
-)
+from growthrs_core.cluster import GroupView, NodeInfo, NodeRequestView, PodInfo
+from growthrs_core.decisions.identity import current_pool
 from growthrs_core.timeutil import format_time, parse_time
-
-PROVIDER_LABEL = "growthrs.io/provider"
 
 
 @dataclass(frozen=True)
@@ -75,14 +69,34 @@ def blocking_pods(pods: Iterable[PodInfo]) -> tuple[list[PodInfo], list[PodInfo]
     return workload, pinned
 
 
-def node_provider(node: NodeInfo, group: GroupView) -> str:
-    """The provider that owns a managed node: its pool's, else its provider label."""
-    if group.spec is not None:
-        try:
-            return group.spec.pools[int(node.labels.get(POOL_LABEL, ""))].provider
-        except (ValueError, IndexError):
-            pass
-    return node.labels.get(PROVIDER_LABEL, "")
+def node_provider(node: NodeInfo, group: GroupView | None) -> str:
+    """The provider that deletes a managed node: the one recorded on it.
+
+    Only a node without the label (made by an older GrowthRS) falls back to
+    the provider of the pool it belongs to now.
+    """
+    identity = node.identity
+    if identity.provider:
+        return identity.provider
+    spec = group.spec if group is not None else None
+    index = current_pool(identity, spec)
+    return spec.pools[index].provider if spec is not None and index is not None else ""
+
+
+def waiting_groups(node_requests: Sequence[NodeRequestView], pods: Sequence[PodInfo]) -> set[str]:
+    """Groups whose planned pods have not landed yet: their empty nodes are about to be used.
+
+    A node that just became Ready is empty until the scheduler binds its pods;
+    marking it then would taint away the very capacity that was bought.
+    """
+    unbound = {p.key for p in pods if not p.node_name and not p.deleting and not p.terminal}
+    groups: set[str] = set()
+    for nr in node_requests:
+        if nr.deleting or nr.spec is None or nr.phase == "Unmet":
+            continue
+        if nr.in_flight or any(f"{r.namespace}/{r.name}" in unbound for r in nr.spec.pods):
+            groups.add(nr.group)
+    return groups
 
 
 def plan_scale_down(
@@ -111,15 +125,16 @@ def plan_scale_down(
         waiting = group_name in groups_with_waiting_pods
         # Nodes that may go, checked against group and pool minimums in name order.
         remaining = len(group_nodes)
-        per_pool: dict[str, int] = {}
+        pool_of = {n.name: current_pool(n.identity, spec) for n in group_nodes}
+        per_pool: dict[int | None, int] = {}
         for node in group_nodes:
-            key = node.labels.get(POOL_LABEL, "")
+            key = pool_of[node.name]
             per_pool[key] = per_pool.get(key, 0) + 1
         for node in sorted(group_nodes, key=lambda n: n.name):
             workload, pinned = blocking_pods(pods_by_node.get(node.name, ()))
             marked = bool(node.scale_down_at)
-            pool_key = node.labels.get(POOL_LABEL, "")
-            pool_min = _pool_min(group, pool_key)
+            pool_key = pool_of[node.name]
+            pool_min = spec.pools[pool_key].minNodes if pool_key is not None else 0
             reason = _keep_reason(node, workload, pinned, enabled, waiting)
             if reason is None and remaining - 1 < spec.minNodes:
                 reason = f"group {group_name} is at its minimum of {spec.minNodes} nodes"
@@ -168,15 +183,6 @@ def _keep_reason(
     if waiting:
         return "pods are waiting for this group"
     return None
-
-
-def _pool_min(group: GroupView, pool_key: str) -> int:
-    if group.spec is None:
-        return 0
-    try:
-        return group.spec.pools[int(pool_key)].minNodes
-    except (ValueError, IndexError):
-        return 0
 
 
 def _younger_than(node: NodeInfo, now: datetime, seconds: float) -> bool:

@@ -1,0 +1,177 @@
+"""The ``growthrs`` command line.
+
+Every command prints one clear line on error (no traceback unless ``--debug``)
+and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from growthrs_core.cli.common import (
+    console,
+    err_console,
+    handled,
+    provider_hub,
+    settings_from,
+    settings_options,
+    setup_logging,
+)
+from growthrs_core.cli.nuke import nuke
+from growthrs_core.cli.plan import plan
+from growthrs_core.errors import GrowthrsError
+
+
+@click.group()
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="growthrs-core", prog_name="growthrs")
+def main(debug: bool) -> None:
+    """GrowthRS: priority-ordered node pools for Kubernetes, from any provider."""
+    setup_logging("DEBUG" if debug else "WARNING")
+
+
+main.add_command(plan)
+main.add_command(nuke)
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Make one pass (plan, then step everything), then exit.")
+@settings_options
+@handled
+def run(once: bool, **flags: Any) -> None:
+    """Run the operator against the current cluster until SIGTERM."""
+    from growthrs_core.controller.kube import load_api_client
+    from growthrs_core.controller.loop import Controller
+    from growthrs_core.plugins.manager import get_plugin_manager
+
+    settings = settings_from(flags)
+    setup_logging(settings.log_level, settings.log_format)
+    manager = get_plugin_manager()
+    log = logging.getLogger("growthrs")
+    log.info(
+        "plugins: %s; providers: %s; strategy chain: %s",
+        ", ".join(manager.plugins),
+        ", ".join(manager.providers),
+        ",".join(settings.strategies),
+    )
+    api_client = load_api_client(settings.kubeconfig)
+    controller = Controller(settings, manager, api_client)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        controller.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    controller.run(once=once)
+
+
+# -- crds ------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--output-dir",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write one file per CRD here.",
+)
+@handled
+def crds(output_dir: Path | None) -> None:
+    """Print (or write) the CRDs of the core and of every installed plugin."""
+    from growthrs_core.crd.generate import all_crds, render_stream, write_dir
+    from growthrs_core.plugins.manager import get_plugin_manager
+
+    manifests = all_crds(get_plugin_manager())
+    if output_dir is None:
+        click.echo(render_stream(manifests), nl=False)
+        return
+    for path in write_dir(manifests, output_dir):
+        click.echo(f"wrote {path}")
+
+
+# -- plugins -------------------------------------------------------------------------------------------
+
+
+@main.command()
+@handled
+def plugins() -> None:
+    """List plugins: distribution, version, providers and strategies they register."""
+    from growthrs_core.plugins.manager import get_plugin_manager
+
+    manager = get_plugin_manager()
+    manager.crds()
+    table = Table("plugin", "distribution", "version", "providers", "strategies", "CRDs", "status")
+    for info in manager.plugins.values():
+        table.add_row(
+            info.name,
+            info.distribution,
+            info.version,
+            ", ".join(info.providers) or "-",
+            ", ".join(info.strategies) or "-",
+            ", ".join(c.split(".")[0] for c in info.crds) or "-",
+            "ok" if info.error is None else f"[red]{info.error}[/red]",
+        )
+    console.print(table)
+
+
+# -- offerings --------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--provider", "-p", "provider_name", help="Only this provider.")
+@click.option("--region", "-r", help="Only this region / location.")
+@click.option(
+    "--kubeconfig", envvar="GROWTHRS_KUBECONFIG", help="For providers that need the cluster."
+)
+@handled
+def offerings(provider_name: str | None, region: str | None, kubeconfig: str | None) -> None:
+    """List what the providers can create, with prices."""
+    from growthrs_core.quantity import format_memory
+    from growthrs_core.settings import Settings
+
+    hub = provider_hub(
+        Settings(kubeconfig=kubeconfig) if kubeconfig else Settings(), need_cluster=False
+    )
+    names = [provider_name] if provider_name else list(hub.manager.providers)
+    if provider_name and provider_name not in hub.manager.providers:
+        installed = ", ".join(hub.manager.providers) or "none"
+        raise GrowthrsError(f"provider {provider_name!r} is not installed (installed: {installed})")
+    table = Table("provider", "type", "region", "zone", "arch", "cpu", "memory", "gpu", "EUR/h")
+    rows = 0
+    for name in names:
+        try:
+            offers = hub.get(name).offerings(region)
+        except GrowthrsError as exc:
+            err_console.print(f"[yellow]{name}:[/yellow] {exc}")
+            continue
+        for o in sorted(offers, key=lambda o: (o.region, o.cost_per_hour, o.instance_type)):
+            gpu = (
+                f"{o.resources.gpu}x {o.resources.gpu_model or ''}".strip()
+                if o.resources.gpu
+                else "-"
+            )
+            table.add_row(
+                name,
+                o.instance_type,
+                o.region,
+                o.zone or "-",
+                o.arch,
+                f"{o.resources.cpu_millis / 1000:g}",
+                format_memory(o.resources.memory_mib),
+                gpu,
+                f"{o.cost_per_hour:.4f}",
+            )
+            rows += 1
+    console.print(table)
+    if not rows:
+        raise GrowthrsError("no offerings found")

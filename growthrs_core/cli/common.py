@@ -1,0 +1,116 @@
+"""What every ``growthrs`` command shares: error handling, logging, settings flags, providers."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+
+from growthrs_core.errors import GrowthrsError
+from growthrs_core.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+# Piped output (CI logs, `growthrs plan | less`) gets a wide table instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def handled(fn: F) -> F:
+    """Turn expected failures into one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return fn(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except GrowthrsError as exc:
+            if debug:
+                raise
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        except ValidationError as exc:
+            if debug:
+                raise
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            err_console.print(f"[red]error:[/red] invalid setting {where}: {first.get('msg')}")
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+        except Exception as exc:
+            if debug:
+                raise
+            err_console.print(
+                f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)",
+                highlight=False,
+            )
+        sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    if fmt == "json":
+        format_ = (
+            '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}'
+        )
+    else:
+        format_ = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), format=format_, force=True
+    )
+    for noisy in ("urllib3", "kubernetes"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def settings_options(fn: F) -> F:
+    """One ``--flag`` per Settings field, documented from the field description."""
+    for name, field in reversed(list(Settings.model_fields.items())):
+        flag = "--" + name.replace("_", "-")
+        annotation = field.annotation
+        help_ = f"{field.description} [env GROWTHRS_{name.upper()}]"
+        if annotation is bool:
+            fn = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_)(fn)
+        else:
+            type_: Any = int if annotation is int else float if annotation is float else str
+            fn = click.option(flag, name, type=type_, default=None, help=help_)(fn)
+    return fn
+
+
+def settings_from(flags: dict[str, Any]) -> Settings:
+    """Settings from the environment, with the flags given on the command line on top."""
+    return Settings(
+        **{k: v for k, v in flags.items() if k in Settings.model_fields and v is not None}
+    )
+
+
+def provider_hub(settings: Settings, *, need_cluster: bool) -> Any:
+    """A provider hub for one command; without a cluster, providers that need one fail alone."""
+    from growthrs_core.controller.kube import Kube, load_api_client
+    from growthrs_core.controller.providers import ProviderHub
+    from growthrs_core.controller.state import secret_reader
+    from growthrs_core.plugins.manager import get_plugin_manager
+
+    api_client = None
+    try:
+        api_client = load_api_client(settings.kubeconfig)
+    except GrowthrsError:
+        if need_cluster:
+            raise
+    return ProviderHub(
+        get_plugin_manager(),
+        cluster_name=settings.cluster_name,
+        api_client=api_client,
+        read_secret=secret_reader(Kube(api_client)) if api_client is not None else _no_cluster,
+        timeout=settings.provider_timeout,
+    )
+
+
+def _no_cluster(namespace: str, name: str, key: str) -> str:
+    raise GrowthrsError(f"cannot read Secret {namespace}/{name}: no cluster configured")

@@ -1,0 +1,187 @@
+"""``growthrs plan``: what one pass of the operator would do now, and why. Writes nothing.
+
+The snapshot, the loop's memory (backoffs from the groups' status) and the
+decisions are exactly those of ``growthrs run``; only the execution is left
+out. What the running operator keeps only in memory is listed as unknown.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+import yaml
+from rich.table import Table
+
+from growthrs_core.cli.common import console, handled, provider_hub, settings_from, settings_options
+
+if TYPE_CHECKING:
+    from growthrs_core.decisions.reconcile import DryRun
+    from growthrs_core.decisions.snapshot import Snapshot
+
+UNKNOWN_TO_PLAN = [
+    "create, delete and status calls a running operator has in flight",
+    "waits a provider asked a running operator for (retry-after of a create)",
+    "failed deletes a running operator is about to try again",
+    "instances a running operator has seen unaccounted for (orphans still in their grace period)",
+]
+"""What the running operator knows that ``plan`` cannot (it lives in the loop's memory only)."""
+
+
+def _provider(snapshot: Snapshot, group: str, pool: int) -> str:
+    spec = snapshot.groups_by_name[group].spec
+    return spec.pools[pool].provider if spec is not None else ""
+
+
+def plan_report(dry: DryRun, snapshot: Snapshot) -> dict[str, Any]:
+    """The dry run as plain data: what ``--output json`` prints and the tables show."""
+    new_nodes = [
+        {
+            "group": n.group,
+            "pool": n.pool_index,
+            "provider": _provider(snapshot, n.group, n.pool_index),
+            "offering": n.offering.key,
+            "instanceType": str(n.offering.instance_type),
+            "region": str(n.offering.region),
+            "zone": str(n.offering.zone) if n.offering.zone else None,
+            "cpu": n.requirements.cpu,
+            "memory": n.requirements.memory,
+            "costPerHour": n.offering.cost_per_hour,
+            "pods": [p.key for p in n.pods],
+        }
+        for n in dry.plan.new_nodes
+    ]
+    plan = dry.plan
+    pods: list[dict[str, str]] = []
+    for key, description in plan.triggered.items():
+        pods.append({"pod": key, "decision": "scale-up", "reason": description})
+    for key, reason in plan.unplaceable.items():
+        pods.append({"pod": key, "decision": "no scale-up", "reason": reason})
+    for key, groups_ in plan.ambiguous.items():
+        pods.append(
+            {
+                "pod": key,
+                "decision": "no scale-up",
+                "reason": "matches several groups: " + ", ".join(groups_),
+            }
+        )
+    for key, group_name in plan.missing_group.items():
+        pods.append(
+            {
+                "pod": key,
+                "decision": "no scale-up",
+                "reason": f"pinned to missing group {group_name}",
+            }
+        )
+    for key, error in plan.broken.items():
+        pods.append({"pod": key, "decision": "skipped", "reason": error})
+    for key, nr in plan.covered.items():
+        pods.append({"pod": key, "decision": "waiting", "reason": f"covered by NodeRequest {nr}"})
+    for key in plan.fits_existing:
+        pods.append({"pod": key, "decision": "waiting", "reason": "fits an existing node"})
+    down = dry.scale_down
+    pending = [p for p in snapshot.pods if p.unschedulable and not p.node_name]
+    return {
+        "summary": {
+            "unschedulablePods": len(pending),
+            "nodes": len(snapshot.nodes),
+            "groups": len(snapshot.groups),
+            "nodeRequests": len(snapshot.node_requests),
+            "at": snapshot.now.isoformat(timespec="seconds"),
+        },
+        "newNodes": new_nodes,
+        "pods": pods,
+        "scaleDown": {
+            "mark": [{"node": m.node, "at": m.at} for m in down.marks],
+            "unmark": [{"node": u.node, "reason": u.reason} for u in down.unmarks],
+            "remove": [
+                {"node": r.node, "provider": r.provider, "reason": r.reason} for r in down.removals
+            ],
+        },
+        "backingOff": [
+            {"provider": p, "offering": o, "until": b.until.isoformat(timespec="seconds")}
+            for (p, o), b in dry.backing_off.items()
+        ],
+        "unknown": UNKNOWN_TO_PLAN,
+    }
+
+
+def render_tables(report: dict[str, Any]) -> None:
+    s = report["summary"]
+    console.print(
+        f"{s['unschedulablePods']} unschedulable pod(s), {s['nodes']} node(s), {s['groups']} group(s), "
+        f"{s['nodeRequests']} NodeRequest(s)"
+    )
+    create = Table(
+        "group", "pool", "offering", "cpu", "memory", "pods", "EUR/h", title="Would create"
+    )
+    for node in report["newNodes"]:
+        shown = node["pods"]
+        create.add_row(
+            node["group"],
+            str(node["pool"]),
+            node["offering"],
+            node["cpu"],
+            node["memory"],
+            ", ".join(shown[:3]) + (f" (+{len(shown) - 3})" if len(shown) > 3 else ""),
+            f"{node['costPerHour']:.4f}",
+        )
+    console.print(create)
+    why = Table("pod", "decision", "reason", title="Pods")
+    for row in report["pods"]:
+        why.add_row(row["pod"], row["decision"], row["reason"])
+    console.print(why)
+    remove = Table("node", "decision", "detail", title="Scale-down")
+    down = report["scaleDown"]
+    for mark in down["mark"]:
+        remove.add_row(mark["node"], "would mark", f"empty; removal at {mark['at']}")
+    for unmark in down["unmark"]:
+        remove.add_row(unmark["node"], "would unmark", unmark["reason"])
+    for removal in down["remove"]:
+        remove.add_row(
+            removal["node"], "would remove", f"{removal['provider']}: {removal['reason']}"
+        )
+    console.print(remove)
+    if report["backingOff"]:
+        back = Table("provider", "offering", "until", title="Backing off")
+        for b in report["backingOff"]:
+            back.add_row(b["provider"], b["offering"], b["until"])
+        console.print(back)
+    console.print("Not known to a dry run: " + "; ".join(report["unknown"]) + ".")
+
+
+@click.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "yaml"]),
+    default="table",
+    show_default=True,
+    help="How to print the plan.",
+)
+@settings_options
+@handled
+def plan(output: str, **flags: Any) -> None:
+    """Dry run on the current cluster: what would be created and removed, and why. Writes nothing."""
+    from growthrs_core.controller.kube import Kube
+    from growthrs_core.controller.loop import decision_config
+    from growthrs_core.controller.state import listed_snapshot
+    from growthrs_core.decisions.memory import LoopMemory, seed_from_groups
+    from growthrs_core.decisions.reconcile import dry_run
+    from growthrs_core.timeutil import now
+
+    settings = settings_from(flags)
+    hub = provider_hub(settings, need_cluster=True)
+    snapshot = listed_snapshot(Kube(hub.api_client), hub, now())
+    memory = LoopMemory()
+    seed_from_groups(memory, snapshot.groups)
+    chain = hub.manager.strategy_chain(settings.strategies)
+    dry = dry_run(snapshot, memory, decision_config(settings), chain)
+    report = plan_report(dry, snapshot)
+    if output == "json":
+        click.echo(json.dumps(report, indent=2))
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(report, sort_keys=False), nl=False)
+    else:
+        render_tables(report)

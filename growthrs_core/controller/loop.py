@@ -1,0 +1,318 @@
+"""The operator loop (SPEC §4): watch, batch, plan, provision, scale down.
+
+Level-triggered: every pass takes a snapshot of the watch caches, asks the
+decision layer (:mod:`growthrs_core.decisions`) what to do, and executes the
+answer. Watch events only make the next pass come sooner.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from growthrs_core import planner
+from growthrs_core.controller.calls import ProviderCalls
+from growthrs_core.controller.events import EventRecorder
+from growthrs_core.controller.health import (
+    NODE_REQUESTS,
+    PLAN_SECONDS,
+    UNSCHEDULABLE_PODS,
+    HealthServer,
+)
+from growthrs_core.controller.kube import Kube
+from growthrs_core.controller.leader import LeaderElector
+from growthrs_core.controller.providers import ProviderHub
+from growthrs_core.controller.provisioning import Provisioner, group_ref, pod_ref
+from growthrs_core.controller.removal import Remover
+from growthrs_core.controller.state import Caches, cached_snapshot, secret_reader
+from growthrs_core.controller.writes import ApiWrites
+from growthrs_core.decisions.backoff import BackoffPolicy
+from growthrs_core.decisions.batching import BatchWindow, WaitingPods
+from growthrs_core.decisions.memory import LoopMemory, seed_from_groups
+from growthrs_core.decisions.node_request import MachineConfig
+from growthrs_core.decisions.reconcile import DecisionConfig, plan_pass, tick
+from growthrs_core.decisions.scale_down import ScaleDownConfig
+from growthrs_core.decisions.snapshot import Snapshot
+from growthrs_core.plugins.manager import PluginManager
+from growthrs_core.settings import Settings
+from growthrs_core.timeutil import now
+
+log = logging.getLogger(__name__)
+
+
+def decision_config(settings: Settings) -> DecisionConfig:
+    return DecisionConfig(
+        machine=MachineConfig(
+            readiness_wait=settings.readiness_wait,
+            max_attempts=settings.max_attempts,
+            ready_ttl=settings.ready_ttl,
+            unmet_ttl=settings.unmet_ttl,
+        ),
+        scale_down=ScaleDownConfig(
+            enabled=settings.scale_down_enabled, new_node_grace=settings.scale_down_new_node_grace
+        ),
+        offering_backoff=BackoffPolicy(settings.offering_backoff, settings.offering_backoff),
+        orphan_grace=settings.orphan_grace,
+    )
+
+
+class Controller:
+    def __init__(
+        self,
+        settings: Settings,
+        manager: PluginManager,
+        api_client: Any,
+        *,
+        clock: Callable[[], datetime] = now,
+    ) -> None:
+        self.settings = settings
+        self.manager = manager
+        self.clock = clock
+        self.kube = Kube(api_client)
+        self.chain = manager.strategy_chain(settings.strategies)
+        self.cfg = decision_config(settings)
+        self.hub = ProviderHub(
+            manager,
+            cluster_name=settings.cluster_name,
+            api_client=api_client,
+            read_secret=secret_reader(self.kube),
+            workers=settings.provider_workers,
+            timeout=settings.provider_timeout,
+        )
+        self.events = EventRecorder(self.kube, namespace=settings.events_namespace)
+        self.memory = LoopMemory()
+        self.wake = threading.Event()
+        self.stop_event = threading.Event()
+        self.batch = BatchWindow(settings.batch_idle, settings.batch_max)
+        self.waiting = WaitingPods()
+        self._waiting_lock = threading.Lock()
+        self.caches = Caches(
+            self.kube,
+            on_pod=self._on_pod,
+            on_node=self._on_node,
+            on_node_request=self._on_node_request,
+            on_group=self._on_group,
+        )
+        self.calls = ProviderCalls(self.memory, timeout=settings.provider_timeout, wake=self.wake)
+        self.writes = ApiWrites(self.kube, self.caches)
+        self.remover = Remover(
+            hub=self.hub,
+            calls=self.calls,
+            memory=self.memory,
+            writes=self.writes,
+            events=self.events,
+            clock=clock,
+            orphan_grace=settings.orphan_grace,
+            wake=self.wake,
+        )
+        self.provisioner = Provisioner(
+            hub=self.hub,
+            calls=self.calls,
+            memory=self.memory,
+            writes=self.writes,
+            caches=self.caches,
+            events=self.events,
+            remover=self.remover,
+            backoff=self.cfg.offering_backoff,
+            clock=clock,
+            wake=self.wake,
+            workers=settings.api_workers,
+        )
+        self.last_loop = time.monotonic()
+        self.health: HealthServer | None = None
+        self.elector: LeaderElector | None = None
+
+    # -- watch callbacks (watch threads) ------------------------------------------------
+
+    def _on_pod(self, _kind: str, key: str, old: Any, new: Any) -> None:
+        if self._decide(lambda: self.waiting.on_pod(key, old, new)):
+            self.wake.set()
+
+    def _on_node(self, _kind: str, _key: str, old: Any, new: Any) -> None:
+        if old != new:  # status heartbeats parse to equal records
+            self._decide(lambda: self.waiting.on_node(old, new))
+            self.wake.set()
+
+    def _on_node_request(self, _kind: str, _key: str, old: Any, new: Any) -> None:
+        self._decide(lambda: self.waiting.on_node_request(old, new))
+        self.wake.set()
+
+    def _on_group(self, *_: Any) -> None:
+        self._decide(self.waiting.on_group)
+        self.wake.set()
+
+    def _decide(self, opens_batch: Callable[[], bool]) -> bool:
+        """Apply one watch event to the waiting pods (watch threads share them with
+        the loop); open the batch window if the event asks for a plan."""
+        with self._waiting_lock:
+            if not opens_batch():
+                return False
+            self.batch.trigger(time.monotonic())
+            return True
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def healthy(self) -> bool:
+        return time.monotonic() - self.last_loop < max(60.0, 5 * self.settings.tick_interval)
+
+    def ready(self) -> bool:
+        return self.caches.synced()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.wake.set()
+
+    def run(self, *, once: bool = False) -> None:
+        """Run until :meth:`stop` is called (e.g. on SIGTERM); ``once``: one pass, then stop."""
+        if self.settings.metrics_port:
+            self.health = HealthServer(self.settings.metrics_port, self.healthy, self.ready)
+            try:
+                self.health.start()
+            except OSError as exc:
+                log.warning(
+                    "cannot serve health/metrics on port %d: %s", self.settings.metrics_port, exc
+                )
+                self.health = None
+        if self.settings.leader_election:
+            self.elector = LeaderElector(self.kube, namespace=self.settings.namespace)
+            log.info(
+                "waiting to become leader (Lease %s/%s)", self.settings.namespace, self.elector.name
+            )
+            if not self.elector.acquire(self.stop_event):
+                return self._shutdown()
+            self.elector.keep(self.stop_event, self.stop)
+        self.events.start()
+        self.caches.start()
+        log.info("waiting for caches to sync")
+        while not self.caches.wait_synced(5.0):
+            if self.stop_event.is_set():
+                return self._shutdown()
+            log.info("still waiting for caches: %s", self.caches.unsynced())
+        log.info(
+            "caches synced: %d pods, %d nodes, %d groups, %d node requests",
+            len(self.caches.pods.items),
+            len(self.caches.nodes.items),
+            len(self.caches.groups.items),
+            len(self.caches.node_requests.items),
+        )
+        seed_from_groups(self.memory, self.caches.groups.snapshot())
+        if once:
+            self.plan_once()
+            self.tick()
+            self.calls.settle(self.settings.provider_timeout)
+            return self._shutdown()
+        self._loop()
+        self._shutdown()
+
+    def _loop(self) -> None:
+        next_tick = 0.0
+        next_resync = 0.0
+        while not self.stop_event.is_set():
+            self.last_loop = moment = time.monotonic()
+            self.calls.drain()
+            self.calls.expire(moment)
+            resync = moment >= next_resync
+            if resync or self.batch.due(moment):
+                snapshot = self.plan_once()
+                next_resync = moment + self.settings.resync_interval if resync else next_resync
+                if resync:
+                    self.remover.collect_orphans(snapshot)
+            if moment >= next_tick or self.wake.is_set():
+                self.wake.clear()
+                self.tick()
+                next_tick = moment + self.settings.tick_interval
+            with self._waiting_lock:
+                deadline = self.batch.deadline()
+            timeout = max(0.0, min(next_tick, next_resync, deadline) - time.monotonic())
+            self.wake.wait(timeout=min(timeout, self.settings.tick_interval))
+
+    def _shutdown(self) -> None:
+        log.info("shutting down")
+        self.caches.stop()
+        self.calls.settle(10.0)
+        self.hub.shutdown(wait=2.0)
+        self.events.stop()
+        if self.elector is not None:
+            self.elector.release()
+        if self.health:
+            self.health.stop()
+
+    # -- one pass --------------------------------------------------------------------------
+
+    def snapshot(self, *, wait: bool) -> Snapshot:
+        return cached_snapshot(self.caches, self.hub, self.clock(), wait=wait)
+
+    def plan_once(self) -> Snapshot:
+        with self._waiting_lock:
+            self.batch.close()
+        snapshot = self.snapshot(wait=True)
+        started = time.perf_counter()
+        plan = plan_pass(snapshot, self.memory, self.chain)
+        elapsed = time.perf_counter() - started
+        PLAN_SECONDS.observe(elapsed)
+        with self._waiting_lock:
+            self.waiting.remember_stuck(
+                [*plan.unplaceable, *plan.ambiguous, *plan.missing_group, *plan.broken]
+            )
+        UNSCHEDULABLE_PODS.set(sum(1 for p in snapshot.pods if p.unschedulable and not p.node_name))
+        if plan.new_nodes:
+            log.info("plan: %d new node(s) in %.3fs", len(plan.new_nodes), elapsed)
+        self.provisioner.create_requests(plan, dict(snapshot.groups_by_name))
+        self._pod_events(plan, snapshot)
+        return snapshot
+
+    def _pod_events(self, plan: planner.Plan, snapshot: Snapshot) -> None:
+        def emit(key: str, type_: str, reason: str, message: str) -> None:
+            pod = snapshot.pods_by_key.get(key)
+            if pod is not None:
+                self.events.emit(pod_ref(pod), type_, reason, message)
+
+        for key, reason in plan.unplaceable.items():
+            emit(key, "Normal", "NotTriggerScaleUp", reason)
+        for key, groups in plan.ambiguous.items():
+            emit(
+                key,
+                "Warning",
+                "AmbiguousNodeGroup",
+                f"pod matches several node groups ({', '.join(groups)}); no scale-up until only one matches",
+            )
+        for key, group in plan.missing_group.items():
+            emit(
+                key,
+                "Warning",
+                "NodeGroupNotFound",
+                f"pod is pinned to node group {group!r}, which does not exist",
+            )
+        for key, error in plan.broken.items():
+            emit(key, "Warning", "InvalidPodSpec", f"skipped by the autoscaler: {error}")
+        for key, description in plan.triggered.items():
+            emit(key, "Normal", "TriggeredScaleUp", description)
+
+    def tick(self) -> None:
+        snapshot = self.snapshot(wait=False)
+        self.memory.forget_expired(snapshot.now)
+        decided = tick(
+            snapshot,
+            self.memory,
+            self.cfg,
+            self.chain,
+            installed_names=", ".join(self.manager.providers) or "none",
+        )
+        for name, retry in decided.retry_deletes:
+            self.remover.start_delete(retry.provider, name, retry.reason, retry=True)
+        for poll in decided.polls:
+            self.provisioner.poll_status(poll)
+        for step in decided.steps:
+            self.provisioner.apply(step.nr, step.transition, step.group)
+        for phase, count in decided.phases.items():
+            NODE_REQUESTS.labels(phase).set(count)
+        self.remover.scale_down(decided.scale_down, snapshot)
+        for update in decided.group_statuses:
+            group = snapshot.groups_by_name[update.group]
+            if self.writes.group_status(update.group, update.status):
+                for event in update.events:
+                    self.events.emit(group_ref(group), event.type, event.reason, event.message)

@@ -1,0 +1,249 @@
+"""Executes scale-up: creates the planned NodeRequests and carries out their transitions.
+
+Every choice was made in :mod:`growthrs_core.decisions`; this module turns a
+:class:`~growthrs_core.planner.Plan` into NodeRequest objects and each
+:class:`~growthrs_core.decisions.node_request.Transition` into status writes,
+provider calls, node labels and Events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from growthrs_core import planner
+from growthrs_core.cluster import GroupView, NodeRequestView, PodInfo
+from growthrs_core.controller.calls import ProviderCalls
+from growthrs_core.controller.events import EventRecorder, ObjectRef
+from growthrs_core.controller.health import NODE_REQUESTS_CREATED, PROVIDER_ERRORS
+from growthrs_core.controller.providers import ProviderHub
+from growthrs_core.controller.removal import Remover
+from growthrs_core.controller.state import Caches
+from growthrs_core.controller.writes import ApiWrites
+from growthrs_core.crd.models import API_VERSION
+from growthrs_core.decisions.backoff import BackoffPolicy
+from growthrs_core.decisions.candidates import after_create_error
+from growthrs_core.decisions.memory import CallKey, CreateCall, LoopMemory
+from growthrs_core.decisions.node_request import (
+    CreateInstance,
+    DeleteInstance,
+    DeleteNodeRequest,
+    LabelNode,
+    Transition,
+    on_create_result,
+)
+from growthrs_core.decisions.node_request.launch import creation_labels
+from growthrs_core.decisions.node_request.registration import ready_labels
+from growthrs_core.decisions.node_request.types import last_created
+from growthrs_core.decisions.reconcile import StatusPoll
+from growthrs_core.domain import CreateRequest, NodeId, Taint
+from growthrs_core.errors import ProviderError, ProviderInternal
+
+log = logging.getLogger(__name__)
+
+
+def nr_ref(nr: NodeRequestView) -> ObjectRef:
+    return ObjectRef("NodeRequest", nr.name, "", nr.uid, API_VERSION)
+
+
+def group_ref(group: GroupView) -> ObjectRef:
+    return ObjectRef("NodeGroupWithPriority", group.name, "", group.uid, API_VERSION)
+
+
+def pod_ref(pod: PodInfo) -> ObjectRef:
+    return ObjectRef("Pod", pod.name, pod.namespace, pod.uid)
+
+
+class Provisioner:
+    def __init__(
+        self,
+        *,
+        hub: ProviderHub,
+        calls: ProviderCalls,
+        memory: LoopMemory,
+        writes: ApiWrites,
+        caches: Caches,
+        events: EventRecorder,
+        remover: Remover,
+        backoff: BackoffPolicy,
+        clock: Callable[[], datetime],
+        wake: threading.Event,
+        workers: int,
+    ) -> None:
+        self.hub = hub
+        self.calls = calls
+        self.memory = memory
+        self.writes = writes
+        self.caches = caches
+        self.events = events
+        self.remover = remover
+        self.backoff = backoff
+        self.clock = clock
+        self.wake = wake
+        self.workers = workers
+
+    # -- a plan becomes NodeRequests ---------------------------------------------------
+
+    def create_requests(
+        self, plan: planner.Plan, groups: dict[str, GroupView]
+    ) -> list[NodeRequestView | None]:
+        """Each NodeRequest is a create plus a status write; doing them side by side
+        keeps a large batch from delaying the first provisioning by seconds."""
+        if not plan.new_nodes:
+            return []
+        now = self.clock()
+
+        def create(planned: planner.PlannedNode) -> NodeRequestView | None:
+            group = groups.get(planned.group)
+            return None if group is None else self.writes.create_node_request(planned, group, now)
+
+        workers = max(1, min(self.workers, len(plan.new_nodes)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="create-nr") as pool:
+            created = list(pool.map(create, plan.new_nodes))
+        for planned, view in zip(plan.new_nodes, created, strict=True):
+            if view is None:
+                continue
+            NODE_REQUESTS_CREATED.labels(planned.group).inc()
+            self.events.emit(
+                nr_ref(view),
+                "Normal",
+                "Pending",
+                f"node for {len(planned.pods)} pod(s) needs cpu {planned.requirements.cpu}, "
+                f"memory {planned.requirements.memory}; planned {planned.offering.key}",
+            )
+        return created
+
+    # -- transitions ---------------------------------------------------------------------
+
+    def apply(self, nr: NodeRequestView, t: Transition, group: GroupView | None) -> None:
+        if t.status is not None:
+            written = self.writes.node_request_status(nr, t.status)
+            if written is not None:
+                nr = written
+            if t.status.phase == "Unmet" and nr.spec is not None:
+                for ref in nr.spec.pods:
+                    pod = self.caches.pods.get(f"{ref.namespace}/{ref.name}")
+                    if pod is not None:
+                        self.events.emit(
+                            pod_ref(pod),
+                            "Normal",
+                            "NotTriggerScaleUp",
+                            f"NodeRequest {nr.name} is Unmet: {t.status.message}",
+                        )
+        for event in t.events:
+            self.events.emit(nr_ref(nr), event.type, event.reason, event.message)
+            if group is not None and event.type == "Warning":
+                # Without the NodeRequest's name, the same failure across many
+                # requests is one Event on the group, not one per request.
+                self.events.emit(group_ref(group), event.type, event.reason, event.message)
+        for action in t.actions:
+            if isinstance(action, CreateInstance):
+                if group is not None:
+                    self.start_create(nr, action, group)
+            elif isinstance(action, DeleteInstance):
+                self.remover.start_delete(
+                    action.provider,
+                    action.node_name,
+                    f"NodeRequest {nr.name}: {action.reason}",
+                    retry=True,
+                )
+            elif isinstance(action, LabelNode):
+                self.label_node(nr, action, group)
+            elif isinstance(action, DeleteNodeRequest):
+                self.writes.delete_node_request(nr.name)
+
+    def start_create(self, nr: NodeRequestView, action: CreateInstance, group: GroupView) -> None:
+        spec = group.spec
+        if spec is None or not 0 <= action.pool_index < len(spec.pools):
+            return
+        pool = spec.pools[action.pool_index]
+        ref = pool.nodeClassRef or spec.nodeClassRef
+        node_class = self.writes.node_class(ref.kind, ref.name, ref.apiVersion) if ref else {}
+        request = CreateRequest(
+            node_name=action.node_name,
+            offering=action.offering,
+            labels=creation_labels(nr, group, action),
+            taints=tuple(Taint(t.key, t.value, t.effect) for t in spec.taints),
+            node_class=node_class,
+            node_group=group.name,
+            node_request=nr.name,
+        )
+        log.info(
+            "NodeRequest %s: creating %s with %s (pool %d)",
+            nr.name,
+            action.offering.key,
+            action.provider,
+            action.pool_index,
+        )
+        future = self.hub.call(action.provider, "create", request)
+        self.memory.creating[nr.name] = CreateCall(
+            group.name, action.pool_index, action.provider, action.offering.key
+        )
+
+        def done(result: Any) -> None:
+            self.memory.creating.pop(nr.name, None)
+            fresh = self.caches.node_requests.get(nr.name)
+            if fresh is None:
+                if not isinstance(result, Exception):
+                    log.warning(
+                        "NodeRequest %s vanished while creating; removing %s",
+                        nr.name,
+                        action.node_name,
+                    )
+                    self.remover.start_delete(
+                        action.provider, action.node_name, "its NodeRequest is gone", retry=True
+                    )
+                return
+            if isinstance(result, ProviderError):
+                PROVIDER_ERRORS.labels(action.provider, type(result).__name__).inc()
+                self._remember_failure(nr.name, action, result)
+            elif isinstance(result, Exception):
+                result = ProviderInternal(f"{type(result).__name__}: {result}")
+                self._remember_failure(nr.name, action, result)
+            self.apply(fresh, on_create_result(fresh, action, result, self.clock()), group)
+            self.wake.set()
+
+        self.calls.track(CallKey("create", nr.name), future, done)
+
+    def _remember_failure(self, name: str, action: CreateInstance, error: ProviderError) -> None:
+        key = (action.provider, action.offering.key)
+        now = self.clock()
+        verdict = after_create_error(
+            error, key, self.memory.offering_backoffs.get(key), self.backoff, now
+        )
+        if verdict.retry_at is not None:
+            self.memory.retry_at[name] = verdict.retry_at
+            log.info(
+                "NodeRequest %s: %s asked to wait %.1fs before the next create",
+                name,
+                action.provider,
+                (verdict.retry_at - now).total_seconds(),
+            )
+        if verdict.offering_backoff is not None:
+            self.memory.offering_backoffs[key] = verdict.offering_backoff
+
+    def label_node(self, nr: NodeRequestView, action: LabelNode, group: GroupView | None) -> None:
+        created = last_created(nr.status)
+        offers = (self.hub.offerings(created.provider) or []) if created else []
+        offering = next((o for o in offers if o.key == action.offering_key), None)
+        self.writes.patch_node(
+            action.node_name, {"metadata": {"labels": ready_labels(nr, group, offering)}}
+        )
+
+    # -- provider status of instances being created ----------------------------------------
+
+    def poll_status(self, poll: StatusPoll) -> None:
+        key = CallKey("status", poll.node_name)
+        if self.calls.busy(key) or not self.hub.installed(poll.provider):
+            return
+        future = self.hub.call(poll.provider, "status", NodeId(poll.node_name))
+
+        def record(result: Any) -> None:
+            if not isinstance(result, Exception):
+                self.memory.provider_status[poll.node_name] = (self.clock(), result)
+
+        self.calls.track(key, future, record)

@@ -1,0 +1,177 @@
+"""The watch caches, and the one snapshot builder both ``run`` and ``plan`` read through.
+
+``growthrs run`` keeps list+watch caches and builds a snapshot from them on
+every pass; ``growthrs plan`` lists each kind once. Either way the records go
+through :func:`growthrs_core.decisions.snapshot.build_snapshot` with offerings
+from the same provider hub, so the dry run sees what the operator sees.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from growthrs_core.cluster import (
+    DaemonSetInfo,
+    GroupView,
+    NodeInfo,
+    NodeRequestView,
+    PodInfo,
+    parse_daemonset,
+    parse_group,
+    parse_node,
+    parse_node_request,
+    parse_pod,
+)
+from growthrs_core.controller.cache import WatchCache, wait_synced
+from growthrs_core.controller.kube import Kube, KubeError, ngp_path, node_path, nr_path
+from growthrs_core.controller.providers import ProviderHub
+from growthrs_core.decisions.snapshot import Snapshot, build_snapshot, providers_in_use
+from growthrs_core.domain import Offering
+from growthrs_core.errors import MissingConfig
+
+PODS_PATH = "/api/v1/pods"
+DAEMONSETS_PATH = "/apis/apps/v1/daemonsets"
+
+OnChange = Callable[[str, str, Any, Any], None]
+
+
+class Caches:
+    """One list+watch cache per kind the decisions read."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        on_pod: OnChange | None = None,
+        on_node: OnChange | None = None,
+        on_node_request: OnChange | None = None,
+        on_group: OnChange | None = None,
+    ) -> None:
+        self.pods: WatchCache[PodInfo] = WatchCache(
+            kube, "pods", PODS_PATH, parse_pod, on_change=on_pod
+        )
+        self.nodes: WatchCache[NodeInfo] = WatchCache(
+            kube, "nodes", node_path(), parse_node, on_change=on_node
+        )
+        self.daemonsets: WatchCache[DaemonSetInfo] = WatchCache(
+            kube, "daemonsets", DAEMONSETS_PATH, parse_daemonset
+        )
+        self.groups: WatchCache[GroupView] = WatchCache(
+            kube, "groups", ngp_path(), parse_group, on_change=on_group
+        )
+        self.node_requests: WatchCache[NodeRequestView] = WatchCache(
+            kube, "noderequests", nr_path(), parse_node_request, on_change=on_node_request
+        )
+        self.all: list[WatchCache[Any]] = [
+            self.pods,
+            self.nodes,
+            self.daemonsets,
+            self.groups,
+            self.node_requests,
+        ]
+
+    def start(self) -> None:
+        for cache in self.all:
+            cache.start()
+
+    def stop(self) -> None:
+        for cache in self.all:
+            cache.stop()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return wait_synced(self.all, timeout)
+
+    def synced(self) -> bool:
+        return all(c.synced.is_set() for c in self.all)
+
+    def unsynced(self) -> list[str]:
+        return [c.name for c in self.all if not c.synced.is_set()]
+
+
+def offerings_for(
+    hub: ProviderHub, groups: Iterable[GroupView], *, wait: bool
+) -> tuple[dict[str, list[Offering]], dict[str, str]]:
+    """Loaded offerings of the installed providers the groups use, and why others have none."""
+    offerings: dict[str, list[Offering]] = {}
+    errors: dict[str, str] = {}
+    for provider in providers_in_use(groups):
+        if not hub.installed(provider):
+            continue
+        offers = hub.offerings(provider, wait=wait)
+        if offers is not None:
+            offerings[provider] = offers
+        else:
+            errors[provider] = hub.offerings_error(provider) or "offerings not loaded yet"
+    return offerings, errors
+
+
+def snapshot_of(
+    *,
+    pods: list[PodInfo],
+    nodes: list[NodeInfo],
+    daemonsets: list[DaemonSetInfo],
+    groups: list[GroupView],
+    node_requests: list[NodeRequestView],
+    hub: ProviderHub,
+    now: datetime,
+    wait: bool,
+) -> Snapshot:
+    offerings, errors = offerings_for(hub, groups, wait=wait)
+    return build_snapshot(
+        pods=pods,
+        nodes=nodes,
+        daemonsets=daemonsets,
+        groups=groups,
+        node_requests=node_requests,
+        offerings=offerings,
+        offering_errors=errors,
+        installed=hub.manager.providers,
+        now=now,
+    )
+
+
+def cached_snapshot(caches: Caches, hub: ProviderHub, now: datetime, *, wait: bool) -> Snapshot:
+    """The snapshot ``growthrs run`` decides on: its watch caches, now."""
+    return snapshot_of(
+        pods=caches.pods.snapshot(),
+        nodes=caches.nodes.snapshot(),
+        daemonsets=caches.daemonsets.snapshot(),
+        groups=caches.groups.snapshot(),
+        node_requests=caches.node_requests.snapshot(),
+        hub=hub,
+        now=now,
+        wait=wait,
+    )
+
+
+def listed_snapshot(kube: Kube, hub: ProviderHub, now: datetime) -> Snapshot:
+    """The snapshot ``growthrs plan`` decides on: one list of each kind, now."""
+    return snapshot_of(
+        pods=[parse_pod(o) for o in kube.list_all(PODS_PATH)[0]],
+        nodes=[parse_node(o) for o in kube.list_all(node_path())[0]],
+        daemonsets=[parse_daemonset(o) for o in kube.list_all(DAEMONSETS_PATH)[0]],
+        groups=[parse_group(o) for o in kube.list_all(ngp_path())[0]],
+        node_requests=[parse_node_request(o) for o in kube.list_all(nr_path())[0]],
+        hub=hub,
+        now=now,
+        wait=True,
+    )
+
+
+def secret_reader(kube: Kube) -> Callable[[str, str, str], str]:
+    """``read_secret(namespace, name, key)`` for providers, through the cluster's API."""
+
+    def read(namespace: str, name: str, key: str) -> str:
+        try:
+            secret = kube.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        except KubeError as exc:
+            raise MissingConfig(f"cannot read Secret {namespace}/{name}: {exc}") from None
+        data = (secret or {}).get("data") or {}
+        if key not in data:
+            raise MissingConfig(f"Secret {namespace}/{name} has no key {key!r}")
+        return base64.b64decode(data[key]).decode()
+
+    return read

@@ -1,0 +1,131 @@
+"""The loop's own memory: what it knows that the cluster does not show.
+
+One explicit record, so every decision is a function of (snapshot, memory,
+now) and a test can build both. The shell owns the only instance and updates
+it with what the decisions return. Backoffs are also written to the groups'
+status (and read back here), so ``growthrs plan`` and a restarted operator
+avoid what the running one avoids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from growthrs_core.cluster import GroupView
+from growthrs_core.crd.models import Backoff as BackoffStatus
+from growthrs_core.decisions.backoff import Backoff
+from growthrs_core.domain import ProviderStatus
+from growthrs_core.timeutil import format_time, parse_time
+
+OfferingRef = tuple[str, str]
+"""(provider, offering key), e.g. ("hetzner", "cx22@fsn1")."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRetry:
+    """A failed delete of an instance no later pass would ask to remove again."""
+
+    provider: str
+    reason: str
+    due: datetime
+    failures: int
+
+
+CallKind = Literal["create", "status", "delete", "orphans"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class CallKey:
+    """One provider call in flight: what it does, and to what (a NodeRequest, node
+    or provider name). At most one call per key runs at a time."""
+
+    kind: CallKind
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateCall:
+    """A create call in flight: which group and pool it will add a node to."""
+
+    group: str
+    pool_index: int
+    provider: str
+    offering: str
+
+
+@dataclass
+class LoopMemory:
+    offering_backoffs: dict[OfferingRef, Backoff] = field(default_factory=dict)
+    """Offerings skipped until a time, after capacity errors or failed creates."""
+    retry_at: dict[str, datetime] = field(default_factory=dict)
+    """NodeRequest name -> no create before this time (a provider asked to wait)."""
+    delete_retries: dict[str, DeleteRetry] = field(default_factory=dict)
+    """Node name -> the next try of a failed delete of a failed, orphaned or abandoned
+    instance (scale-down removals are decided again every pass instead)."""
+    orphans_seen: dict[OfferingRef, datetime] = field(default_factory=dict)
+    """(provider, instance id) -> when it was first listed with nothing accounting for it."""
+    provider_status: dict[str, tuple[datetime, ProviderStatus]] = field(default_factory=dict)
+    """Node name -> when the provider last answered ``status`` for it, and what."""
+    creating: dict[str, CreateCall] = field(default_factory=dict)
+    """NodeRequest name -> its create call in flight."""
+    removing: set[str] = field(default_factory=set)
+    """Nodes (instance ids) with a delete call in flight."""
+    calls: set[CallKey] = field(default_factory=set)
+    """Every provider call in flight."""
+
+    def unavailable(self, now: datetime) -> frozenset[OfferingRef]:
+        """Offerings backing off at ``now``."""
+        return frozenset(k for k, b in self.offering_backoffs.items() if b.active(now))
+
+    def forget_expired(self, now: datetime) -> None:
+        """Drop retry times that passed; keep expired backoffs (their count still matters)."""
+        self.retry_at = {k: v for k, v in self.retry_at.items() if v > now}
+
+
+def backoffs_from_groups(groups: Iterable[GroupView]) -> dict[OfferingRef, Backoff]:
+    """The offering backoffs the groups' status recorded (the latest wins per offering)."""
+    found: dict[OfferingRef, Backoff] = {}
+    for group in groups:
+        for entry in group.status.backoffs:
+            until = parse_time(entry.until)
+            if until is None or not entry.provider or not entry.offering:
+                continue
+            key = (entry.provider, entry.offering)
+            previous = found.get(key)
+            if previous is None or until > previous.until:
+                found[key] = Backoff(until=until, failures=entry.failures, reason=entry.reason)
+    return found
+
+
+def seed_from_groups(memory: LoopMemory, groups: Iterable[GroupView]) -> None:
+    """Adopt backoffs recorded in the cluster that this memory does not know better."""
+    for key, backoff in backoffs_from_groups(groups).items():
+        mine = memory.offering_backoffs.get(key)
+        if mine is None or backoff.until > mine.until:
+            memory.offering_backoffs[key] = backoff
+
+
+def status_backoffs(
+    backoffs: Mapping[OfferingRef, Backoff],
+    pool_offerings: Mapping[str, Iterable[str]],
+    now: datetime,
+) -> list[BackoffStatus]:
+    """The active backoffs of offerings a group's pools could use, for its status.
+
+    ``pool_offerings`` maps provider -> offering keys the group's pools may ask for.
+    """
+    usable = {(provider, key) for provider, keys in pool_offerings.items() for key in keys}
+    return [
+        BackoffStatus(
+            provider=provider,
+            offering=offering,
+            until=format_time(backoff.until),
+            failures=backoff.failures,
+            reason=backoff.reason[:200],
+        )
+        for (provider, offering), backoff in sorted(backoffs.items())
+        if backoff.active(now) and (provider, offering) in usable
+    ]

@@ -1,0 +1,205 @@
+"""One pass of decisions over a snapshot and the loop's memory.
+
+``growthrs run`` calls :func:`plan_pass` when a batch is due and :func:`tick`
+every tick, then executes what they return; ``growthrs plan`` calls
+:func:`dry_run`, which is the same two decisions on the same kind of
+snapshot, and prints them. Nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from growthrs_core import planner
+from growthrs_core.cluster import GroupView, NodeRequestView
+from growthrs_core.crd.models import PHASES
+from growthrs_core.decisions.backoff import Backoff, BackoffPolicy
+from growthrs_core.decisions.candidates import candidates
+from growthrs_core.decisions.deletes import due_deletes
+from growthrs_core.decisions.group_status import GroupStatusUpdate, status_updates
+from growthrs_core.decisions.memory import DeleteRetry, LoopMemory, OfferingRef
+from growthrs_core.decisions.node_request import (
+    CreateInstance,
+    MachineConfig,
+    Observation,
+    Transition,
+    node_name_for,
+    step,
+)
+from growthrs_core.decisions.scale_down import (
+    ScaleDownConfig,
+    ScaleDownPlan,
+    plan_scale_down,
+    waiting_groups,
+)
+from growthrs_core.decisions.snapshot import Snapshot
+from growthrs_core.decisions.usage import PoolKey, pool_usage
+from growthrs_core.strategies import Strategy
+
+STATUS_POLL_INTERVAL = 5.0
+"""Seconds between two ``status`` calls for the same Provisioning instance."""
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """Everything the decisions read from the settings."""
+
+    machine: MachineConfig = field(default_factory=MachineConfig)
+    scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
+    offering_backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(300.0, 300.0))
+    orphan_grace: float = 600.0
+
+
+def plan_pass(snapshot: Snapshot, memory: LoopMemory, chain: Sequence[Strategy]) -> planner.Plan:
+    """What to add for the pending pods: the planner on this snapshot."""
+    return planner.plan(
+        planner.PlanningInput(
+            pods=snapshot.pods,
+            nodes=snapshot.nodes,
+            daemonsets=snapshot.daemonsets,
+            groups=snapshot.groups,
+            node_requests=snapshot.node_requests,
+            offerings=snapshot.offerings,
+            strategies=chain,
+            unavailable=memory.unavailable(snapshot.now),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class RequestStep:
+    """One NodeRequest's transition, with the group it belongs to."""
+
+    nr: NodeRequestView
+    group: GroupView
+    transition: Transition
+
+
+@dataclass(frozen=True)
+class StatusPoll:
+    provider: str
+    node_name: str
+
+
+@dataclass(frozen=True)
+class TickPlan:
+    steps: list[RequestStep]
+    polls: list[StatusPoll]
+    scale_down: ScaleDownPlan
+    group_statuses: list[GroupStatusUpdate]
+    retry_deletes: list[tuple[str, DeleteRetry]]
+    phases: dict[str, int]
+
+
+def _observe(
+    nr: NodeRequestView,
+    group: GroupView,
+    snapshot: Snapshot,
+    memory: LoopMemory,
+    usage: Counter[PoolKey],
+) -> Observation:
+    node = snapshot.nodes_by_name.get(nr.status.nodeName or "")
+    if nr.phase == "Pending":
+        found, unusable = candidates(
+            nr,
+            group,
+            snapshot,
+            memory.unavailable(snapshot.now),
+            usage,
+            node_name_for(nr.name, nr.status),
+        )
+        return Observation(node=node, candidates=found, unusable=unusable)
+    last = memory.provider_status.get(nr.status.nodeName or "")
+    return Observation(node=node, provider_status=last[1] if last else None)
+
+
+def _poll(nr: NodeRequestView, memory: LoopMemory, now: datetime) -> StatusPoll | None:
+    """A fresh ``status`` call for a Provisioning instance, every few seconds."""
+    name = nr.status.nodeName
+    if nr.phase != "Provisioning" or not name:
+        return None
+    last = memory.provider_status.get(name)
+    if last is not None and now - last[0] <= timedelta(seconds=STATUS_POLL_INTERVAL):
+        return None
+    provider = nr.status.attempts[-1].provider if nr.status.attempts else ""
+    return StatusPoll(provider, name) if provider else None
+
+
+def scale_down_plan(
+    snapshot: Snapshot, memory: LoopMemory, cfg: DecisionConfig, *, also_waiting: Iterable[str] = ()
+) -> ScaleDownPlan:
+    """Scale-down on ``snapshot``; ``also_waiting`` are groups about to get NodeRequests."""
+    waiting = waiting_groups(snapshot.node_requests, snapshot.pods) | set(also_waiting)
+    return plan_scale_down(
+        nodes=[n for n in snapshot.nodes if n.name not in memory.removing],
+        pods_by_node=snapshot.pods_by_node,
+        groups=snapshot.groups,
+        groups_with_waiting_pods=frozenset(waiting),
+        now=snapshot.now,
+        cfg=cfg.scale_down,
+    )
+
+
+def tick(
+    snapshot: Snapshot,
+    memory: LoopMemory,
+    cfg: DecisionConfig,
+    chain: Sequence[Strategy],
+    installed_names: str = "",
+) -> TickPlan:
+    """Step every NodeRequest, decide scale-down and the groups' status."""
+    now = snapshot.now
+    usage = pool_usage(snapshot, memory.creating)
+    busy = {c.name for c in memory.calls if c.kind == "create"}
+    phases: dict[str, int] = dict.fromkeys(PHASES, 0)
+    steps: list[RequestStep] = []
+    polls: list[StatusPoll] = []
+    for nr in snapshot.node_requests:
+        phases[nr.phase] = phases.get(nr.phase, 0) + 1
+        if nr.name in busy or nr.deleting or nr.spec is None:
+            continue
+        if nr.phase == "Pending" and nr.name in memory.retry_at and memory.retry_at[nr.name] > now:
+            continue  # the provider asked to wait before the next create
+        group = snapshot.groups_by_name.get(nr.group)
+        if group is None or group.spec is None:
+            continue
+        poll = _poll(nr, memory, now)
+        if poll is not None:
+            polls.append(poll)
+        transition = step(nr, _observe(nr, group, snapshot, memory, usage), now, cfg.machine, chain)
+        for action in transition.actions:
+            if isinstance(action, CreateInstance):
+                usage[(group.name, action.pool_index)] += 1
+        steps.append(RequestStep(nr, group, transition))
+    return TickPlan(
+        steps=steps,
+        polls=polls,
+        scale_down=scale_down_plan(snapshot, memory, cfg),
+        group_statuses=status_updates(snapshot, memory.offering_backoffs, installed_names),
+        retry_deletes=due_deletes(memory.delete_retries, now),
+        phases=phases,
+    )
+
+
+@dataclass(frozen=True)
+class DryRun:
+    plan: planner.Plan
+    scale_down: ScaleDownPlan
+    backing_off: dict[OfferingRef, Backoff]
+    """Offerings the plan avoided, and until when."""
+
+
+def dry_run(
+    snapshot: Snapshot, memory: LoopMemory, cfg: DecisionConfig, chain: Sequence[Strategy]
+) -> DryRun:
+    """What one pass of the operator would do: the plan, then scale-down with the
+    planned NodeRequests in flight (as they are once the operator created them)."""
+    plan = plan_pass(snapshot, memory, chain)
+    planned = {n.group for n in plan.new_nodes}
+    backing_off = {
+        k: b for k, b in sorted(memory.offering_backoffs.items()) if b.active(snapshot.now)
+    }
+    return DryRun(plan, scale_down_plan(snapshot, memory, cfg, also_waiting=planned), backing_off)

@@ -1,0 +1,151 @@
+"""One pass: NodeRequest steps in order, limits within the pass, polls, and the dry run."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from decision_builders import NOW, created, group, node, request, snapshot
+
+from growthrs_core.cluster import PodInfo
+from growthrs_core.decisions.memory import CallKey, DeleteRetry, LoopMemory, seed_from_groups
+from growthrs_core.decisions.node_request import CreateInstance
+from growthrs_core.decisions.reconcile import DecisionConfig, dry_run, scale_down_plan, tick
+from growthrs_core.decisions.scale_down import ScaleDownConfig
+from growthrs_core.domain import Resources, Running
+from growthrs_core.strategies import LeastWasteStrategy, PriorityStrategy
+
+CHAIN = [PriorityStrategy(), LeastWasteStrategy()]
+CFG = DecisionConfig(scale_down=ScaleDownConfig(enabled=True, new_node_grace=60))
+A = {"provider": "kwok", "serverType": ["cx32"], "priority": 90}
+
+
+def creates(plan) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {
+        s.nr.name: a.offering.key
+        for s in plan.steps
+        for a in s.transition.actions
+        if isinstance(a, CreateInstance)
+    }
+
+
+def test_requests_step_in_order_and_limits_hold_within_one_pass() -> None:
+    g = group(pools=[A], maxNodes=1, locations=["fsn1"])
+    snap = snapshot(groups=[g], node_requests=[request("g-a"), request("g-b")])
+    plan = tick(snap, LoopMemory(), CFG, CHAIN)
+    assert creates(plan) == {"g-a": "cx32@fsn1"}
+    [unmet] = [s for s in plan.steps if s.nr.name == "g-b"]
+    assert unmet.transition.status is not None and unmet.transition.status.phase == "Unmet"
+    assert "maxNodes 1" in (unmet.transition.status.message or "")
+    assert plan.phases == {"Pending": 2, "Provisioning": 0, "Ready": 0, "Unmet": 0}
+
+
+def test_busy_and_waiting_requests_are_left_alone() -> None:
+    g = group(pools=[A])
+    snap = snapshot(groups=[g], node_requests=[request("g-a"), request("g-b"), request("g-c")])
+    memory = LoopMemory(
+        calls={CallKey("create", "g-a")},
+        retry_at={"g-b": NOW + timedelta(seconds=5), "g-c": NOW - timedelta(seconds=1)},
+    )
+    assert set(creates(tick(snap, memory, CFG, CHAIN))) == {"g-c"}
+
+
+def test_requests_of_a_missing_or_invalid_group_wait() -> None:
+    snap = snapshot(groups=[], node_requests=[request("g-a")])
+    assert tick(snap, LoopMemory(), CFG, CHAIN).steps == []
+
+
+def test_provisioning_instances_are_polled_every_few_seconds() -> None:
+    g = group(pools=[A])
+    provisioning = request(
+        "g-a", "Provisioning", attempts=[created(node_name="g-a")], nodeName="g-a", currentPool=0
+    )
+    snap = snapshot(groups=[g], node_requests=[provisioning])
+    [poll] = tick(snap, LoopMemory(), CFG, CHAIN).polls
+    assert (poll.provider, poll.node_name) == ("kwok", "g-a")
+    fresh = LoopMemory(provider_status={"g-a": (NOW - timedelta(seconds=2), Running())})
+    assert tick(snap, fresh, CFG, CHAIN).polls == []
+    stale = LoopMemory(provider_status={"g-a": (NOW - timedelta(seconds=6), Running())})
+    assert len(tick(snap, stale, CFG, CHAIN).polls) == 1
+
+
+def test_failed_deletes_come_due() -> None:
+    retry = DeleteRetry("kwok", "orphan", NOW - timedelta(seconds=1), 2)
+    later = DeleteRetry("kwok", "orphan", NOW + timedelta(seconds=9), 4)
+    memory = LoopMemory(delete_retries={"x": retry, "y": later})
+    assert tick(snapshot(), memory, CFG, CHAIN).retry_deletes == [("x", retry)]
+
+
+def test_nodes_being_removed_are_not_judged_again() -> None:
+    g = group(pools=[A])
+    snap = snapshot(groups=[g], nodes=[node("n1"), node("n2")])
+    assert {m.node for m in scale_down_plan(snap, LoopMemory(), CFG).marks} == {"n1", "n2"}
+    assert {m.node for m in scale_down_plan(snap, LoopMemory(removing={"n1"}), CFG).marks} == {"n2"}
+
+
+def test_the_dry_run_holds_scale_down_where_the_run_will_have_requests_in_flight() -> None:
+    """Plan equals run: an idle node of a group that gets a new NodeRequest in this pass
+    is not marked, exactly as the run (which has created the request by then) decides."""
+    g = group(pools=[A], locations=["fsn1"])
+    idle = node("idle")
+    # Empty for scale-down (a DaemonSet pod only), yet without room for the pending pod.
+    daemon = PodInfo(
+        namespace="kube-system",
+        name="ds-idle",
+        node_name="idle",
+        phase="Running",
+        owner_kind="DaemonSet",
+        requests=Resources(cpu_millis=2000, memory_mib=100),
+    )
+    pending = PodInfo(
+        namespace="ns",
+        name="p",
+        unschedulable=True,
+        requests=Resources(cpu_millis=3000, memory_mib=100),
+    )
+    snap = snapshot(groups=[g], nodes=[idle], pods=[pending, daemon])
+    dry = dry_run(snap, LoopMemory(), CFG, CHAIN)
+    assert len(dry.plan.new_nodes) == 1 and dry.scale_down.marks == []
+    # The run, one step later: the request exists and is Pending.
+    after = snapshot(
+        groups=[g],
+        nodes=[idle],
+        pods=[pending, daemon],
+        node_requests=[request("g-new", pods=["ns/p"])],
+    )
+    assert scale_down_plan(after, LoopMemory(), CFG).marks == []
+    # Without pending pods both mark the idle node.
+    quiet = snapshot(groups=[g], nodes=[idle], pods=[daemon])
+    assert [m.node for m in dry_run(quiet, LoopMemory(), CFG, CHAIN).scale_down.marks] == ["idle"]
+
+
+def test_the_dry_run_avoids_what_the_group_status_says_is_backing_off() -> None:
+    from growthrs_core.crd.models import Backoff as BackoffStatus
+
+    g = group(
+        pools=[A, {"provider": "kwok", "serverType": ["cpx31"], "priority": 50}], locations=["fsn1"]
+    )
+    g.status = g.status.model_copy(
+        update={
+            "backoffs": [
+                BackoffStatus(
+                    provider="kwok",
+                    offering="cx32@fsn1",
+                    until="2026-11-30T12:05:00Z",
+                    failures=1,
+                    reason="no capacity",
+                )
+            ]
+        }
+    )
+    pending = PodInfo(
+        namespace="ns",
+        name="p",
+        unschedulable=True,
+        requests=Resources(cpu_millis=500, memory_mib=100),
+    )
+    snap = snapshot(groups=[g], pods=[pending])
+    memory = LoopMemory()
+    seed_from_groups(memory, snap.groups)
+    dry = dry_run(snap, memory, CFG, CHAIN)
+    assert [n.offering.key for n in dry.plan.new_nodes] == ["cpx31@fsn1"]
+    assert list(dry.backing_off) == [("kwok", "cx32@fsn1")]
