@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-CLUSTER_LABEL = "growthrs.io/cluster"
-GROUP_LABEL = "growthrs.io/node-group"
-REQUEST_LABEL = "growthrs.io/node-request"
-MANAGED_PREFIX = "growthrs.io/"
+from growthrs_core import CLUSTER_LABEL
+from growthrs_core import NODE_GROUP_LABEL as GROUP_LABEL
+from growthrs_core import NODE_REQUEST_LABEL as REQUEST_LABEL
+
 RESERVED_PREFIX = "hetzner.cloud/"
 
 LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")

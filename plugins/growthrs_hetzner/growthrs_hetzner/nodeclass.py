@@ -12,9 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from growthrs_core import MissingConfig
-from growthrs_core.crd.models import Condition
-from growthrs_core.crd.schema import crd_manifest
+from growthrs_core import MANAGED_PREFIX, Condition, MissingConfig, crd_manifest
 from growthrs_hetzner import labels as hlabels
 
 KIND = "HetznerNodeClass"
@@ -191,7 +189,7 @@ class HetznerNodeClassSpec(_Model):
             problem = hlabels.key_error(key) or hlabels.value_error(val)
             if problem:
                 raise ValueError(problem)
-            if key.startswith(hlabels.MANAGED_PREFIX):
+            if key.startswith(MANAGED_PREFIX):
                 raise ValueError(f"label key {key!r}: growthrs.io/ labels are set by GrowthRS")
         return value
 

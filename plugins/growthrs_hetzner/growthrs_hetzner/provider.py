@@ -39,6 +39,7 @@ from hcloud.servers import BoundServer, ServerCreatePublicNetwork
 from hcloud.ssh_keys import SSHKey
 
 from growthrs_core import (
+    CLUSTER_LABEL,
     CreateRequest,
     Creating,
     CreationFailed,
@@ -449,10 +450,10 @@ class HetznerProvider:
     def _adopt(self, server: BoundServer) -> NodeId:
         """A server with the node's name exists: it is ours only if it carries our cluster label."""
         want = hlabels.cluster_value(self.cluster_name)
-        if (server.labels or {}).get(hlabels.CLUSTER_LABEL) != want:
+        if (server.labels or {}).get(CLUSTER_LABEL) != want:
             raise CreationFailed(
                 f"a Hetzner server named {server.name} exists but lacks "
-                f"{hlabels.CLUSTER_LABEL}={want}; it is not GrowthRS's to use",
+                f"{CLUSTER_LABEL}={want}; it is not GrowthRS's to use",
                 retryable=False,
             )
         if server.status == "deleting":

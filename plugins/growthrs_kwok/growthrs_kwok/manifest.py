@@ -11,8 +11,21 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from growthrs_core import CreateRequest, Resources
-from growthrs_core.quantity import format_cpu
+from growthrs_core import (
+    ARCH_LABEL,
+    CLUSTER_LABEL,
+    GPU_MODEL_LABEL,
+    GPU_RESOURCE,
+    HOSTNAME_LABEL,
+    INSTANCE_TYPE_LABEL,
+    OS_LABEL,
+    PROVIDER_LABEL,
+    REGION_LABEL,
+    ZONE_LABEL,
+    CreateRequest,
+    Resources,
+    format_cpu,
+)
 from growthrs_kwok import offerings
 
 PROVIDER_NAME = "kwok"
@@ -24,17 +37,8 @@ READY_AT_ANNOTATION = "kwok.growthrs.io/ready-at"
 FAILED_ANNOTATION = "kwok.growthrs.io/failed"
 """Set by hand (or a test) to make ``status()`` report ``Failed(<value>)``."""
 
-PROVIDER_LABEL = "growthrs.io/provider"
-CLUSTER_LABEL = "growthrs.io/cluster"
-HOSTNAME_LABEL = "kubernetes.io/hostname"
 TYPE_LABEL = "type"
-INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
-REGION_LABEL = "topology.kubernetes.io/region"
-ZONE_LABEL = "topology.kubernetes.io/zone"
-ARCH_LABEL = "kubernetes.io/arch"
-OS_LABEL = "kubernetes.io/os"
-GPU_MODEL_LABEL = "growthrs.io/gpu-model"
-GPU_RESOURCE = "nvidia.com/gpu"
+"""kwok's own: ``type: kwok`` marks a node as simulated."""
 
 
 def provider_id(name: str) -> str:

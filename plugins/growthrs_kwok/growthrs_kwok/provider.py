@@ -18,6 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from growthrs_core import (
+    CLUSTER_LABEL,
+    PROVIDER_LABEL,
     CreateRequest,
     Creating,
     CreationFailed,
@@ -187,8 +189,8 @@ class KwokProvider:
     def list_nodes(self) -> list[NodeId]:
         api = self._api()
         selector = (
-            f"{manifest.PROVIDER_LABEL}={manifest.PROVIDER_NAME},"
-            f"{manifest.CLUSTER_LABEL}={self.cluster_name}"
+            f"{PROVIDER_LABEL}={manifest.PROVIDER_NAME},"
+            f"{CLUSTER_LABEL}={self.cluster_name}"
         )
         names: list[NodeId] = []
         token: str | None = None
