@@ -45,22 +45,6 @@ class Resources:
             gpu_model=self.gpu_model or other.gpu_model,
         )
 
-    def fits_in(self, capacity: Resources) -> bool:
-        """True when this demand fits into ``capacity`` in every dimension."""
-        if self.cpu_millis > capacity.cpu_millis or self.memory_mib > capacity.memory_mib:
-            return False
-        if self.gpu > capacity.gpu:
-            return False
-        if self.gpu and self.gpu_model and capacity.gpu_model != self.gpu_model:
-            return False
-        if (
-            self.ephemeral_storage_gib is not None
-            and capacity.ephemeral_storage_gib is not None
-            and self.ephemeral_storage_gib > capacity.ephemeral_storage_gib
-        ):
-            return False
-        return True
-
 
 def _add_optional(a: int | None, b: int | None) -> int | None:
     if a is None:

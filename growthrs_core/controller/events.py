@@ -43,7 +43,6 @@ class EventRecorder:
         )
         self._instance = socket.gethostname()
         self._thread: threading.Thread | None = None
-        self.posted = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="events", daemon=True)
@@ -119,6 +118,5 @@ class EventRecorder:
             body["involvedObject"] = {k: v for k, v in body["involvedObject"].items() if v}  # type: ignore[attr-defined]
             try:
                 self.kube.create(f"/api/v1/namespaces/{namespace}/events", body)
-                self.posted += 1
             except KubeError as exc:
                 log.debug("could not post event %s: %s", reason, exc)

@@ -103,6 +103,7 @@ class PluginManager:
         try:
             self._pm.register(plugin, name=name)
             _check_known_hooks(self._pm, plugin)
+            _check_call_options(self._pm, plugin)
         except (pluggy.PluginValidationError, ValueError) as exc:
             if self._pm.is_registered(plugin):
                 self._pm.unregister(plugin)
@@ -193,6 +194,26 @@ def _check_known_hooks(pm: pluggy.PluginManager, plugin: object) -> None:
             f"unknown hook {', '.join(unknown)} (not in growthrs_core.plugins.spec; "
             "use @hookimpl(optionalhook=True) for hooks of newer GrowthRS versions)",
         )
+
+
+UNSUPPORTED_OPTIONS = ("hookwrapper", "wrapper", "tryfirst", "trylast")
+
+
+def _check_call_options(pm: pluggy.PluginManager, plugin: object) -> None:
+    """GrowthRS calls each plugin's hook once, in registration order, and gives every
+    plugin its own result; wrappers and ordering options would silently do nothing,
+    so a plugin that asks for them is refused instead."""
+    for caller in pm.get_hookcallers(plugin) or ():
+        for impl in caller.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            used = [o for o in UNSUPPORTED_OPTIONS if getattr(impl, o, False)]
+            if used:
+                raise pluggy.PluginValidationError(
+                    plugin,
+                    f"hook {caller.name} uses {', '.join(used)}, which GrowthRS does not support "
+                    "(each plugin's hook is called once, in registration order)",
+                )
 
 
 def _version(dist: str) -> str:

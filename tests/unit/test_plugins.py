@@ -35,6 +35,7 @@ from growthrs_core.plugins.manager import (
     disabled_from_env,
 )
 from growthrs_core.plugins.manager import metadata as manager_metadata
+from growthrs_core.strategies import PriorityStrategy
 
 REPO = Path(__file__).resolve().parents[2]
 BUILTINS = ["cheapest", "least-waste", "most-pods", "priority"]
@@ -168,13 +169,13 @@ def test_duplicate_of_a_builtin_strategy_names_growthrs_core() -> None:
     pm = manager(("shadow-dist", CloudPlugin(provider="p", strategy="priority")))
     error = pm.plugins["shadow-dist"].error
     assert error is not None and "growthrs-core" in error and "shadow-dist" in error
-    assert pm.strategies["priority"] is not None
+    assert isinstance(pm.strategies["priority"], PriorityStrategy)  # the built-in kept its name
     assert next(e for e in pm.strategies.entries() if e.name == "priority").distribution == (
         "growthrs-core"
     )
 
 
-def test_first_registration_wins_even_against_tryfirst() -> None:
+def test_a_plugin_asking_to_go_first_is_refused_and_the_builtin_keeps_its_name() -> None:
     class Pushy:
         @hookimpl(tryfirst=True)
         def growthrs_register_strategies(self, registry: StrategyRegistry) -> None:
@@ -183,7 +184,7 @@ def test_first_registration_wins_even_against_tryfirst() -> None:
     pm = manager(("pushy-dist", Pushy()))
     assert next(e for e in pm.strategies.entries() if e.name == "priority").plugin == BUILTIN_NAME
     assert pm.plugins[BUILTIN_NAME].error is None
-    assert "pushy-dist" in (pm.plugins["pushy-dist"].error or "")
+    assert "uses tryfirst" in (pm.plugins["pushy-dist"].error or "")
 
 
 def test_hooks_run_in_registration_order() -> None:
@@ -222,6 +223,28 @@ def test_a_plugin_violating_a_hookspec_is_skipped_with_an_error(
     assert "never" not in pm.providers
     assert "null-cloud" in pm.providers
     assert any("typo-dist" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
+@pytest.mark.parametrize("option", ["hookwrapper", "wrapper", "tryfirst", "trylast"])
+def test_call_options_growthrs_does_not_honour_are_refused(option: str) -> None:
+    class Ordered:
+        @hookimpl(**{option: True})  # type: ignore[call-overload]
+        def growthrs_register_strategies(self, registry: StrategyRegistry) -> Any:
+            registry.add("ordered", KeepAll())
+            if option in ("hookwrapper", "wrapper"):
+                yield
+
+    pm = manager(("ordered-dist", Ordered()), ("good-dist", CloudPlugin()))
+    error = pm.plugins["ordered-dist"].error
+    assert error is not None and error.startswith("invalid plugin") and option in error
+    assert "ordered" not in pm.strategies and "keep-all" in pm.strategies
+
+
+def test_no_hookspec_asks_for_firstresult() -> None:
+    """Every plugin's answer counts; a first-result hook would drop all but one."""
+    for name in ("growthrs_register_providers", "growthrs_register_strategies", "growthrs_crds"):
+        opts = getattr(spec, name).growthrs_spec
+        assert not opts.get("firstresult"), name
 
 
 def test_a_misspelled_hook_is_skipped_with_an_error() -> None:

@@ -15,6 +15,7 @@ from growthrs_core import (
     InstanceType,
     MissingConfig,
     NodeId,
+    NotFound,
     Offering,
     OfferingUnavailable,
     ProviderError,
@@ -105,7 +106,7 @@ def test_retry_after_header_is_honoured(
     api: StandIn, provider: HetznerProvider, sleeps: list[float]
 ) -> None:
     api.inject(Fault(code="rate_limit_exceeded", path="/servers", method="GET", retry_after=4))
-    assert provider.status(NodeId("ghost")) is not None
+    assert provider.status(NodeId("ghost")) == NotFound()  # answered after the wait
     assert sleeps == [4.0]
 
 
@@ -139,7 +140,7 @@ def test_real_rate_limit_budget(make_provider: Callable[..., HetznerProvider]) -
             sleep=lambda s: (waits.append(s), limited.advance(s)),  # type: ignore[func-returns-value]
         )
         for name in ("a", "b", "c", "d"):
-            assert provider.status(NodeId(name)) is not None
+            assert provider.status(NodeId(name)) == NotFound()
         assert waits and all(0 < w <= 1200 for w in waits)  # one refill: 3600 s / 3 per hour
 
 
