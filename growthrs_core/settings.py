@@ -110,6 +110,19 @@ class Settings(BaseSettings):
         default=False,
         description="Take a coordination.k8s.io Lease so replicas can run side by side.",
     )
+    leader_lease_duration: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds a follower waits after the last renewal it saw before taking over.",
+    )
+    leader_renew_deadline: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds the leader may fail to renew before it stops acting (< lease duration).",
+    )
+    leader_retry_period: float = Field(
+        default=2.0, gt=0, description="Seconds between attempts to take or renew the Lease."
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: str = Field(default="text", description="text or json.")
 

@@ -28,14 +28,25 @@ NODES_REMOVED = Counter("growthrs_nodes_removed_total", "Nodes removed by scale-
 
 
 class HealthServer:
-    def __init__(self, port: int, healthy: Callable[[], bool], ready: Callable[[], bool]) -> None:
+    """``/healthz``: the process works (a standby waiting for the lease does).
+    ``/readyz``: its caches are synced (a warm standby is ready to take over).
+    ``/leader``: 200 on the replica that leads, 503 on a standby."""
+
+    def __init__(
+        self,
+        port: int,
+        healthy: Callable[[], bool],
+        ready: Callable[[], bool],
+        leading: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.port = port
         self._healthy = healthy
         self._ready = ready
+        self._leading = leading
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
-        healthy, ready = self._healthy, self._ready
+        healthy, ready, leading = self._healthy, self._ready, self._leading
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -45,6 +56,8 @@ class HealthServer:
                     self._answer(
                         200 if ready() else 503, b"ok" if ready() else b"caches not synced"
                     )
+                elif self.path == "/leader":
+                    self._answer(200 if leading() else 503, b"leader" if leading() else b"standby")
                 elif self.path == "/metrics":
                     self._answer(200, generate_latest(), CONTENT_TYPE_LATEST)
                 else:

@@ -24,7 +24,7 @@ from growthrs_core.controller.health import (
     HealthServer,
 )
 from growthrs_core.controller.kube import Kube
-from growthrs_core.controller.leader import LeaderElector
+from growthrs_core.controller.leader import KubeLeaseStore, LeaderElector
 from growthrs_core.controller.providers import ProviderHub
 from growthrs_core.controller.provisioning import Provisioner, group_ref, pod_ref
 from growthrs_core.controller.removal import Remover
@@ -169,7 +169,9 @@ class Controller:
     def run(self, *, once: bool = False) -> None:
         """Run until :meth:`stop` is called (e.g. on SIGTERM); ``once``: one pass, then stop."""
         if self.settings.metrics_port:
-            self.health = HealthServer(self.settings.metrics_port, self.healthy, self.ready)
+            self.health = HealthServer(
+                self.settings.metrics_port, self.healthy, self.ready, self.leading
+            )
             try:
                 self.health.start()
             except OSError as exc:
@@ -177,18 +179,12 @@ class Controller:
                     "cannot serve health/metrics on port %d: %s", self.settings.metrics_port, exc
                 )
                 self.health = None
-        if self.settings.leader_election:
-            self.elector = LeaderElector(self.kube, namespace=self.settings.namespace)
-            log.info(
-                "waiting to become leader (Lease %s/%s)", self.settings.namespace, self.elector.name
-            )
-            if not self.elector.acquire(self.stop_event):
-                return self._shutdown()
-            self.elector.keep(self.stop_event, self.stop)
-        self.events.start()
+        # Caches first, also on a standby: it is then ready to take over at once,
+        # and ready for a rolling update (see /leader for who leads).
         self.caches.start()
         log.info("waiting for caches to sync")
         while not self.caches.wait_synced(5.0):
+            self.last_loop = time.monotonic()
             if self.stop_event.is_set():
                 return self._shutdown()
             log.info("still waiting for caches: %s", self.caches.unsynced())
@@ -199,6 +195,9 @@ class Controller:
             len(self.caches.groups.items),
             len(self.caches.node_requests.items),
         )
+        if self.settings.leader_election and not self._become_leader():
+            return self._shutdown()
+        self.events.start()
         seed_from_groups(self.memory, self.caches.groups.snapshot())
         if once:
             self.plan_once()
@@ -208,10 +207,43 @@ class Controller:
         self._loop()
         self._shutdown()
 
+    def _become_leader(self) -> bool:
+        """Wait (live, as a standby) until this replica leads; ``False`` if stopped first."""
+        store = KubeLeaseStore(self.kube, namespace=self.settings.namespace)
+        self.elector = LeaderElector(
+            store,
+            lease_duration=self.settings.leader_lease_duration,
+            renew_deadline=self.settings.leader_renew_deadline,
+            retry_period=self.settings.leader_retry_period,
+        )
+        log.info(
+            "waiting to become leader (Lease %s/%s) as %s",
+            store.namespace,
+            store.name,
+            self.elector.identity,
+        )
+        while not self.stop_event.is_set():
+            self.last_loop = time.monotonic()
+            if self.elector.try_acquire_or_renew():
+                log.info("leader election: %s leads", self.elector.identity)
+                self.elector.keep(self.stop_event, self.stop)
+                return True
+            self.stop_event.wait(self.elector.retry_period)
+        return False
+
+    def leading(self) -> bool:
+        return self.elector is None or self.elector.leading()
+
     def _loop(self) -> None:
         next_tick = 0.0
         next_resync = 0.0
         while not self.stop_event.is_set():
+            if not self.leading():
+                # Renewal is overdue (a pause, a partition): another replica may lead
+                # soon, so act no more; the process exits and restarts as a follower.
+                log.error("leader election: the lease was not renewed in time; stopping")
+                self.stop()
+                break
             self.last_loop = moment = time.monotonic()
             self.calls.drain()
             self.calls.expire(moment)
