@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     resync_interval: float = Field(
         default=30.0, gt=0, description="Seconds between full reconciles even without events."
     )
+    relist_interval: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds between full relists of every watched kind, whatever the watches say.",
+    )
     tick_interval: float = Field(
         default=1.0, gt=0, description="Seconds between NodeRequest / scale-down steps."
     )

@@ -3,7 +3,8 @@
 Each cache keeps parsed records (never the raw objects) keyed by
 ``namespace/name``. A watch that ends is resumed from the last resourceVersion
 seen (bookmarks keep it fresh); ``410 Gone`` or an expired version triggers a
-full relist; connection errors back off and retry. ``on_change`` is called from
+full relist, and so does every ``relist_interval`` (a watch can go quiet without
+ending); connection errors back off and retry. ``on_change`` is called from
 the watch thread for every change, so the controller can wake up.
 """
 
@@ -75,6 +76,7 @@ class WatchCache(Generic[T]):
         field_selector: str | None = None,
         label_selector: str | None = None,
         watch_timeout: int = 300,
+        relist_interval: float = 600.0,
     ) -> None:
         self.kube = kube
         self.name = name
@@ -83,6 +85,10 @@ class WatchCache(Generic[T]):
         self.on_change = on_change
         self.query = {"fieldSelector": field_selector, "labelSelector": label_selector}
         self.watch_timeout = watch_timeout
+        self.relist_interval = relist_interval
+        """A full relist at least this often: a watch that silently stopped delivering
+        (a stuck proxy, an apiserver that lost track) cannot leave the cache stale longer."""
+        self._listed_at = 0.0
         self.items: dict[str, T] = {}
         self.lock = threading.Lock()
         self.synced = threading.Event()
@@ -143,6 +149,7 @@ class WatchCache(Generic[T]):
             self.items = fresh
             self.resource_version = rv
         self.relists += 1
+        self._listed_at = time.monotonic()
         if self.on_change:
             for key in old.keys() - fresh.keys():
                 self.on_change(self.name, key, old[key], None)
@@ -155,7 +162,7 @@ class WatchCache(Generic[T]):
         need_list = True
         while not self._stop.is_set():
             try:
-                if need_list:
+                if need_list or time.monotonic() - self._listed_at >= self.relist_interval:
                     self._relist()
                     need_list = False
                 self._watch_once()
@@ -183,8 +190,12 @@ class WatchCache(Generic[T]):
                 backoff = min(backoff * 2, 10.0)
 
     def _watch_once(self) -> None:
+        # The server ends the watch by the next relist; a watch that hangs without
+        # ending is cut by the client's read timeout (timeout + 30 s).
+        until_relist = self.relist_interval - (time.monotonic() - self._listed_at)
+        timeout = max(1, min(self.watch_timeout, int(until_relist) + 1))
         for event in self.kube.watch(
-            self.path, self.resource_version, self.query, timeout_seconds=self.watch_timeout
+            self.path, self.resource_version, self.query, timeout_seconds=timeout
         ):
             if self._stop.is_set():
                 return

@@ -96,6 +96,7 @@ class Controller:
             on_node=self._on_node,
             on_node_request=self._on_node_request,
             on_group=self._on_group,
+            relist_interval=settings.relist_interval,
         )
         self.calls = ProviderCalls(self.memory, timeout=settings.provider_timeout, wake=self.wake)
         self.writes = ApiWrites(self.kube, self.caches)

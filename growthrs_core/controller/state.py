@@ -49,21 +49,37 @@ class Caches:
         on_node: OnChange | None = None,
         on_node_request: OnChange | None = None,
         on_group: OnChange | None = None,
+        relist_interval: float = 600.0,
     ) -> None:
         self.pods: WatchCache[PodInfo] = WatchCache(
-            kube, "pods", PODS_PATH, parse_pod, on_change=on_pod
+            kube, "pods", PODS_PATH, parse_pod, on_change=on_pod, relist_interval=relist_interval
         )
         self.nodes: WatchCache[NodeInfo] = WatchCache(
-            kube, "nodes", node_path(), parse_node, on_change=on_node
+            kube,
+            "nodes",
+            node_path(),
+            parse_node,
+            on_change=on_node,
+            relist_interval=relist_interval,
         )
         self.daemonsets: WatchCache[DaemonSetInfo] = WatchCache(
-            kube, "daemonsets", DAEMONSETS_PATH, parse_daemonset
+            kube, "daemonsets", DAEMONSETS_PATH, parse_daemonset, relist_interval=relist_interval
         )
         self.groups: WatchCache[GroupView] = WatchCache(
-            kube, "groups", ngp_path(), parse_group, on_change=on_group
+            kube,
+            "groups",
+            ngp_path(),
+            parse_group,
+            on_change=on_group,
+            relist_interval=relist_interval,
         )
         self.node_requests: WatchCache[NodeRequestView] = WatchCache(
-            kube, "noderequests", nr_path(), parse_node_request, on_change=on_node_request
+            kube,
+            "noderequests",
+            nr_path(),
+            parse_node_request,
+            on_change=on_node_request,
+            relist_interval=relist_interval,
         )
         self.all: list[WatchCache[Any]] = [
             self.pods,

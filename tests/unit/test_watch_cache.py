@@ -101,3 +101,52 @@ def test_gc_paused_leaves_a_disabled_collector_disabled() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+class QuietKube(Kube):
+    """Lists the current objects; its watches deliver nothing and end only at their
+    timeout, as a watch does whose apiserver stopped sending events."""
+
+    def __init__(self) -> None:
+        super().__init__(api_client=None)
+        self.objects: list[dict[str, Any]] = [pod("a")]
+        self.watch_timeouts: list[int] = []
+
+    def request(
+        self, method: str, path: str, *, query: Mapping[str, Any] | None = None, **_: Any
+    ) -> Any:
+        return {"metadata": {"resourceVersion": "1"}, "items": list(self.objects)}
+
+    def watch(
+        self, path: str, resource_version: str, query: Any = None, *, timeout_seconds: int = 300
+    ) -> Any:
+        self.watch_timeouts.append(timeout_seconds)
+        time.sleep(min(timeout_seconds, 0.05))
+        return iter(())
+
+
+def test_a_quiet_watch_cannot_hide_changes_past_the_relist_interval() -> None:
+    kube = QuietKube()
+    cache: WatchCache[str] = WatchCache(
+        kube, "pods", "/api/v1/pods", lambda o: str(o["metadata"]["name"]), relist_interval=0.3
+    )
+    cache.start()
+    try:
+        assert cache.synced.wait(5) and cache.snapshot() == ["a"]
+        kube.objects.append(pod("b"))  # a change no watch event reports
+        deadline = time.monotonic() + 5
+        while sorted(cache.snapshot()) != ["a", "b"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sorted(cache.snapshot()) == ["a", "b"] and cache.relists >= 2
+        # Watches are asked to end by the next relist, never later.
+        assert all(t <= 1 for t in kube.watch_timeouts)
+    finally:
+        cache.stop()
+
+
+def test_without_a_due_relist_the_watch_asks_for_its_full_timeout() -> None:
+    kube = QuietKube()
+    cache: WatchCache[str] = WatchCache(kube, "pods", "/api/v1/pods", str, relist_interval=3600)
+    cache._relist()
+    cache._watch_once()
+    assert kube.watch_timeouts == [300] and cache.relists == 1
