@@ -26,7 +26,8 @@ class Settings(BaseSettings):
         description="Marks the provider instances of this cluster (e.g. a Hetzner label).",
     )
     namespace: str = Field(
-        default="kube-system", description="Namespace for the operator's own objects (leader Lease)."
+        default="kube-system",
+        description="Namespace for the operator's own objects (leader Lease).",
     )
     events_namespace: str = Field(
         default="default",
@@ -85,6 +86,16 @@ class Settings(BaseSettings):
         description="Seconds one provider call may take before it counts as failed.",
     )
     provider_workers: int = Field(default=8, ge=1, description="Threads for provider calls.")
+    provider_qps: float = Field(
+        default=10.0,
+        gt=0,
+        description="Calls per second each provider may get, on average (Hetzner allows 1).",
+    )
+    provider_burst: float = Field(
+        default=20.0,
+        ge=1,
+        description="Calls a provider may get at once before provider_qps applies.",
+    )
     api_workers: int = Field(
         default=8,
         ge=1,

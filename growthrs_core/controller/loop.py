@@ -82,6 +82,8 @@ class Controller:
             read_secret=secret_reader(self.kube),
             workers=settings.provider_workers,
             timeout=settings.provider_timeout,
+            qps=settings.provider_qps,
+            burst=settings.provider_burst,
         )
         self.events = EventRecorder(self.kube, namespace=settings.events_namespace)
         self.memory = LoopMemory()
@@ -336,7 +338,7 @@ class Controller:
             installed_names=", ".join(self.manager.providers) or "none",
         )
         for name, retry in decided.retry_deletes:
-            self.remover.start_delete(retry.provider, name, retry.reason, retry=True)
+            self.remover.start_delete(retry.provider, name, retry.reason)
         for poll in decided.polls:
             self.provisioner.poll_status(poll)
         for step in decided.steps:

@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from growthrs_core.decisions.budget import TokenBucket
 from growthrs_core.domain import Offering
 from growthrs_core.errors import MissingConfig, ProviderError, ProviderInternal, UnknownProvider
 from growthrs_core.plugins.manager import PluginManager
@@ -51,6 +52,8 @@ class ProviderHub:
         workers: int = 8,
         timeout: float = 60.0,
         offerings_ttl: float = 300.0,
+        qps: float = 10.0,
+        burst: float = 20.0,
     ) -> None:
         self.manager = manager
         self.cluster_name = cluster_name
@@ -62,6 +65,8 @@ class ProviderHub:
         self._instances: dict[str, Provider | ProviderError] = {}
         self._offerings: dict[str, _OfferingCache] = {}
         self._lock = threading.Lock()
+        self._qps, self._burst = qps, burst
+        self._budgets: dict[str, TokenBucket] = {}
 
     def installed(self, name: str) -> bool:
         return name in self.manager.providers
@@ -101,14 +106,37 @@ class ProviderHub:
         with self._lock:
             return {n: p for n, p in self._instances.items() if not isinstance(p, ProviderError)}
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        return self.executor.submit(fn, *args)
+    def submit(self, fn: Callable[..., T], *args: Any, provider: str = "") -> Future[T]:
+        """Run ``fn(*args)`` in a worker; with ``provider``, within that provider's budget."""
+
+        def run() -> T:
+            if provider:
+                self._spend(provider)
+            return fn(*args)
+
+        return self.executor.submit(run)
+
+    def budget(self, name: str) -> TokenBucket:
+        """The request budget of provider ``name``, shared by every call to it."""
+        with self._lock:
+            bucket = self._budgets.get(name)
+            if bucket is None:
+                bucket = TokenBucket(self._qps, self._burst, time.monotonic)
+                self._budgets[name] = bucket
+        return bucket
+
+    def _spend(self, name: str) -> None:
+        wait = self.budget(name).reserve()
+        if wait > 0:
+            time.sleep(wait)
 
     def call(self, name: str, method: str, *args: Any) -> Future[Any]:
-        """Run ``provider.method(*args)`` in a worker; errors come back as ProviderError."""
+        """Run ``provider.method(*args)`` in a worker, within the provider's request
+        budget; errors come back as ProviderError."""
 
         def run() -> Any:
             provider = self.get(name)
+            self._spend(name)
             try:
                 return getattr(provider, method)(*args)
             except ProviderError:
@@ -147,7 +175,9 @@ class ProviderHub:
     def _refresh(self, name: str) -> None:
         cache = self._offerings[name]
         try:
-            result = list(self.get(name).offerings(None))
+            provider = self.get(name)
+            self._spend(name)
+            result = list(provider.offerings(None))
             cache.offerings, cache.error = result, None
         except ProviderError as exc:
             cache.error = exc.message

@@ -149,7 +149,6 @@ class Provisioner:
                     action.provider,
                     action.node_name,
                     f"NodeRequest {nr.name}: {action.reason}",
-                    retry=True,
                 )
             elif isinstance(action, LabelNode):
                 self.label_node(nr, action, group)
@@ -195,7 +194,7 @@ class Provisioner:
                         action.node_name,
                     )
                     self.remover.start_delete(
-                        action.provider, action.node_name, "its NodeRequest is gone", retry=True
+                        action.provider, action.node_name, "its NodeRequest is gone"
                     )
                 return
             if isinstance(result, ProviderError):

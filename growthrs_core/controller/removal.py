@@ -51,11 +51,9 @@ class Remover:
         self.orphan_grace = orphan_grace
         self.wake = wake
 
-    def start_delete(
-        self, provider: str, node_name: str, reason: str, *, retry: bool = False
-    ) -> None:
-        """Delete the instance, then its Node. With ``retry`` a failure is tried again
-        on the schedule of :func:`~growthrs_core.decisions.deletes.next_delete_retry`."""
+    def start_delete(self, provider: str, node_name: str, reason: str) -> None:
+        """Delete the instance, then its Node. A failure is tried again on the schedule
+        of :func:`~growthrs_core.decisions.deletes.next_delete_retry`, never sooner."""
         key = CallKey("delete", node_name)
         if self.calls.busy(key):
             return
@@ -71,9 +69,6 @@ class Remover:
             if not isinstance(result, Exception):
                 self.memory.delete_retries.pop(node_name, None)
                 return
-            if not retry:  # a scale-down removal: the next pass decides again
-                log.warning("removing %s failed (will retry): %s", node_name, result)
-                return
             again = next_delete_retry(
                 self.memory.delete_retries.get(node_name), provider, reason, result, self.clock()
             )
@@ -87,7 +82,7 @@ class Remover:
             )
 
         self.memory.removing.add(node_name)
-        self.calls.track(key, self.hub.submit(work), done)
+        self.calls.track(key, self.hub.submit(work, provider=provider), done)
 
     # -- scale-down ---------------------------------------------------------------------------
 
@@ -156,7 +151,7 @@ class Remover:
                 self.memory.orphans_seen = verdict.seen
                 for node_id in verdict.delete:
                     self.start_delete(
-                        provider, node_id, "orphaned instance: no NodeRequest or Node", retry=True
+                        provider, node_id, "orphaned instance: no NodeRequest or Node"
                     )
 
             self.calls.track(key, self.hub.call(name, "list_nodes"), got)

@@ -193,7 +193,9 @@ class Backoff(_Model):
     """
 
     provider: str = Field(default="", description="Provider of the offering; empty for the group.")
-    offering: str = Field(default="", description="Offering key, e.g. cx22@fsn1; empty for the group.")
+    offering: str = Field(
+        default="", description="Offering key, e.g. cx22@fsn1; empty for the group."
+    )
     until: str = Field(description="RFC 3339 time after which it is tried again.")
     failures: Annotated[int, Field(ge=0)] = Field(
         default=1, description="Failures in a row; each doubles the wait, up to a cap."
