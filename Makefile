@@ -14,8 +14,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(BIN)/growthrs: $(BIN)/python pyproject.toml plugins/growthrs_kwok/pyproject.toml plugins/growthrs_hetzner/pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]' -e plugins/growthrs_kwok -e plugins/growthrs_hetzner
+$(BIN)/growthrs: $(BIN)/python pyproject.toml plugins/growthrs_kwok/pyproject.toml plugins/growthrs_hetzner/pyproject.toml testing/hcloud_standin/pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]' -e plugins/growthrs_kwok -e plugins/growthrs_hetzner -e testing/hcloud_standin
 	@touch $@
 
 $(BIN)/tox: $(BIN)/python
