@@ -2,7 +2,7 @@
 """`make demo`: GrowthRS autoscaling a real workload on a local control plane, live.
 
 Steps: pick a cluster (``KUBECONFIG`` if it runs a kwok controller, otherwise a
-fresh one from ``hack/controlplane/cluster.py`` named ``growthrs-demo``),
+fresh one from ``growthrs_testkit.controlplane`` named ``growthrs-demo``),
 install the CRDs and ``examples/kwok-demo-group.yaml``, optionally make the
 top pool's type "no capacity" (``--fallback``, the default), start
 ``growthrs run`` as its own process, create a Deployment that needs several
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import math
 import os
@@ -61,7 +60,6 @@ from growthrs_core.quantity import count as quantity_count
 from growthrs_core.quantity import cpu_millis, memory_mib
 
 ROOT = Path(__file__).resolve().parent.parent
-CLUSTER_PY = ROOT / "hack" / "controlplane" / "cluster.py"
 EXAMPLE = ROOT / "examples" / "kwok-demo-group.yaml"
 
 CLUSTER_NAME = "growthrs-demo"
@@ -90,13 +88,10 @@ class DemoFailed(Exception):
 
 
 def cluster_module() -> ModuleType:
-    """hack/controlplane/cluster.py is a script, not a package: import it by path."""
-    spec = importlib.util.spec_from_file_location("growthrs_controlplane", CLUSTER_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The local control plane, from the test kit."""
+    from growthrs_testkit import controlplane
+
+    return controlplane
 
 
 def raw(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -1144,7 +1139,7 @@ class Demo:
                 f"  operator pid {pid}, log {self.operator.log_path if self.operator else ''}; stop it: kill {pid}"
             )
         if self.own_cluster:
-            self.say(f"  python {CLUSTER_PY.relative_to(ROOT)} down --name {CLUSTER_NAME}")
+            self.say(f"  python -m growthrs_testkit.controlplane down --name {CLUSTER_NAME}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

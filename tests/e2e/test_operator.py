@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import (
-    Operator,
+
+from growthrs_core.controller.kube import Kube, KubeError, ngp_path, node_path, nr_path
+from growthrs_core.plugins.manager import PluginManager
+from growthrs_core.provider import ProviderContext
+from growthrs_testkit.kube import (
     create_namespace,
     delete_group_and_nodes,
     deployment_body,
@@ -32,10 +35,7 @@ from e2e_support import (
     running,
     wait_for,
 )
-
-from growthrs_core.controller.kube import Kube, KubeError, ngp_path, node_path, nr_path
-from growthrs_core.plugins.manager import PluginManager
-from growthrs_core.provider import ProviderContext
+from growthrs_testkit.operator import Operator
 
 pytestmark = pytest.mark.e2e
 
