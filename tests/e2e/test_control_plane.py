@@ -3,13 +3,15 @@
 Proves what the operator's end-to-end tests rely on: the kwok controller makes
 an annotated fake node Ready and runs pods bound to it, the controller manager
 turns a Deployment into pods, and the scheduler reports pods that fit nowhere
-as ``PodScheduled=False`` / ``Unschedulable``.
+as ``PodScheduled=False`` / ``Unschedulable``; and that the controller manager
+and the scheduler really run with the raised client rate.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from growthrs_testkit.kube import wait_for as _wait_for
+from growthrs_testkit.pytest_plugin import KubeCluster
 
 pytestmark = pytest.mark.e2e
 
@@ -190,3 +193,19 @@ def test_pod_that_fits_nowhere_is_unschedulable(
     assert "Insufficient cpu" in (cond.message or "")
     core.delete_namespaced_pod("too-big", namespace, grace_period_seconds=0)
 
+
+def test_controller_manager_and_scheduler_run_with_the_raised_client_rate(
+    kube_cluster: KubeCluster,
+) -> None:
+    """kwokctl drops an ``override`` of a flag it does not pass itself; the flags
+    must reach the processes, or scheduling 1,000 pods measures client throttling."""
+    pids = kube_cluster.component_pids()
+    if not pids:
+        pytest.skip("GROWTHRS_E2E_KUBECONFIG names a cluster whose processes are not ours")
+    for component in ("kube-controller-manager", "kube-scheduler"):
+        assert component in pids, f"no pid file for {component}: {sorted(pids)}"
+        cmdline = Path(f"/proc/{pids[component]}/cmdline").read_bytes().decode()
+        args = cmdline.split("\0")
+        assert component in Path(args[0]).name, args[:1]
+        assert "--kube-api-qps=300" in args, (component, args)
+        assert "--kube-api-burst=600" in args, (component, args)

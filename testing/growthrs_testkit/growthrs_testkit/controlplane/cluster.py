@@ -235,9 +235,12 @@ def _kwokctl_config(paths: dict[str, str], ports: dict[str, int]) -> str:
     # event each) then takes the scheduler about a minute, which would measure
     # the client rate limiter rather than the autoscaler. A control plane sized
     # for a thousand-node cluster raises them; so does this one.
+    # ``override: false`` appends the flag. kwokctl only overrides flags that
+    # are among its default arguments (it logs "have not match override" and
+    # drops the rest), and these are not, so an override would be ignored.
     client_rate = [
-        {"key": "kube-api-qps", "value": str(CLIENT_QPS), "override": True},
-        {"key": "kube-api-burst", "value": str(CLIENT_BURST), "override": True},
+        {"key": "kube-api-qps", "value": str(CLIENT_QPS), "override": False},
+        {"key": "kube-api-burst", "value": str(CLIENT_BURST), "override": False},
     ]
     # JSON is YAML; kwokctl reads either.
     return json.dumps(
