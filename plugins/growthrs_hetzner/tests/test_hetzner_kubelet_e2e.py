@@ -68,6 +68,8 @@ def test_running_servers_become_ready_nodes_and_go_with_them(
                 taints=(Taint("arch", "arm64"),),
             )
         )
+        # Deliberately let time pass: the kubelet (polling every 0.2 s) must register
+        # nothing while the server is still booting. There is no event to wait for.
         time.sleep(0.5)
         assert node() is None  # still booting
         api.finish_actions()
