@@ -14,8 +14,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(BIN)/growthrs: $(BIN)/python pyproject.toml plugins/growthrs_kwok/pyproject.toml plugins/growthrs_hetzner/pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]' -e plugins/growthrs_kwok -e plugins/growthrs_hetzner
+# The core and everything that depends on it in one pip call, so growthrs-core
+# resolves to this checkout. The test kit brings the control plane tool.
+PACKAGES := pyproject.toml plugins/growthrs_kwok/pyproject.toml plugins/growthrs_hetzner/pyproject.toml \
+	testing/growthrs_testkit/pyproject.toml testing/hcloud_standin/pyproject.toml
+$(BIN)/growthrs: $(BIN)/python $(PACKAGES)
+	$(BIN)/pip install --quiet -e '.[test]' -e plugins/growthrs_kwok -e plugins/growthrs_hetzner \
+		-e testing/growthrs_testkit -e testing/hcloud_standin
 	@touch $@
 
 $(BIN)/tox: $(BIN)/python
@@ -24,12 +29,12 @@ $(BIN)/tox: $(BIN)/python
 venv: $(BIN)/growthrs
 
 ## Build (or reuse) etcd, kube-apiserver, scheduler, controller-manager, kubectl and kwok.
-controlplane:
-	$(PYTHON) hack/controlplane/cluster.py build
+controlplane: venv
+	$(BIN)/python -m growthrs_testkit.controlplane build
 
 ## A local cluster autoscaling a real workload, with live progress.
 demo: venv controlplane
-	$(BIN)/python hack/demo.py $(DEMO_ARGS)
+	$(BIN)/python -m hack.demo $(DEMO_ARGS)
 
 ## Every test: lint, mypy --strict, unit, and end-to-end on a real local control plane.
 test: $(BIN)/tox controlplane
@@ -43,5 +48,5 @@ bench: venv controlplane
 crds: venv
 	rm -rf crds && GROWTHRS_DISABLED_PLUGINS=testplugin,broken $(BIN)/growthrs crds --output-dir crds
 
-clean-cluster:
-	$(PYTHON) hack/controlplane/cluster.py down --all
+clean-cluster: venv
+	$(BIN)/python -m growthrs_testkit.controlplane down --all

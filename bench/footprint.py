@@ -163,7 +163,7 @@ def peak_rss(proc: psutil.Process) -> float:
 
 
 def measure_operator(
-    kubeconfig: str, log_dir: Path, cl: harness.BenchCluster, *, settle: float, window: float
+    kubeconfig: str, log_dir: Path, cl: harness.KubeCluster, *, settle: float, window: float
 ) -> dict[str, Any]:
     with harness.operator(kubeconfig, log_dir, cluster_name="bench-footprint") as op:
         proc = psutil.Process(op.proc.pid)

@@ -1,10 +1,10 @@
 """What the operator benchmarks share: a cluster, the operator process, watches, figures.
 
-Each benchmark starts its own local control plane (``hack/controlplane/cluster.py``,
+Each benchmark starts its own local control plane (``growthrs_testkit.controlplane``,
 a unique name, torn down at the end, also on error or SIGTERM) unless
 ``--kubeconfig`` or ``GROWTHRS_E2E_KUBECONFIG`` names one to use. The operator
 runs exactly as a user runs it, ``python -m growthrs_core.cli run`` in a
-subprocess, through the end-to-end tests' :class:`Operator` helper.
+subprocess, through the test kit's launcher (:class:`growthrs_testkit.operator.Operator`).
 
 Times are wall-clock (``time.time()``) taken in this process when a watch event
 arrives, so they compare with each other to the millisecond and with the API
@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import importlib.util
 import json
 import os
 import platform
 import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -32,43 +29,30 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TypeVar
 
 import psutil
-from kubernetes import client, config
 
 from growthrs_core.controller.kube import Kube, KubeError, ngp_path, node_path, nr_path
+from growthrs_testkit import controlplane
+from growthrs_testkit.controlplane import KubeCluster
+from growthrs_testkit.kube import (
+    PAUSE_IMAGE,
+    create_namespace,
+    group_body,
+    install_crds,
+    kube_for,
+    wait_for,
+)
+from growthrs_testkit.operator import Operator
+
+__all__ = ["PAUSE_IMAGE", "KubeCluster", "Operator", "create_namespace", "group_body", "wait_for"]
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 START_LOAD = psutil.getloadavg()
 """Load average when the benchmark started: the machine may be shared."""
 T = TypeVar("T")
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    """A module that is not part of a package, imported by path (once per process)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses need the module registered
-    spec.loader.exec_module(module)
-    return module
-
-
-# Under the names the end-to-end tests use (conftest.py's loader, and e2e_support
-# as tests/e2e import it), so a pytest session shares one copy of each.
-cluster_tool = _load("growthrs_controlplane_cluster", REPO / "hack" / "controlplane" / "cluster.py")
-e2e = _load("e2e_support", REPO / "tests" / "e2e" / "e2e_support.py")
-
-install_crds = e2e.install_crds
-wait_for = e2e.wait_for
-group_body = e2e.group_body
-create_namespace = e2e.create_namespace
-PAUSE_IMAGE: str = e2e.PAUSE_IMAGE
 
 OPERATOR_FLAGS: dict[str, Any] = {
     # The product's defaults, not the end-to-end tests' fast ones ...
@@ -103,29 +87,12 @@ def arguments(description: str, runs: int) -> argparse.ArgumentParser:
 # -- the cluster ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BenchCluster:
-    name: str
-    kubeconfig: str
-    started_here: bool
-
-    def component_pids(self) -> dict[str, int]:
-        """Processes of a cluster started here, by component (empty for an external one)."""
-        if not self.started_here:
-            return {}
-        out = {}
-        for f in (cluster_tool.cluster_dir(self.name) / "pids").glob("*.pid"):
-            with contextlib.suppress(OSError, ValueError):
-                out[f.stem] = int(f.read_text().strip())
-        return out
-
-
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
-def cluster(kubeconfig: str | None, prefix: str) -> Iterator[BenchCluster]:
+def cluster(kubeconfig: str | None, prefix: str) -> Iterator[KubeCluster]:
     """The given cluster, or a fresh one that is deleted at the end.
 
     SIGTERM unwinds like an error meanwhile, so the operator is stopped and
@@ -134,18 +101,18 @@ def cluster(kubeconfig: str | None, prefix: str) -> Iterator[BenchCluster]:
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         if kubeconfig:
-            yield BenchCluster("external", kubeconfig, started_here=False)
+            yield KubeCluster("external", kubeconfig, started_here=False)
             return
         name = f"{prefix}-{os.getpid()}"
         try:
             log(f"starting control plane {name}")
             started = time.monotonic()
-            up = cluster_tool.up(name)
+            up = controlplane.up(name)
             log(f"control plane {name} up in {time.monotonic() - started:.1f}s")
-            yield BenchCluster(name, str(up.kubeconfig), started_here=True)
+            yield KubeCluster(name, str(up.kubeconfig), started_here=True)
         finally:
             with contextlib.suppress(Exception):
-                cluster_tool.down(name)
+                controlplane.down(name)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -156,10 +123,7 @@ def connect(kubeconfig: str, pool: int = 32) -> Kube:
     The official client's default pool (5 per CPU) is smaller than the thread
     pools here; it would open and discard a TLS connection per surplus request.
     """
-    cfg = client.Configuration()
-    config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-    cfg.connection_pool_maxsize = pool
-    return Kube(client.ApiClient(cfg))
+    return kube_for(kubeconfig, pool_size=pool)
 
 
 def prepare(kubeconfig: str) -> Kube:
@@ -206,45 +170,20 @@ def tail(op: Any, lines: int = 30) -> str:
     return "\n".join(op.log().splitlines()[-lines:])
 
 
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the benchmark process dies, even by SIGKILL."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class Operator(e2e.Operator):
-    """The end-to-end tests' operator process, which never outlives the benchmark.
-
-    An operator left running against a deleted cluster retries forever.
-    """
-
-    def start(self) -> Operator:
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.proc = subprocess.Popen(
-            self.args,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            preexec_fn=_die_with_parent,
-        )
-        return self
-
-
 @contextlib.contextmanager
-def operator(kubeconfig: str, log_dir: Path, **flags: Any) -> Iterator[Any]:
-    """``growthrs run`` with :data:`OPERATOR_FLAGS` (overridable), stopped at the end."""
+def operator(kubeconfig: str, log_dir: Path, **flags: Any) -> Iterator[Operator]:
+    """``growthrs run`` with :data:`OPERATOR_FLAGS` (overridable), stopped at the end.
+
+    It never outlives the benchmark: an operator left running against a deleted
+    cluster retries forever.
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
-    op = Operator(kubeconfig, log_dir, **{**OPERATOR_FLAGS, **flags}).start()
+    op = Operator(kubeconfig, log_dir, die_with_parent=True, **{**OPERATOR_FLAGS, **flags})
+    op.start()
     try:
         yield op
     finally:
-        if op.alive():
-            op.stop()
-        else:
-            op._log.close()
+        op.stop()
 
 
 # -- watching ---------------------------------------------------------------------------------
@@ -505,7 +444,7 @@ def figure_table(benchmark: str, figures: Sequence[Figure | dict[str, Any]]) -> 
 
 
 def machine() -> dict[str, Any]:
-    versions = cluster_tool.read_versions()
+    versions = controlplane.read_versions()
     return {
         "cpus": psutil.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),

@@ -2,11 +2,12 @@
 
 The planner packs batches of up to 12 pods exactly; larger ones are packed by
 heuristics (first-fit-decreasing per offering, right-sized, and a by-value
-greedy across offerings). This draws random instances in the style of
-``tests/unit/planner/test_planner_oracle.py`` (one pool, one location, up to
-four offerings with prices off linear by up to 30 %, resources only) with 13-40
-pods, solves the same bin-packing MILP with HiGHS under a time limit, and
-reports how the planner's hourly cost compares with the best solution found.
+greedy across offerings). This draws random instances with the generator
+``tests/unit/planner/test_planner_oracle.py`` uses (``growthrs_testkit.planning``:
+one pool, one location, up to four offerings with prices off linear by up to
+30 %, resources only) with 13-40 pods, solves the same bin-packing MILP with
+HiGHS under a time limit, and reports how the planner's hourly cost compares
+with the best solution found.
 
 Usage::
 
@@ -20,16 +21,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
-from pathlib import Path
-from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "unit" / "planner"))
-
-import highspy
-import test_planner_oracle as oracle
-from planner_builders import CHEAPEST_CHAIN, DEFAULT_CHAIN
+from growthrs_testkit.planning import (
+    CHEAPEST_CHAIN,
+    DEFAULT_CHAIN,
+    optimum,
+    planned,
+    random_instance,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,20 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-pods", type=int, default=40)
     args = parser.parse_args(argv)
 
-    plain = highspy.Highs
-
-    def limited() -> Any:
-        h = plain()
-        h.setOptionValue("time_limit", args.time_limit)
-        return h
-
-    oracle.highspy.Highs = limited
     rng = random.Random(args.seed)
-    instances = [
-        oracle.random_instance(rng, args.min_pods, args.max_pods) for _ in range(args.instances)
-    ]
+    instances = [random_instance(rng, args.min_pods, args.max_pods) for _ in range(args.instances)]
     started = time.perf_counter()
-    references = [oracle.optimum(inst) for inst in instances]
+    references = [optimum(inst, time_limit=args.time_limit) for inst in instances]
     solver_s = time.perf_counter() - started
     print(f"{len(instances)} instances, MILP references in {solver_s:.0f} s")
     print(f"{'chain':<22} {'optimal':>7} {'within 5 %':>10} {'mean':>6} {'worst':>6} {'plan s':>7}")
@@ -65,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios = []
         t0 = time.perf_counter()
         for inst, (best_cost, _) in zip(instances, references, strict=True):
-            cost, _ = oracle.planned(inst, chain)
+            cost, _ = planned(inst, chain)
             ratios.append(cost / best_cost)
         elapsed = time.perf_counter() - t0
         print(

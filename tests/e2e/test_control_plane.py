@@ -1,25 +1,27 @@
-"""Smoke test of the local control plane itself (hack/controlplane/cluster.py).
+"""Smoke test of the local control plane itself (``growthrs_testkit.controlplane``).
 
 Proves what the operator's end-to-end tests rely on: the kwok controller makes
 an annotated fake node Ready and runs pods bound to it, the controller manager
 turns a Deployment into pods, and the scheduler reports pods that fit nowhere
-as ``PodScheduled=False`` / ``Unschedulable``.
+as ``PodScheduled=False`` / ``Unschedulable``; and that the controller manager
+and the scheduler really run with the raised client rate.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-pytestmark = pytest.mark.e2e
+from growthrs_testkit.kube import wait_for as _wait_for
+from growthrs_testkit.pytest_plugin import KubeCluster
 
-T = TypeVar("T")
+pytestmark = pytest.mark.e2e
 
 NODE_READY_BOUND = 30.0  # seconds for the kwok controller to mark a new node Ready
 PODS_RUNNING_BOUND = 60.0  # seconds for a 2-replica Deployment to be Running on it
@@ -27,15 +29,8 @@ UNSCHEDULABLE_BOUND = 30.0  # seconds for the scheduler to give up on a pod that
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 
 
-def wait_for(what: str, check: Callable[[], T | None], timeout: float) -> T:
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+def wait_for(what: str, check: Callable[[], Any], timeout: float) -> Any:
+    return _wait_for(what, check, timeout, interval=0.25)
 
 
 def ignore_404(call: Callable[[], Any]) -> None:
@@ -197,3 +192,20 @@ def test_pod_that_fits_nowhere_is_unschedulable(
     assert cond.reason == "Unschedulable"
     assert "Insufficient cpu" in (cond.message or "")
     core.delete_namespaced_pod("too-big", namespace, grace_period_seconds=0)
+
+
+def test_controller_manager_and_scheduler_run_with_the_raised_client_rate(
+    kube_cluster: KubeCluster,
+) -> None:
+    """kwokctl drops an ``override`` of a flag it does not pass itself; the flags
+    must reach the processes, or scheduling 1,000 pods measures client throttling."""
+    pids = kube_cluster.component_pids()
+    if not pids:
+        pytest.skip("GROWTHRS_E2E_KUBECONFIG names a cluster whose processes are not ours")
+    for component in ("kube-controller-manager", "kube-scheduler"):
+        assert component in pids, f"no pid file for {component}: {sorted(pids)}"
+        cmdline = Path(f"/proc/{pids[component]}/cmdline").read_bytes().decode()
+        args = cmdline.split("\0")
+        assert component in Path(args[0]).name, args[:1]
+        assert "--kube-api-qps=300" in args, (component, args)
+        assert "--kube-api-burst=600" in args, (component, args)

@@ -2,17 +2,14 @@
 
 Every request/response pair a stand-in served is validated when the test
 finishes, so a test that passes also proves the stand-in answered (and the
-provider asked) in Hetzner's documented shapes.
+provider asked) in Hetzner's documented shapes. The stand-in is its own test-only
+distribution (``hcloud-standin``); the end-to-end tests get ``kube_cluster`` from
+the GrowthRS test kit's pytest plugin (``growthrs-testkit``).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -107,41 +104,3 @@ def make_provider(
 @pytest.fixture
 def provider(make_provider: Callable[..., HetznerProvider]) -> HetznerProvider:
     return make_provider()
-
-
-# -- end-to-end: a real control plane for the companion kubelet ---------------------------
-
-_REPO_E2E = Path(__file__).resolve().parents[3] / "tests" / "e2e" / "conftest.py"
-
-
-def _load_repo_e2e() -> Any:
-    """The repository's ``kube_cluster`` fixture, shared with the other test trees.
-
-    Loaded under the same module name the kwok plugin's tests use, so one session
-    starts at most one cluster.
-    """
-    name = "growthrs_repo_e2e_conftest"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _REPO_E2E)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-if _REPO_E2E.exists():
-    kube_cluster = _load_repo_e2e().kube_cluster
-else:
-
-    @pytest.fixture(scope="session")
-    def kube_cluster() -> Any:
-        """Outside a GrowthRS checkout only an existing cluster can be used."""
-        kubeconfig = os.environ.get("GROWTHRS_E2E_KUBECONFIG")
-        if not kubeconfig:
-            pytest.fail(
-                "the companion kubelet's e2e test needs the repository's tests/e2e or "
-                "GROWTHRS_E2E_KUBECONFIG pointing at a cluster with a kwok controller"
-            )
-        return SimpleNamespace(kubeconfig=kubeconfig)

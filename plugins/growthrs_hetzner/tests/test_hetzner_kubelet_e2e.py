@@ -18,6 +18,7 @@ from hetzner_support import create_request, k3s_class
 
 from growthrs_core import NodeId, Taint
 from growthrs_hetzner.provider import HetznerProvider
+from growthrs_testkit.kube import wait_for
 from hcloud_standin import StandIn
 from hcloud_standin.kubelet import FakeKubelet
 
@@ -25,13 +26,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return wait_for(what, check, timeout, interval=0.25)
 
 
 def test_running_servers_become_ready_nodes_and_go_with_them(
@@ -73,6 +68,8 @@ def test_running_servers_become_ready_nodes_and_go_with_them(
                 taints=(Taint("arch", "arm64"),),
             )
         )
+        # Deliberately let time pass: the kubelet (polling every 0.2 s) must register
+        # nothing while the server is still booting. There is no event to wait for.
         time.sleep(0.5)
         assert node() is None  # still booting
         api.finish_actions()

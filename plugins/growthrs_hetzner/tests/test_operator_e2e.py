@@ -24,15 +24,12 @@ description.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -41,32 +38,15 @@ from kubernetes import config as k8s_config
 
 from growthrs_core.controller.kube import Kube, KubeError, ngp_path
 from growthrs_hetzner import labels as hlabels
+from growthrs_testkit import kube as support
+from growthrs_testkit.kube import wait_for
+from growthrs_testkit.operator import Operator
 from hcloud_standin import Fault, StandIn
 from hcloud_standin.contract import Contract
 from hcloud_standin.kubelet import FakeKubelet
 from hcloud_standin.server import Exchange
 
 pytestmark = pytest.mark.e2e
-
-_E2E_SUPPORT = Path(__file__).resolve().parents[3] / "tests" / "e2e" / "e2e_support.py"
-
-
-def _load_e2e_support() -> ModuleType:
-    """tests/e2e/e2e_support.py (the ``Operator`` helper), imported by path."""
-    name = "e2e_support"  # the name tests/e2e imports it by: one module either way
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _E2E_SUPPORT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-support = _load_e2e_support()
-Operator = support.Operator
-wait_for = support.wait_for
 
 TOKEN = "hz-op-e2e-TOKEN-8d1e5c0b7a9f"
 ACTION_DELAY = 1.0
@@ -109,7 +89,7 @@ class HetznerE2E:
     node_class: str
     ids: dict[str, int]
     """IDs of the stand-in's network, firewall and SSH key the node class names."""
-    operator: Any = None
+    operator: Operator | None = None
     started: float = field(default_factory=time.monotonic)
 
     # -- setup -------------------------------------------------------------------------
@@ -128,7 +108,7 @@ class HetznerE2E:
             support.group_body(self.group, pools, locations=["fsn1"], scaleDown=scale_down),
         )
 
-    def start_operator(self, env: dict[str, str] | None = None, **flags: Any) -> Any:
+    def start_operator(self, env: dict[str, str] | None = None, **flags: Any) -> Operator:
         env = {
             "GROWTHRS_HETZNER_ENDPOINT": self.api.url,
             "GROWTHRS_HETZNER_TOKEN": TOKEN,

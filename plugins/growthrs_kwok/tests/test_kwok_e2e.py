@@ -70,6 +70,9 @@ class Harness:
     def provider(self, **settings: str) -> KwokProvider:
         settings.setdefault("faults_namespace", NAMESPACE)
         settings.setdefault("faults_configmap", self.configmap)
+        # Re-read the faults ConfigMap on every call, so a test sees its change at
+        # once instead of sleeping out the 1 s cache (test_kwok_faults covers that).
+        settings.setdefault("faults_refresh", "0")
         return from_context(
             ProviderContext(
                 name="kwok",
@@ -100,7 +103,6 @@ class Harness:
             if exc.status != 404:
                 raise
             self.core.create_namespaced_config_map(NAMESPACE, body)
-        time.sleep(1.1)  # the provider re-reads the ConfigMap at most once a second
 
     def cleanup(self) -> None:
         for name in self.nodes_of_cluster():
@@ -264,6 +266,7 @@ def test_boot_delay_then_ready_even_after_a_restart(kw: Harness) -> None:
     assert manifest.READY_AT_ANNOTATION in annotations
     assert provider.list_nodes() == [node_id]
     assert provider.status(node_id) == Creating()
+    # Deliberately let time pass (half the boot delay): the node must still be booting.
     time.sleep(1)
     assert provider.status(node_id) == Creating()
     # A fresh provider (an operator restart) knows the boot time from the Node itself.
@@ -308,6 +311,8 @@ def test_boot_delay_from_configmap(kw: Harness) -> None:
     provider = kw.provider(boot_delay="0")
     kw.set_faults(boot_delay="60")  # the ConfigMap overrides the setting
     node_id = provider.create(kw.request("a"))
+    # Deliberately let time pass: with the ConfigMap's 60 s boot delay (not the
+    # setting's 0) the node must still be booting a second later.
     time.sleep(1)
     assert provider.status(node_id) == Creating()
 
@@ -318,6 +323,8 @@ def test_never_ready_until_the_fault_is_lifted(kw: Harness) -> None:
     stuck = provider.create(kw.request("a", CAX11_HEL))
     fine = provider.create(kw.request("b"))
     eventually(lambda: provider.status(fine), lambda s: s == Running())
+    # Deliberately let time pass (2 s, while its sibling booted at once): a node
+    # under never_ready must stay Creating throughout.
     for _ in range(5):
         assert provider.status(stuck) == Creating()
         time.sleep(0.4)

@@ -6,7 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from planner_builders import (
+
+from growthrs_core.cluster import NodeInfo, PodInfo, parse_node_request
+from growthrs_core.crd.models import Requirements
+from growthrs_core.domain import InstanceType, Offering, Region, Resources, Zone
+from growthrs_core.planner import new_node_labels, offering_satisfies, unschedulable_pods
+from growthrs_testkit.planning import (
     CHEAPEST_CHAIN,
     daemonset,
     group,
@@ -20,11 +25,6 @@ from planner_builders import (
     run,
     summary,
 )
-
-from growthrs_core.cluster import NodeInfo, PodInfo, parse_node_request
-from growthrs_core.crd.models import Requirements
-from growthrs_core.domain import InstanceType, Offering, Region, Resources, Zone
-from growthrs_core.planner import new_node_labels, offering_satisfies, unschedulable_pods
 
 TYPES = ["cx22", "cx32", "cx42", "cx52"]
 REGIONS = ("fsn1", "nbg1", "hel1")

@@ -10,7 +10,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from planner_builders import (
+
+from growthrs_core.cluster import DaemonSetInfo, GroupView, NodeInfo, PodInfo
+from growthrs_core.domain import Offering, Taint
+from growthrs_core.planner import Plan, offering_satisfies
+from growthrs_testkit.planning import (
     DEFAULT_CHAIN,
     daemonset,
     group,
@@ -21,10 +25,6 @@ from planner_builders import (
     pool,
     run,
 )
-
-from growthrs_core.cluster import DaemonSetInfo, GroupView, NodeInfo, PodInfo
-from growthrs_core.domain import Offering, Taint
-from growthrs_core.planner import Plan, offering_satisfies
 
 HOSTNAME = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from planner_builders import (
+
+from growthrs_core.cluster import GroupView, PodInfo
+from growthrs_core.domain import Offering
+from growthrs_testkit.planning import (
     CHEAPEST_CHAIN,
     group,
     lineup,
@@ -18,9 +21,6 @@ from planner_builders import (
     run,
     summary,
 )
-
-from growthrs_core.cluster import GroupView, PodInfo
-from growthrs_core.domain import Offering
 
 HETZNER_TYPES = ["cx22", "cx32", "cx42", "cx52"]
 REGIONS = ("fsn1", "nbg1", "hel1")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A real, local Kubernetes control plane for GrowthRS demos and end-to-end tests.
 
 The binaries come from ``build.sh`` (built once from Go modules, then cached).
@@ -8,31 +7,31 @@ controller, which keeps fake nodes (annotation ``kwok.x-k8s.io/node: fake``)
 Ready and runs the pods bound to them.  Every binary path handed to kwokctl is
 a local file, so kwokctl never downloads anything.
 
-Usage::
+Usage (the command line is ``growthrs_testkit.controlplane.cli``)::
 
-    python hack/controlplane/cluster.py build
-    python hack/controlplane/cluster.py up --name dev [--kubeconfig PATH]
-    python hack/controlplane/cluster.py env --name dev
-    python hack/controlplane/cluster.py list
-    python hack/controlplane/cluster.py down --name dev   # or: down --all
+    python -m growthrs_testkit.controlplane build
+    python -m growthrs_testkit.controlplane up --name dev [--kubeconfig PATH]
+    python -m growthrs_testkit.controlplane env --name dev
+    python -m growthrs_testkit.controlplane list
+    python -m growthrs_testkit.controlplane down --name dev   # or: down --all
 
 State (certificates, etcd data, logs, pid files) lives in
 ``$GROWTHRS_CACHE/controlplane/kwok/clusters/<name>`` (GROWTHRS_CACHE defaults
 to ``~/.cache/growthrs``) and is removed by ``down``.  Nothing is written to
 ``~/.kube`` or ``~/.kwok``.
 
-Standard library only: this file is imported by path from tests/e2e/conftest.py.
+Standard library only, so the tool runs before anything else is installed.
+``build.sh`` and ``versions.env`` (the one place the versions are pinned) ship
+next to this module as package data.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import socket
@@ -58,6 +57,9 @@ DEFAULT_NAME = "growthrs"
 DEFAULT_UP_TIMEOUT = 90.0
 # Annotation (value "fake") of the nodes the kwok controller manages.
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# Client rate of kube-controller-manager and kube-scheduler (see _kwokctl_config).
+CLIENT_QPS = 300
+CLIENT_BURST = 600
 
 
 class ClusterError(RuntimeError):
@@ -233,9 +235,12 @@ def _kwokctl_config(paths: dict[str, str], ports: dict[str, int]) -> str:
     # event each) then takes the scheduler about a minute, which would measure
     # the client rate limiter rather than the autoscaler. A control plane sized
     # for a thousand-node cluster raises them; so does this one.
+    # ``override: false`` appends the flag. kwokctl only overrides flags that
+    # are among its default arguments (it logs "have not match override" and
+    # drops the rest), and these are not, so an override would be ignored.
     client_rate = [
-        {"key": "kube-api-qps", "value": "300", "override": True},
-        {"key": "kube-api-burst", "value": "600", "override": True},
+        {"key": "kube-api-qps", "value": str(CLIENT_QPS), "override": False},
+        {"key": "kube-api-burst", "value": str(CLIENT_BURST), "override": False},
     ]
     # JSON is YAML; kwokctl reads either.
     return json.dumps(
@@ -394,6 +399,20 @@ class Cluster:
     workdir: str
 
 
+@dataclass(frozen=True)
+class KubeCluster:
+    """The cluster a test session or a benchmark uses: one started here (``name``
+    under the cache dir) or an external one named by a kubeconfig path."""
+
+    name: str
+    kubeconfig: str
+    started_here: bool
+
+    def component_pids(self) -> dict[str, int]:
+        """Processes of a cluster started here, by component (empty for an external one)."""
+        return component_pids(self.name) if self.started_here else {}
+
+
 def exists(name: str) -> bool:
     return (cluster_dir(name) / "kwok.yaml").exists()
 
@@ -504,12 +523,18 @@ def up(
     )
 
 
-def _pids(name: str) -> list[int]:
-    pids = []
-    for f in (cluster_dir(name) / "pids").glob("*.pid"):
+def component_pids(name: str) -> dict[str, int]:
+    """Process IDs of cluster *name*'s components, by component (``kube-scheduler``...),
+    from the pid files kwokctl keeps; a component may have exited since."""
+    pids: dict[str, int] = {}
+    for f in sorted((cluster_dir(name) / "pids").glob("*.pid")):
         with contextlib.suppress(OSError, ValueError):
-            pids.append(int(f.read_text().strip()))
+            pids[f.stem] = int(f.read_text().strip())
     return pids
+
+
+def _pids(name: str) -> list[int]:
+    return list(component_pids(name).values())
 
 
 def _is_ours(pid: int, name: str) -> bool:
@@ -581,108 +606,3 @@ def _down_quietly(name: str, paths: dict[str, str]) -> None:
         down(name, paths)
     except Exception as exc:  # noqa: BLE001 - best effort while reporting another error
         log(f"cleanup of {name!r} failed: {exc}")
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _cmd_build(args: argparse.Namespace) -> int:
-    for key, value in build().items():
-        print(f"{key}={value}")
-    return 0
-
-
-def _cmd_up(args: argparse.Namespace) -> int:
-    start = time.monotonic()
-    cluster = up(args.name, args.kubeconfig, timeout=args.timeout)
-    log(f"cluster {cluster.name!r} is ready at {cluster.server} ({time.monotonic() - start:.1f}s)")
-    print(cluster.kubeconfig)
-    return 0
-
-
-def _cmd_down(args: argparse.Namespace) -> int:
-    names = list_clusters() if args.all else [args.name]
-    paths = installed_paths()
-    failed = 0
-    for name in names:
-        start = time.monotonic()
-        try:
-            removed = down(name, paths)
-        except (ClusterError, OSError, subprocess.SubprocessError) as exc:
-            log(f"could not delete cluster {name!r}: {exc}")
-            failed += 1
-            continue
-        if removed:
-            log(f"cluster {name!r} deleted ({time.monotonic() - start:.1f}s)")
-        else:
-            log(f"cluster {name!r} does not exist")
-    return 1 if failed else 0
-
-
-def _cmd_env(args: argparse.Namespace) -> int:
-    paths = installed_paths()
-    record = cluster_dir(args.name) / "growthrs-kubeconfig-path"
-    kubeconfig = (
-        record.read_text().strip() if record.exists() else str(default_kubeconfig(args.name))
-    )
-    lines = {
-        "KUBECONFIG": kubeconfig,
-        "GROWTHRS_E2E_KUBECONFIG": kubeconfig,
-        "GROWTHRS_CACHE": str(cache_root()),
-        "KWOK_WORKDIR": str(kwok_workdir()),
-        # kubectl's discovery cache, kept with the cluster instead of ~/.kube/cache.
-        "KUBECACHEDIR": str(cluster_dir(args.name) / "kube-cache"),
-        **paths,
-    }
-    for key, value in lines.items():
-        print(f"export {key}={shlex.quote(value)}")
-    return 0
-
-
-def _cmd_list(args: argparse.Namespace) -> int:
-    for name in list_clusters():
-        print(name)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cluster.py", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    sub.add_parser(
-        "build", help="build (or find cached) binaries and print their paths"
-    ).set_defaults(func=_cmd_build)
-
-    p = sub.add_parser("up", help="start a cluster and print its kubeconfig path")
-    p.add_argument("--name", default=DEFAULT_NAME)
-    p.add_argument(
-        "--kubeconfig", help="where to write the kubeconfig (default: in the cluster's state dir)"
-    )
-    p.add_argument(
-        "--timeout", type=float, default=DEFAULT_UP_TIMEOUT, help="seconds to wait for readiness"
-    )
-    p.set_defaults(func=_cmd_up)
-
-    p = sub.add_parser("down", help="stop a cluster and remove its state")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--name", default=DEFAULT_NAME)
-    group.add_argument("--all", action="store_true", help="every cluster under the cache dir")
-    p.set_defaults(func=_cmd_down)
-
-    p = sub.add_parser("env", help="print shell exports (KUBECONFIG, binary paths)")
-    p.add_argument("--name", default=DEFAULT_NAME)
-    p.set_defaults(func=_cmd_env)
-
-    sub.add_parser("list", help="list clusters under the cache dir").set_defaults(func=_cmd_list)
-
-    args = parser.parse_args(argv)
-    try:
-        rc: int = args.func(args)
-        return rc
-    except ClusterError as exc:
-        log(f"error: {exc}")
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

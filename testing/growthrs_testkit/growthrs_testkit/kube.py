@@ -1,34 +1,58 @@
-"""Helpers for end-to-end tests: the operator as its own process, waits, objects.
+"""A Kubernetes client for tests, waits, the CRDs, and the objects tests make.
 
-Tests talk to the cluster through the official ``kubernetes`` client's
-``ApiClient`` (via the core's raw JSON layer), and run ``growthrs`` exactly as
-a user would: ``python -m growthrs_core.cli run ...`` in a subprocess.
+Tests talk to the cluster through the core's raw JSON layer
+(:class:`growthrs_core.controller.kube.Kube`: the official client's
+authentication, bodies as plain dicts).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
-from kubernetes import config
+from kubernetes import client, config
 
 from growthrs_core.controller.kube import Kube, KubeError, ngp_path, node_path, nr_path
 from growthrs_core.crd.generate import all_crds
 from growthrs_core.plugins.manager import PluginManager
 
+__all__ = [
+    "PAUSE_IMAGE",
+    "Kube",
+    "KubeError",
+    "create_namespace",
+    "delete_group_and_nodes",
+    "deployment_body",
+    "events_for",
+    "group_body",
+    "group_nodes",
+    "install_crds",
+    "kube_for",
+    "node_requests",
+    "pods",
+    "running",
+    "wait_for",
+]
+
 T = TypeVar("T")
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
-def kube_for(kubeconfig: str) -> Kube:
-    return Kube(config.new_client_from_config(config_file=kubeconfig))
+def kube_for(kubeconfig: str, *, pool_size: int | None = None, timeout: float = 30.0) -> Kube:
+    """A client for the cluster in ``kubeconfig``.
+
+    ``pool_size`` widens the connection pool for callers that send many requests
+    at once: the official client's default (5 per CPU) would open and discard a
+    TLS connection per surplus request.
+    """
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
+    if pool_size is not None:
+        cfg.connection_pool_maxsize = pool_size
+    return Kube(client.ApiClient(cfg), timeout=timeout)
 
 
 def wait_for(what: str, check: Callable[[], T | None], timeout: float, interval: float = 0.5) -> T:
@@ -43,29 +67,28 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float, interval:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
-def install_crds(kube: Kube) -> None:
-    for crd in all_crds(PluginManager()):
-        path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+def install_crds(kube: Kube, timeout: float = 30.0) -> list[str]:
+    """Create or replace the CRDs of the core and every installed plugin (what
+    ``growthrs crds`` prints), wait until all are Established, return their names."""
+    crds = all_crds(PluginManager())
+    for crd in crds:
+        name = crd["metadata"]["name"]
         try:
-            kube.create(path, crd)
+            kube.create(CRD_PATH, crd)
         except KubeError as exc:
             if exc.status != 409:
                 raise
-            current = kube.get(f"{path}/{crd['metadata']['name']}")
-            crd = {
-                **crd,
-                "metadata": {
-                    **crd["metadata"],
-                    "resourceVersion": current["metadata"]["resourceVersion"],
-                },
-            }
-            kube.replace(f"{path}/{crd['metadata']['name']}", crd)
+            current = kube.get(f"{CRD_PATH}/{name}")
+            version = current["metadata"]["resourceVersion"]
+            kube.replace(
+                f"{CRD_PATH}/{name}",
+                {**crd, "metadata": {**crd["metadata"], "resourceVersion": version}},
+            )
+    names = [str(crd["metadata"]["name"]) for crd in crds]
 
     def established() -> bool:
-        for crd in all_crds(PluginManager()):
-            obj = kube.get(
-                f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}"
-            )
+        for name in names:
+            obj = kube.get(f"{CRD_PATH}/{name}")
             conds = {
                 c["type"]: c["status"] for c in (obj.get("status") or {}).get("conditions") or ()
             }
@@ -73,76 +96,15 @@ def install_crds(kube: Kube) -> None:
                 return False
         return True
 
-    wait_for("CRDs to be Established", established, 30)
-
-
-class Operator:
-    """``growthrs run`` as a child process with fast settings for tests."""
-
-    def __init__(
-        self, kubeconfig: str, log_dir: Path, *, env: dict[str, str] | None = None, **flags: Any
-    ) -> None:
-        self.kubeconfig = kubeconfig
-        self.log_path = log_dir / f"operator-{int(time.time() * 1000)}.log"
-        self.env = {**os.environ, **(env or {})}
-        defaults: dict[str, Any] = {
-            "batch_idle": 0.3,
-            "batch_max": 2,
-            "tick_interval": 0.5,
-            "resync_interval": 3,
-            "metrics_port": 0,
-            "scale_down_new_node_grace": 0,
-            "offering_backoff": 60,
-            "log_level": "DEBUG",
-            "cluster_name": "growthrs-e2e",
-        }
-        defaults.update(flags)
-        self.args = [sys.executable, "-m", "growthrs_core.cli", "run", "--kubeconfig", kubeconfig]
-        for key, value in defaults.items():
-            flag = "--" + key.replace("_", "-")
-            if isinstance(value, bool):
-                self.args.append(flag if value else "--no-" + flag[2:])
-            else:
-                self.args += [flag, str(value)]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Operator:
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.proc = subprocess.Popen(
-            self.args, stdout=self._log, stderr=subprocess.STDOUT, env=self.env
-        )
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-        return int(self.proc.returncode)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def __enter__(self) -> Operator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.stop()
+    wait_for("CRDs to be Established", established, timeout, interval=0.2)
+    return names
 
 
 # -- objects ------------------------------------------------------------------------------
 
 
 def group_body(name: str, pools: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    """A NodeGroupWithPriority."""
     return {
         "apiVersion": "growthrs.io/v1alpha1",
         "kind": "NodeGroupWithPriority",
@@ -161,6 +123,7 @@ def deployment_body(
     node_selector: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """Pause pods labelled ``app=<name>``; kwok "runs" them without pulling the image."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -187,6 +150,7 @@ def deployment_body(
 
 
 def create_namespace(kube: Kube, name: str) -> None:
+    """Create namespace ``name`` unless it exists."""
     try:
         kube.create(
             "/api/v1/namespaces",
@@ -197,25 +161,32 @@ def create_namespace(kube: Kube, name: str) -> None:
             raise
 
 
+# -- queries ------------------------------------------------------------------------------
+
+
 def pods(kube: Kube, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
     query = {"labelSelector": selector} if selector else {}
     return kube.list_all(f"/api/v1/namespaces/{namespace}/pods", query)[0]
 
 
 def running(pod_list: list[dict[str, Any]]) -> int:
+    """How many of ``pod_list`` are Running."""
     return sum(1 for p in pod_list if (p.get("status") or {}).get("phase") == "Running")
 
 
 def node_requests(kube: Kube, group: str | None = None) -> list[dict[str, Any]]:
+    """NodeRequests, of one group or all."""
     items = kube.list_all(nr_path())[0]
     return [i for i in items if group is None or i["spec"]["nodeGroup"] == group]
 
 
 def group_nodes(kube: Kube, group: str) -> list[dict[str, Any]]:
+    """The Nodes labelled as the group's."""
     return kube.list_all(node_path(), {"labelSelector": f"growthrs.io/node-group={group}"})[0]
 
 
 def events_for(kube: Kube, namespace: str, name: str) -> list[dict[str, Any]]:
+    """Events in ``namespace`` about the object called ``name``."""
     return kube.list_all(
         f"/api/v1/namespaces/{namespace}/events", {"fieldSelector": f"involvedObject.name={name}"}
     )[0]

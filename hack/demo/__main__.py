@@ -1,0 +1,9 @@
+"""``python -m hack.demo`` (``make demo``)."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
