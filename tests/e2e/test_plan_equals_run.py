@@ -20,7 +20,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from e2e_support import (
+
+from growthrs_core import CreateRequest, NodeId
+from growthrs_core.controller.kube import Kube, ngp_path, node_path, nr_path
+from growthrs_core.plugins.manager import PluginManager
+from growthrs_core.provider import ProviderContext
+from growthrs_core.timeutil import format_time, now
+from growthrs_testkit.kube import (
     create_namespace,
     delete_group_and_nodes,
     deployment_body,
@@ -32,12 +38,6 @@ from e2e_support import (
     pods,
     wait_for,
 )
-
-from growthrs_core import CreateRequest, NodeId
-from growthrs_core.controller.kube import Kube, ngp_path, node_path, nr_path
-from growthrs_core.plugins.manager import PluginManager
-from growthrs_core.provider import ProviderContext
-from growthrs_core.timeutil import format_time, now
 
 pytestmark = pytest.mark.e2e
 
