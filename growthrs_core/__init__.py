@@ -54,7 +54,14 @@ from growthrs_core.labels import (
 )
 from growthrs_core.plugins.markers import hookimpl
 from growthrs_core.plugins.registry import ProviderRegistry, StrategyRegistry
-from growthrs_core.provider import Provider, ProviderContext, ProviderFactory, SecretReader
+from growthrs_core.provider import (
+    PoolCheck,
+    Provider,
+    ProviderContext,
+    ProviderFactory,
+    SecretReader,
+    ValidatesPools,
+)
 from growthrs_core.quantity import format_cpu, format_memory
 from growthrs_core.strategies import PoolRef, ScaleUpOption, Strategy
 
@@ -88,6 +95,7 @@ __all__ = [
     "NotFound",
     "Offering",
     "OfferingUnavailable",
+    "PoolCheck",
     "PoolRef",
     "Provider",
     "ProviderContext",
@@ -106,6 +114,7 @@ __all__ = [
     "StrategyRegistry",
     "Taint",
     "UnknownProvider",
+    "ValidatesPools",
     "Zone",
     "crd_manifest",
     "format_cpu",

@@ -15,6 +15,25 @@ from typing import Any, Protocol, runtime_checkable
 from growthrs_core.domain import CreateRequest, NodeId, Offering, ProviderStatus
 
 
+@dataclass(frozen=True)
+class PoolCheck:
+    """A pool as a provider is asked to vet it, before anything is created for it.
+
+    ``node_class`` is the spec of the pool's (or group's) ``nodeClassRef`` object,
+    ``{}`` when it names none; ``node_class_ref`` says what it named
+    (``"HetznerNodeClass/default"``), or ``None``; ``node_class_missing`` is set
+    when it names an object that does not exist.
+    """
+
+    group: str
+    pool_index: int
+    instance_types: tuple[str, ...]
+    locations: tuple[str, ...] | None
+    node_class: Mapping[str, object] = field(default_factory=dict)
+    node_class_ref: str | None = None
+    node_class_missing: bool = False
+
+
 @runtime_checkable
 class Provider(Protocol):
     """A source of nodes. See the plugin author's guide in the README."""
@@ -40,6 +59,20 @@ class Provider(Protocol):
         ...
 
 
+@runtime_checkable
+class ValidatesPools(Protocol):
+    """Optional: a provider that can tell before creating that a pool cannot work.
+
+    ``validate_pool`` returns problems in words (``"no node class: servers could
+    not join"``), or an empty list. A pool with problems gets nothing created;
+    its group shows the problems in a ``ScaleUpBlocked`` condition until they
+    are fixed. It must not create anything and should be quick (it may read
+    its offerings); it is called again when the group or its node class changes.
+    """
+
+    def validate_pool(self, check: PoolCheck) -> list[str]: ...
+
+
 SecretReader = Callable[[str, str, str], str]
 """``read_secret(namespace, name, key)`` returns the decoded value of a Secret key."""
 
@@ -63,6 +96,8 @@ class ProviderContext:
 
     name: str
     cluster_name: str = "growthrs"
+    """The cluster's identity: label every instance with it (``CLUSTER_LABEL``) and never
+    list, delete or adopt an instance that does not carry it."""
     api_client: Any = None
     settings: Mapping[str, str] = field(default_factory=dict)
     read_secret: SecretReader = _no_secrets

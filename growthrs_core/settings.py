@@ -21,9 +21,13 @@ class Settings(BaseSettings):
     kubeconfig: str | None = Field(
         default=None, description="Kubeconfig path; in-cluster config or ~/.kube/config when unset."
     )
-    cluster_name: str = Field(
-        default="growthrs",
-        description="Marks the provider instances of this cluster (e.g. a Hetzner label).",
+    cluster_name: str | None = Field(
+        default=None,
+        description=(
+            "The cluster's identity on every provider instance (e.g. a Hetzner label); only"
+            " instances carrying it are ever listed or deleted. Default: derived from the"
+            " kube-system namespace's UID, unique per cluster."
+        ),
     )
     namespace: str = Field(
         default="kube-system",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ main.add_command(nuke)
 @handled
 def run(once: bool, **flags: Any) -> None:
     """Run the operator against the current cluster until SIGTERM."""
-    from growthrs_core.controller.kube import load_api_client
+    from growthrs_core.controller.kube import Kube, load_api_client
     from growthrs_core.controller.loop import Controller
     from growthrs_core.plugins.manager import get_plugin_manager
 
@@ -64,15 +65,47 @@ def run(once: bool, **flags: Any) -> None:
         ",".join(settings.strategies),
     )
     api_client = load_api_client(settings.kubeconfig)
-    controller = Controller(settings, manager, api_client)
+    stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("received %s; stopping", signal.Signals(signum).name)
-        controller.stop()
+        stopping.set()
+        if controller is not None:
+            controller.stop()
 
+    controller: Controller | None = None
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    identity = _identity_when_reachable(Kube(api_client), settings, stopping, log)
+    if identity is None:
+        return
+    settings = settings.model_copy(update={"cluster_name": identity})
+    log.info("cluster identity: %s (on every instance this operator creates)", identity)
+    controller = Controller(settings, manager, api_client)
+    if stopping.is_set():
+        return
     controller.run(once=once)
+
+
+def _identity_when_reachable(
+    kube: Any, settings: Any, stopping: threading.Event, log: logging.Logger
+) -> str | None:
+    """The cluster identity, waiting (and saying so) while the API cannot be reached."""
+    from growthrs_core.controller.kube import KubeError
+    from growthrs_core.controller.state import cluster_identity
+
+    wait = 1.0
+    server = getattr(getattr(kube.api_client, "configuration", None), "host", "?")
+    while not stopping.is_set():
+        try:
+            return cluster_identity(kube, settings.cluster_name)
+        except KubeError as exc:
+            log.warning(
+                "cannot reach the Kubernetes API at %s (%s); retrying in %.0fs", server, exc, wait
+            )
+            stopping.wait(wait)
+            wait = min(wait * 2, 30.0)
+    return None
 
 
 # -- crds ------------------------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def provider_hub(settings: Settings, *, need_cluster: bool) -> Any:
     """A provider hub for one command; without a cluster, providers that need one fail alone."""
     from growthrs_core.controller.kube import Kube, load_api_client
     from growthrs_core.controller.providers import ProviderHub
-    from growthrs_core.controller.state import secret_reader
+    from growthrs_core.controller.state import cluster_identity, secret_reader
     from growthrs_core.plugins.manager import get_plugin_manager
 
     api_client = None
@@ -103,9 +103,12 @@ def provider_hub(settings: Settings, *, need_cluster: bool) -> Any:
     except GrowthrsError:
         if need_cluster:
             raise
+    identity = settings.cluster_name or ""
+    if api_client is not None and need_cluster:
+        identity = cluster_identity(Kube(api_client), settings.cluster_name)
     return ProviderHub(
         get_plugin_manager(),
-        cluster_name=settings.cluster_name,
+        cluster_name=identity or "unknown-cluster",
         api_client=api_client,
         read_secret=secret_reader(Kube(api_client)) if api_client is not None else _no_cluster,
         timeout=settings.provider_timeout,

@@ -69,6 +69,8 @@ class Controller:
         *,
         clock: Callable[[], datetime] = now,
     ) -> None:
+        if not settings.cluster_name:
+            raise ValueError("resolve the cluster identity first (controller.state.cluster_identity)")
         self.settings = settings
         self.manager = manager
         self.clock = clock

@@ -177,6 +177,22 @@ def listed_snapshot(kube: Kube, hub: ProviderHub, now: datetime) -> Snapshot:
     )
 
 
+def cluster_identity(kube: Kube, configured: str | None) -> str:
+    """The cluster's identity: the configured one, else one derived from the UID of the
+    ``kube-system`` namespace, which every cluster has and no two clusters share.
+
+    Two clusters in one cloud account must never take each other's instances for
+    orphans; a shared literal default would make them do exactly that.
+    """
+    if configured:
+        return configured
+    namespace = kube.get("/api/v1/namespaces/kube-system")
+    uid = str((namespace.get("metadata") or {}).get("uid", "")).replace("-", "")
+    if not uid:
+        raise KubeError(0, "the kube-system namespace has no UID to derive the cluster identity")
+    return f"k8s-{uid[:16]}"
+
+
 def secret_reader(kube: Kube) -> Callable[[str, str, str], str]:
     """``read_secret(namespace, name, key)`` for providers, through the cluster's API."""
 
