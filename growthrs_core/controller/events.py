@@ -1,8 +1,8 @@
-"""Kubernetes Events, posted from a background thread and de-duplicated.
+"""Kubernetes Events, posted from a background thread and aggregated like client-go's.
 
-The loop must never wait on an Event write, and an unplaceable pod re-examined
-every resync must not get a fresh Event each time: the same (object, reason,
-message) is posted at most once per ``repeat_after`` seconds.
+The loop never waits on an Event write. What to post, update or leave out is
+decided by :mod:`growthrs_core.decisions.events`: one Event per object, reason
+and type in a 10-minute window, its ``count`` raised by repeats.
 """
 
 from __future__ import annotations
@@ -16,6 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from growthrs_core.controller.kube import Kube, KubeError
+from growthrs_core.decisions.events import (
+    EventKey,
+    EventSeries,
+    Post,
+    Update,
+    due_updates,
+    on_occurrence,
+)
 from growthrs_core.timeutil import format_time, format_time_micro, now
 
 log = logging.getLogger(__name__)
@@ -32,15 +40,34 @@ class ObjectRef:
     api_version: str = "v1"
 
 
+@dataclass(frozen=True)
+class _Send:
+    key: EventKey
+    ref: ObjectRef
+    type: str
+    reason: str
+    message: str
+    stamp: datetime
+    update: Update | None = None
+
+
 class EventRecorder:
-    def __init__(self, kube: Kube | None, *, namespace: str, repeat_after: float = 600.0) -> None:
+    def __init__(
+        self,
+        kube: Kube | None,
+        *,
+        namespace: str,
+        repeat_after: float = 600.0,
+        update_every: float = 60.0,
+    ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.repeat_after = repeat_after
-        self._seen: dict[tuple[str, str, str, str], float] = {}
-        self._queue: queue.Queue[tuple[ObjectRef, str, str, str, datetime] | None] = queue.Queue(
-            maxsize=10000
-        )
+        self.update_every = update_every
+        self._series: dict[EventKey, EventSeries] = {}
+        self._refs: dict[EventKey, tuple[ObjectRef, str, str]] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[_Send | None] = queue.Queue(maxsize=10000)
         self._instance = socket.gethostname()
         self._thread: threading.Thread | None = None
 
@@ -54,69 +81,134 @@ class EventRecorder:
             self._thread.join(timeout)
 
     def emit(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
-        """Log and post an Event, once per ``repeat_after`` for the same object and text.
-
-        Every plan restates what it cannot do for a pod; the log would otherwise
-        repeat it on each pass, like the Events would.
-        """
-        key = (ref.uid or f"{ref.kind}/{ref.namespace}/{ref.name}", reason, message, type_)
+        """Record one occurrence; the first in its window is logged and posted."""
+        key = (ref.uid or f"{ref.kind}/{ref.namespace}/{ref.name}", reason, type_)
         moment = time.monotonic()
-        last = self._seen.get(key)
-        if last is not None and moment - last < self.repeat_after:
+        with self._lock:
+            series, action = on_occurrence(
+                self._series.get(key),
+                message,
+                moment,
+                window=self.repeat_after,
+                update_every=self.update_every,
+            )
+            self._series[key] = series
+            self._refs[key] = (ref, type_, reason)
+            if len(self._series) > 50000:
+                self._forget_before(moment - self.repeat_after)
+        if action is None:
             return
-        self._seen[key] = moment
-        if len(self._seen) > 50000:
-            cutoff = moment - self.repeat_after
-            self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
-        log.log(
-            logging.WARNING if type_ == "Warning" else logging.INFO,
-            "%s %s/%s: %s: %s",
-            ref.kind,
-            ref.namespace or "-",
-            ref.name,
-            reason,
-            message,
+        if isinstance(action, Post):
+            log.log(
+                logging.WARNING if type_ == "Warning" else logging.INFO,
+                "%s %s/%s: %s: %s",
+                ref.kind,
+                ref.namespace or "-",
+                ref.name,
+                reason,
+                message,
+            )
+        # Stamped now, not when sent: a backlog must not make events look late.
+        self._send(
+            _Send(
+                key,
+                ref,
+                type_,
+                reason,
+                message,
+                now(),
+                action if isinstance(action, Update) else None,
+            )
         )
+
+    def _forget_before(self, cutoff: float) -> None:
+        for key in [k for k, s in self._series.items() if s.first < cutoff]:
+            del self._series[key]
+            self._refs.pop(key, None)
+
+    def _send(self, item: _Send) -> None:
         try:
-            # Stamped now, not when posted: a backlog must not make events look late.
-            self._queue.put_nowait((ref, type_, reason, message, now()))
+            self._queue.put_nowait(item)
         except queue.Full:
-            log.warning("event queue full; dropped %s %s", reason, ref.name)
+            log.warning("event queue full; dropped %s %s", item.reason, item.ref.name)
+
+    def flush(self) -> None:
+        """Send the counts raised since the last update (called every few seconds)."""
+        with self._lock:
+            updates = due_updates(
+                self._series.items(), time.monotonic(), update_every=self.update_every
+            )
+            pending = [(k, u, self._refs.get(k)) for k, u in updates]
+        for key, update, known in pending:
+            if known is not None:
+                ref, type_, reason = known
+                self._send(_Send(key, ref, type_, reason, update.message, now(), update))
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=5.0)
+            except queue.Empty:
+                self.flush()
+                continue
             if item is None:
                 return
             if self.kube is None:
                 continue
-            ref, type_, reason, message, stamp = item
-            namespace = ref.namespace or self.namespace
-            body = {
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {"generateName": f"{ref.name}.", "namespace": namespace},
-                "involvedObject": {
-                    "kind": ref.kind,
-                    "name": ref.name,
-                    "namespace": ref.namespace or None,
-                    "uid": ref.uid or None,
-                    "apiVersion": ref.api_version,
-                },
-                "reason": reason,
-                "message": message[:1024],
-                "type": type_,
-                "source": {"component": COMPONENT},
-                "reportingComponent": COMPONENT,
-                "reportingInstance": self._instance,
-                "firstTimestamp": format_time(stamp),
-                "lastTimestamp": format_time(stamp),
-                "eventTime": format_time_micro(stamp),
-                "action": reason,
-                "count": 1,
-            }
-            body["involvedObject"] = {k: v for k, v in body["involvedObject"].items() if v}  # type: ignore[attr-defined]
+            namespace = item.ref.namespace or self.namespace
             try:
-                self.kube.create(f"/api/v1/namespaces/{namespace}/events", body)
+                if item.update is None:
+                    self._post(item, namespace)
+                else:
+                    self._update(item, namespace, item.update)
             except KubeError as exc:
-                log.debug("could not post event %s: %s", reason, exc)
+                log.debug("could not send event %s: %s", item.reason, exc)
+
+    def _post(self, item: _Send, namespace: str) -> None:
+        assert self.kube is not None
+        ref = item.ref
+        involved = {
+            "kind": ref.kind,
+            "name": ref.name,
+            "namespace": ref.namespace or None,
+            "uid": ref.uid or None,
+            "apiVersion": ref.api_version,
+        }
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{ref.name}.", "namespace": namespace},
+            "involvedObject": {k: v for k, v in involved.items() if v},
+            "reason": item.reason,
+            "message": item.message[:1024],
+            "type": item.type,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": self._instance,
+            "firstTimestamp": format_time(item.stamp),
+            "lastTimestamp": format_time(item.stamp),
+            "eventTime": format_time_micro(item.stamp),
+            "action": item.reason,
+            "count": 1,
+        }
+        created = self.kube.create(f"/api/v1/namespaces/{namespace}/events", body)
+        with self._lock:
+            series = self._series.get(item.key)
+            if series is not None:
+                series.name = str((created.get("metadata") or {}).get("name", ""))
+
+    def _update(self, item: _Send, namespace: str, update: Update) -> None:
+        assert self.kube is not None
+        with self._lock:
+            series = self._series.get(item.key)
+            name = series.name if series is not None else ""
+        if not name:
+            return
+        self.kube.patch(
+            f"/api/v1/namespaces/{namespace}/events/{name}",
+            {
+                "count": update.count,
+                "message": update.message[:1024],
+                "lastTimestamp": format_time(item.stamp),
+            },
+        )
