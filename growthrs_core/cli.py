@@ -332,20 +332,15 @@ def plan(kubeconfig: str | None) -> None:
         )
     console.print(create)
     why = Table("pod", "decision", "reason", title="Pods")
-    for key, description in result.triggered.items():
-        why.add_row(key, "scale-up", description)
-    for key, reason in result.unplaceable.items():
-        why.add_row(key, "no scale-up", reason)
-    for key, groups_ in result.ambiguous.items():
-        why.add_row(key, "no scale-up", "matches several groups: " + ", ".join(groups_))
-    for key, group_name in result.missing_group.items():
-        why.add_row(key, "no scale-up", f"pinned to missing group {group_name}")
-    for key, error in result.broken.items():
-        why.add_row(key, "skipped", error)
-    for key, nr in result.covered.items():
-        why.add_row(key, "waiting", f"covered by NodeRequest {nr}")
-    for key in result.fits_existing:
-        why.add_row(key, "waiting", "fits an existing node")
+    decisions = {
+        "planned": "scale-up",
+        "in_flight": "waiting",
+        "fits_existing": "waiting",
+        "cannot_serve": "no scale-up",
+    }
+    for key, outcome in result.outcomes.items():
+        reason = f"{outcome.reason}: {outcome.message}" if outcome.reason else outcome.message
+        why.add_row(key, decisions[outcome.kind], reason)
     console.print(why)
     pods_by_node: dict[str, list[Any]] = {}
     for pod in pods:

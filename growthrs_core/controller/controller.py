@@ -314,7 +314,7 @@ class Controller:
             self._batch_event()
 
     def _remember_stuck(self, plan: planner.Plan) -> None:
-        stuck = frozenset([*plan.unplaceable, *plan.ambiguous, *plan.missing_group, *plan.broken])
+        stuck = plan.stuck()
         with self._waiting_lock:
             self.stuck_pods = stuck
             self.open_pods = {k for k in self.waiting_pods if k not in stuck}
@@ -496,20 +496,12 @@ class Controller:
                 f"node for {len(planned.pods)} pod(s) needs cpu {planned.requirements.cpu}, "
                 f"memory {planned.requirements.memory}; planned {planned.offering.key}",
             )
-        for key, reason in plan.unplaceable.items():
-            self._pod_event(pods.get(key), "Normal", "NotTriggerScaleUp", reason)
-        for key, groups in plan.ambiguous.items():
-            msg = f"pod matches several node groups ({', '.join(groups)}); no scale-up until only one matches"
-            self._pod_event(pods.get(key), "Warning", "AmbiguousNodeGroup", msg)
-        for key, group in plan.missing_group.items():
-            msg = f"pod is pinned to node group {group!r}, which does not exist"
-            self._pod_event(pods.get(key), "Warning", "NodeGroupNotFound", msg)
-        for key, error in plan.broken.items():
-            self._pod_event(
-                pods.get(key), "Warning", "InvalidPodSpec", f"skipped by the autoscaler: {error}"
-            )
-        for key, description in plan.triggered.items():
-            self._pod_event(pods.get(key), "Normal", "TriggeredScaleUp", description)
+        for key, outcome in plan.outcomes.items():
+            if outcome.kind == "planned":
+                self._pod_event(pods.get(key), "Normal", "TriggeredScaleUp", outcome.message)
+            elif outcome.kind == "cannot_serve":
+                type_ = "Warning" if planner.is_warning(outcome.reason) else "Normal"
+                self._pod_event(pods.get(key), type_, outcome.reason, outcome.message)
         return plan
 
     def _pod_event(self, pod: PodInfo | None, type_: str, reason: str, message: str) -> None:

@@ -8,13 +8,18 @@ See ``docs/planner.md`` for the behaviour in prose.
 from __future__ import annotations
 
 from growthrs_core.planner.matching import new_node_labels, offering_satisfies
+from growthrs_core.planner.outcome import REASONS, OutcomeKind, PodOutcome, is_warning
 from growthrs_core.planner.planner import Plan, PlannedNode, PlanningInput, plan
 from growthrs_core.planner.selection import unschedulable_pods
 
 __all__ = [
+    "REASONS",
+    "OutcomeKind",
     "Plan",
     "PlannedNode",
     "PlanningInput",
+    "PodOutcome",
+    "is_warning",
     "new_node_labels",
     "offering_satisfies",
     "plan",

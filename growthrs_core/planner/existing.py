@@ -91,16 +91,17 @@ def place_on_existing(
     nodes: Sequence[NodeInfo],
     pods_by_node: Mapping[str, Sequence[PodInfo]],
     zone_anti: MatcherIndex | None = None,
-) -> list[str]:
-    """Remove from ``classes`` the pods that fit existing nodes; return their keys.
+) -> dict[str, str]:
+    """Remove from ``classes`` the pods that fit existing nodes; return pod key → the
+    node whose room the simulation gave it.
 
     ``zone_anti`` selects pods that a running pod's zone-level anti-affinity keeps
     away from its zone; those are not placed here either.
     """
     rooms = _rooms(nodes, pods_by_node)
+    fitted: dict[str, str] = {}
     if not rooms:
-        return []
-    fitted: list[str] = []
+        return fitted
     max_cpu = max(r.cpu for r in rooms)
     max_mem = max(r.memory for r in rooms)
     # (cpu, memory) of unrestricted pods that fit nowhere: anything at least as big
@@ -141,7 +142,7 @@ def _unrestricted(pod: PodInfo) -> bool:
     )
 
 
-def _place_class(cls: PodClass, rooms: list[_Room], fitted: list[str]) -> int:
+def _place_class(cls: PodClass, rooms: list[_Room], fitted: dict[str, str]) -> int:
     """Put as many pods of ``cls`` as fit into ``rooms``; returns how many."""
     pod = cls.proto
     req = pod.requests
@@ -196,7 +197,7 @@ def _place_class(cls: PodClass, rooms: list[_Room], fitted: list[str]) -> int:
         placed = cls.pods[taken : taken + k]
         room.residents.extend(placed)
         room.anti.extend(own_anti)
-        fitted.extend(p.key for p in placed)
+        fitted.update((p.key, room.node.name) for p in placed)
         taken += k
         if taken == len(cls.pods):
             break

@@ -27,6 +27,7 @@ from growthrs_core.cluster import (
     Requirement,
 )
 from growthrs_core.domain import Taint
+from growthrs_core.planner import outcome
 from growthrs_core.planner.matching import (
     accepts_labels,
     preference_weight,
@@ -54,11 +55,11 @@ OFFERING_KEYS = frozenset(
 
 @dataclass
 class GroupMatch:
-    """Where a class of pods goes: a group and its slots, or why nowhere."""
+    """Where a class of pods goes: a group and its slots, or why nowhere (``code``,
+    one of :data:`~growthrs_core.planner.outcome.REASONS`, and ``reason`` in words)."""
 
     group: str | None = None
-    ambiguous: list[str] | None = None
-    missing: str | None = None
+    code: str = ""
     reason: str | None = None
     label_slots: frozenset[int] = frozenset()
     slots: frozenset[int] = frozenset()
@@ -137,13 +138,23 @@ class GroupMatcher:
         pinned = pod.node_selector.get(NODE_GROUP_LABEL)
         if pinned is not None:
             if pinned in self.invalid:
-                return GroupMatch(reason=f"node group {pinned} is invalid: {self.invalid[pinned]}")
+                return GroupMatch(
+                    code=outcome.INVALID_NODE_GROUP,
+                    reason=f"pinned to node group {pinned}, but node group {pinned} is invalid: "
+                    f"{self.invalid[pinned]}",
+                )
             ctx = self.groups.get(pinned)
             if ctx is None:
-                return GroupMatch(missing=pinned)
+                return GroupMatch(
+                    code=outcome.NODE_GROUP_NOT_FOUND,
+                    reason=f"pod is pinned to node group {pinned!r}, which does not exist",
+                )
             why = self._why_not(ctx, pod)
             if why is not None:
-                return GroupMatch(reason=f"pinned to node group {pinned}, but {why}")
+                return GroupMatch(
+                    code=outcome.NO_MATCHING_GROUP,
+                    reason=f"pinned to node group {pinned}, but {why}",
+                )
             return self._fit(ctx, pod)
         matches: list[GroupContext] = []
         reasons: list[str] = []
@@ -155,21 +166,32 @@ class GroupMatcher:
                 reasons.append(f"{ctx.name}: {why}")
         if not matches:
             if not self.groups:
-                return GroupMatch(reason="no valid NodeGroupWithPriority exists")
+                return GroupMatch(
+                    code=outcome.NO_MATCHING_GROUP, reason="no valid NodeGroupWithPriority exists"
+                )
             shown = "; ".join(reasons[:4]) + ("; ..." if len(reasons) > 4 else "")
-            return GroupMatch(reason=f"no node group matches ({shown})")
+            return GroupMatch(
+                code=outcome.NO_MATCHING_GROUP, reason=f"no node group matches ({shown})"
+            )
         if len(matches) > 1:
             clean = [c for c in matches if not soft_untolerated(pod.tolerations, c.taints)]
             if len(clean) == 1:
                 return self._fit(clean[0], pod)
-            return GroupMatch(ambiguous=sorted(c.name for c in matches))
+            names = ", ".join(sorted(c.name for c in matches))
+            return GroupMatch(
+                code=outcome.AMBIGUOUS_NODE_GROUP,
+                reason=f"pod matches several node groups ({names}); no scale-up until only one "
+                "matches (pin it with the nodeSelector growthrs.io/node-group)",
+            )
         return self._fit(matches[0], pod)
 
     def _fit(self, ctx: GroupContext, pod: PodInfo) -> GroupMatch:
         if not ctx.slots:
             problems = "; ".join(ctx.pool_problems) or "no pools"
             return GroupMatch(
-                group=ctx.name, reason=f"node group {ctx.name} has no offerings: {problems}"
+                group=ctx.name,
+                code=outcome.NO_OFFERING_FITS,
+                reason=f"node group {ctx.name} has no offerings: {problems}",
             )
         label_slots = self.label_slots(ctx, pod)
         key = (ctx.name, (label_slots, pod.requests, pod.host_ports))
@@ -179,7 +201,10 @@ class GroupMatcher:
             self._fits[key] = fitting
         if not fitting:
             return GroupMatch(
-                group=ctx.name, label_slots=label_slots, reason=too_big(ctx, pod, label_slots)
+                group=ctx.name,
+                label_slots=label_slots,
+                code=outcome.NO_OFFERING_FITS,
+                reason=too_big(ctx, pod, label_slots),
             )
         preference = {}
         if pod.preferred_terms:

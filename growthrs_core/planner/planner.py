@@ -36,6 +36,15 @@ from growthrs_core.domain import Offering, Resources, Taint
 from growthrs_core.planner.existing import place_on_existing
 from growthrs_core.planner.groups import GroupMatch, GroupMatcher
 from growthrs_core.planner.inflight import InFlight, collect, take_room
+from growthrs_core.planner.outcome import (
+    INVALID_POD_SPEC,
+    MAX_NODES_REACHED,
+    NO_MATCHING_GROUP,
+    NO_OFFERING_FITS,
+    UNSATISFIABLE,
+    OutcomeKind,
+    PodOutcome,
+)
 from growthrs_core.planner.packing import (
     EXACT_LIMIT,
     REPACK_LIMIT,
@@ -103,13 +112,22 @@ class PlannedNode:
 @dataclass(frozen=True)
 class Plan:
     new_nodes: list[PlannedNode] = field(default_factory=list)
-    unplaceable: dict[str, str] = field(default_factory=dict)
-    ambiguous: dict[str, list[str]] = field(default_factory=dict)
-    missing_group: dict[str, str] = field(default_factory=dict)
-    broken: dict[str, str] = field(default_factory=dict)
-    covered: dict[str, str] = field(default_factory=dict)
-    fits_existing: list[str] = field(default_factory=list)
-    triggered: dict[str, str] = field(default_factory=dict)
+    outcomes: dict[str, PodOutcome] = field(default_factory=dict)
+    """Pod key ("namespace/name") → what this plan does for it: one outcome for every
+    pending pod the planner considered (see :mod:`.outcome`)."""
+
+    def of_kind(self, kind: OutcomeKind) -> dict[str, PodOutcome]:
+        """The outcomes of one kind, by pod key."""
+        return {k: o for k, o in self.outcomes.items() if o.kind == kind}
+
+    def stuck(self) -> frozenset[str]:
+        """Pods no plan can serve now (``cannot_serve``): they wait for a change that
+        may unstick them (a group edited, a node or NodeRequest gone)."""
+        return frozenset(k for k, o in self.outcomes.items() if o.kind == "cannot_serve")
+
+    def planned_pods(self) -> dict[str, PlannedNode]:
+        """Pod key → the planned node that is for it."""
+        return {p.key: n for n in self.new_nodes for p in n.pods}
 
 
 def plan(inp: PlanningInput) -> Plan:
@@ -227,16 +245,20 @@ class _Planner:
                     view, inp.offerings, inp.daemonsets, inp.unavailable, zmap
                 )
 
+        outcomes = out.outcomes
         candidates = unschedulable_pods(inp.pods)
         pending: dict[str, PodInfo] = {}
         for pod in candidates:
             if pod.error is not None:
-                out.broken[pod.key] = pod.error
+                outcomes[pod.key] = PodOutcome.cannot_serve(
+                    INVALID_POD_SPEC, f"skipped by the autoscaler: {pod.error}"
+                )
             else:
                 pending[pod.key] = pod
 
         flights, covered = collect(inp.node_requests, groups, pending, nodes_by_name)
-        out.covered.update(covered)
+        for key, nr_name in covered.items():
+            outcomes[key] = PodOutcome.in_flight(nr_name)
         virtual = [
             (pod, f.topology_labels()) for f in flights if f.slot is not None for pod in f.listed
         ]
@@ -244,19 +266,21 @@ class _Planner:
 
         classes = classify(p for k, p in pending.items() if k not in covered)
         zone_anti = MatcherIndex(m for m, key, _ in running.anti_owners if key != HOSTNAME_LABEL)
-        out.fits_existing.extend(place_on_existing(classes, inp.nodes, pods_by_node, zone_anti))
+        for key, node_name in place_on_existing(
+            classes, inp.nodes, pods_by_node, zone_anti
+        ).items():
+            outcomes[key] = PodOutcome.fits(node_name)
         classes = [c for c in classes if c.pods]
 
         matcher = GroupMatcher(groups, invalid)
         per_group: dict[str, list[tuple[PodClass, GroupMatch]]] = {g: [] for g in groups}
         for cls in classes:
             m = matcher.match(cls)
-            if m.missing is not None:
-                out.missing_group.update((p.key, m.missing) for p in cls.pods)
-            elif m.ambiguous is not None:
-                out.ambiguous.update((p.key, list(m.ambiguous)) for p in cls.pods)
-            elif m.reason is not None or m.group is None:
-                out.unplaceable.update((p.key, m.reason or "no node group") for p in cls.pods)
+            if m.reason is not None or m.group is None:
+                stuck = PodOutcome.cannot_serve(
+                    m.code or NO_MATCHING_GROUP, m.reason or "no node group"
+                )
+                outcomes.update((p.key, stuck) for p in cls.pods)
             else:
                 per_group[m.group].append((cls, m))
 
@@ -277,8 +301,13 @@ class _Planner:
                     if not cls.pods or flight.slot.index not in m.slots:
                         continue
                     k = take_room(flight, cls.proto, len(cls.pods))
-                    for pod in cls.pods[:k]:
-                        out.covered[pod.key] = flight.nr.name
+                    if k:
+                        room = PodOutcome.in_flight(
+                            flight.nr.name,
+                            f"fits the room left on NodeRequest {flight.nr.name}, "
+                            "already on its way",
+                        )
+                        outcomes.update((pod.key, room) for pod in cls.pods[:k])
                     del cls.pods[:k]
 
         pin_requests = [
@@ -288,7 +317,8 @@ class _Planner:
             if cls.id in involved and cls.pods
         ]
         pins = pin_domains(pin_requests, running, inp.nodes)
-        out.unplaceable.update(pins.failed)
+        for key, why in pins.failed.items():
+            outcomes[key] = PodOutcome.cannot_serve(UNSATISFIABLE, why)
 
         for g, entries in per_group.items():
             ctx = groups[g]
@@ -316,6 +346,9 @@ class _Planner:
         for g, ctx in groups.items():
             self._top_up(ctx, limits[g])
         self._emit()
+        ordered = sorted(outcomes.items())
+        outcomes.clear()
+        outcomes.update(ordered)
         return out
 
     # -- packing ------------------------------------------------------------------------
@@ -361,9 +394,10 @@ class _Planner:
         for it in items:
             if it.remaining <= 0:
                 continue
-            reason = self._why_left(ctx, it, limits)
+            code, reason = self._why_left(ctx, it, limits)
+            stuck = PodOutcome.cannot_serve(code, reason)
             for pod in it.pods[it.cursor :]:
-                self.out.unplaceable[pod.key] = reason
+                self.out.outcomes[pod.key] = stuck
 
     def _fill_gaps(self, blocks: list[_Block], active: list[Item], started: set[int]) -> None:
         """Put pods of ``active`` into the room left on already planned nodes."""
@@ -446,18 +480,25 @@ class _Planner:
                 started.update(it.counts_into)
         return out
 
-    def _why_left(self, ctx: GroupContext, it: Item, limits: _Limits) -> str:
+    def _why_left(self, ctx: GroupContext, it: Item, limits: _Limits) -> tuple[str, str]:
         if not it.slots:
-            return f"no offering of node group {ctx.name} fits it in the zone its constraints need"
+            return (
+                NO_OFFERING_FITS,
+                f"no offering of node group {ctx.name} fits it in the zone its constraints need",
+            )
         pools = {ctx.slots[i].pool_index for i in it.slots}
         if all(limits.headroom(p) <= 0 for p in pools):
-            return limits.why_full(pools)
+            return MAX_NODES_REACHED, limits.why_full(pools)
         if it.needs:
             return (
+                UNSATISFIABLE,
                 "required pod affinity on kubernetes.io/hostname: no new node can hold it "
-                "next to the pods it must run with"
+                "next to the pods it must run with",
             )
-        return "no new node can take it within its constraints (anti-affinity, spread, host ports)"
+        return (
+            UNSATISFIABLE,
+            "no new node can take it within its constraints (anti-affinity, spread, host ports)",
+        )
 
     def _option(self, slot: Slot, packing: Packing, items: Mapping[int, Item]) -> ScaleUpOption:
         cpu = mem = gpu = eph = 0
@@ -654,6 +695,7 @@ class _Planner:
                     start = assigned.get((block.ctx.name, it.id), 0)
                     pods.extend(it.pods[start : start + k])
                     assigned[block.ctx.name, it.id] = start + k
+                planned = PodOutcome.planned(len(self.out.new_nodes), text)
                 self.out.new_nodes.append(
                     PlannedNode(
                         group=block.ctx.name,
@@ -666,7 +708,7 @@ class _Planner:
                     )
                 )
                 for pod in pods:
-                    self.out.triggered[pod.key] = text
+                    self.out.outcomes[pod.key] = planned
 
 
 def _most_within_limits(options: list[ScaleUpOption], limits: _Limits) -> list[ScaleUpOption]:

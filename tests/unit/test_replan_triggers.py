@@ -17,7 +17,7 @@ from kubernetes import client
 
 from growthrs_core.cluster import NodeInfo, PodInfo, parse_node_request
 from growthrs_core.controller.controller import Controller
-from growthrs_core.planner import Plan
+from growthrs_core.planner import Plan, PodOutcome
 from growthrs_core.plugins.manager import PluginManager
 from growthrs_core.settings import Settings
 
@@ -119,10 +119,13 @@ def test_a_waiting_pod_that_gets_bound_stops_waiting(controller: Controller) -> 
     assert not batch_open(controller)
 
 
+STUCK = PodOutcome.cannot_serve("NoMatchingGroup", "no node group matches")
+
+
 def stuck(c: Controller, key: str = "ns/p") -> None:
     """The pod waits, and the last plan could not serve it at all."""
     c._on_pod("pods", key, None, waiting(key.split("/")[1]))
-    c._remember_stuck(Plan(unplaceable={key: "no node group matches"}))
+    c._remember_stuck(Plan(outcomes={key: STUCK}))
     c.batch_first = c.batch_last = None
 
 
@@ -166,7 +169,7 @@ def test_a_new_waiting_pod_next_to_a_stuck_one_still_plans(controller: Controlle
     controller._on_pod("pods", "ns/r", None, waiting("r"))
     assert batch_open(controller) and controller.open_pods == {"ns/r"}
     # Once a plan serves it, a change under it plans again.
-    controller._remember_stuck(Plan(unplaceable={"ns/p": "no node group matches"}))
+    controller._remember_stuck(Plan(outcomes={"ns/p": STUCK}))
     controller.batch_first = controller.batch_last = None
     controller._on_node("nodes", "n1", None, NodeInfo(name="n1"))
     assert batch_open(controller)

@@ -290,6 +290,31 @@ def node_requests_from(result: Plan, phase: str = "Pending") -> list[NodeRequest
     return out
 
 
+def stuck(result: Plan) -> dict[str, str]:
+    """Pod key → message of every ``cannot_serve`` outcome."""
+    return {k: o.message for k, o in result.outcomes.items() if o.kind == "cannot_serve"}
+
+
+def reasons(result: Plan) -> dict[str, str]:
+    """Pod key → reason code of every ``cannot_serve`` outcome."""
+    return {k: o.reason for k, o in result.outcomes.items() if o.kind == "cannot_serve"}
+
+
+def covered(result: Plan) -> dict[str, str]:
+    """Pod key → the NodeRequest of every ``in_flight`` outcome."""
+    return {k: o.node_request for k, o in result.outcomes.items() if o.kind == "in_flight"}
+
+
+def fits(result: Plan) -> dict[str, str]:
+    """Pod key → the existing node of every ``fits_existing`` outcome."""
+    return {k: o.node for k, o in result.outcomes.items() if o.kind == "fits_existing"}
+
+
+def planned(result: Plan) -> set[str]:
+    """Keys of the pods with a ``planned`` outcome."""
+    return {k for k, o in result.outcomes.items() if o.kind == "planned"}
+
+
 def summary(result: Plan) -> list[tuple[str, int]]:
     """Sorted (offering key, pods) per planned node."""
     return sorted((n.offering.key, len(n.pods)) for n in result.new_nodes)

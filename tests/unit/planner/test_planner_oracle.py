@@ -100,7 +100,7 @@ def planned(inst: Instance, chain: list[Strategy]) -> tuple[float, int]:
     result = run(
         inst.pods, [group(pools=[pool(names)])], {"hetzner": inst.offerings}, strategies=chain
     )
-    assert not result.unplaceable
+    assert not result.stuck()
     assert sum(len(n.pods) for n in result.new_nodes) == len(inst.pods)
     return sum(n.offering.cost_per_hour for n in result.new_nodes), len(result.new_nodes)
 

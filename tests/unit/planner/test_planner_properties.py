@@ -24,7 +24,7 @@ from planner_builders import (
 
 from growthrs_core.cluster import DaemonSetInfo, GroupView, NodeInfo, PodInfo
 from growthrs_core.domain import Offering, Taint
-from growthrs_core.planner import Plan, offering_satisfies
+from growthrs_core.planner import REASONS, Plan, offering_satisfies, unschedulable_pods
 
 HOSTNAME = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
@@ -221,23 +221,25 @@ def test_planned_nodes_can_run_their_pods(c: Cluster) -> None:
 @given(clusters())
 def test_every_pending_pod_is_accounted_for_once(c: Cluster) -> None:
     result = c.plan()
+    candidates = {p.key for p in unschedulable_pods(c.pods)}
     pending = {p.key for p in c.pods if not p.node_name}
+    assert candidates == pending
     planned = [p.key for n in result.new_nodes for p in n.pods]
     assert len(planned) == len(set(planned))
-    buckets = [
-        set(planned),
-        set(result.unplaceable),
-        set(result.ambiguous),
-        set(result.missing_group),
-        set(result.broken),
-        set(result.covered),
-        set(result.fits_existing),
-    ]
-    for i, a in enumerate(buckets):
-        for b in buckets[i + 1 :]:
-            assert not a & b
-    assert set().union(*buckets) == pending
-    assert set(result.triggered) == set(planned)
+    # One outcome per candidate pod, and nothing else.
+    assert set(result.outcomes) == candidates
+    # Planned outcomes agree with the planned nodes' pods.
+    by_node = {p.key: i for i, n in enumerate(result.new_nodes) for p in n.pods}
+    assert {k: o.planned_node for k, o in result.outcomes.items() if o.kind == "planned"} == by_node
+    for o in result.outcomes.values():
+        assert o.message
+        assert (o.kind == "cannot_serve") == bool(o.reason)
+        if o.kind == "cannot_serve":
+            assert o.reason in REASONS
+        assert (o.kind == "fits_existing") == bool(o.node)
+        assert (o.kind == "in_flight") == bool(o.node_request)
+        assert (o.kind == "planned") == (o.planned_node is not None)
+    assert result.stuck() == {k for k, o in result.outcomes.items() if o.kind == "cannot_serve"}
 
 
 @PROPERTY_SETTINGS
@@ -247,7 +249,9 @@ def test_planning_again_with_its_node_requests_plans_nothing(c: Cluster) -> None
     again = c.plan(node_requests=node_requests_from(first))
     assert again.new_nodes == []
     for key in (p.key for n in first.new_nodes for p in n.pods):
-        assert key in again.covered
+        assert again.outcomes[key].kind == "in_flight"
+    # Across a restart no pod the first pass could serve becomes one that cannot be served.
+    assert again.stuck() <= first.stuck()
 
 
 @PROPERTY_SETTINGS
@@ -261,4 +265,4 @@ def test_same_input_same_plan(c: Cluster, rnd: random.Random) -> None:
     assert [(n.offering.key, [p.key for p in n.pods]) for n in other.new_nodes] == [
         (n.offering.key, [p.key for p in n.pods]) for n in first.new_nodes
     ]
-    assert other.unplaceable == first.unplaceable
+    assert other.outcomes == first.outcomes
