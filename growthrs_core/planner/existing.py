@@ -21,7 +21,14 @@ from growthrs_core.cluster import HOSTNAME_LABEL, NodeInfo, PodInfo
 from growthrs_core.planner.matching import pod_accepts, tolerates
 from growthrs_core.planner.selection import PodClass
 from growthrs_core.planner.slots import UNLIMITED
-from growthrs_core.planner.topology import MatcherIndex, PodMatcher, hard_spread, term_matcher
+from growthrs_core.planner.topology import (
+    NO_NAMESPACES,
+    MatcherIndex,
+    Namespaces,
+    PodMatcher,
+    hard_spread,
+    term_matcher,
+)
 
 
 @dataclass(eq=False)
@@ -39,7 +46,11 @@ class _Room:
     anti: list[PodMatcher] = field(default_factory=list)
 
 
-def _rooms(nodes: Sequence[NodeInfo], pods_by_node: Mapping[str, Sequence[PodInfo]]) -> list[_Room]:
+def _rooms(
+    nodes: Sequence[NodeInfo],
+    pods_by_node: Mapping[str, Sequence[PodInfo]],
+    namespaces: Namespaces,
+) -> list[_Room]:
     rooms = []
     for node in nodes:
         if not node.ready or node.unschedulable or node.deleting or node.error is not None:
@@ -68,7 +79,7 @@ def _rooms(nodes: Sequence[NodeInfo], pods_by_node: Mapping[str, Sequence[PodInf
                 room.ports.update((p, proto) for p, proto, _ in pod.host_ports)
             if pod.anti_affinity:
                 room.anti.extend(
-                    term_matcher(t, pod.namespace)
+                    term_matcher(t, pod.namespace, namespaces)
                     for t in pod.anti_affinity
                     if t.topology_key == HOSTNAME_LABEL
                 )
@@ -91,6 +102,7 @@ def place_on_existing(
     nodes: Sequence[NodeInfo],
     pods_by_node: Mapping[str, Sequence[PodInfo]],
     zone_anti: MatcherIndex | None = None,
+    namespaces: Namespaces = NO_NAMESPACES,
 ) -> dict[str, str]:
     """Remove from ``classes`` the pods that fit existing nodes; return pod key → the
     node whose room the simulation gave it.
@@ -98,7 +110,7 @@ def place_on_existing(
     ``zone_anti`` selects pods that a running pod's zone-level anti-affinity keeps
     away from its zone; those are not placed here either.
     """
-    rooms = _rooms(nodes, pods_by_node)
+    rooms = _rooms(nodes, pods_by_node, namespaces)
     fitted: dict[str, str] = {}
     if not rooms:
         return fitted
@@ -118,7 +130,7 @@ def place_on_existing(
             req.cpu_millis >= c and req.memory_mib >= m for c, m in misfits
         ):
             continue
-        taken = _place_class(cls, rooms, fitted)
+        taken = _place_class(cls, rooms, fitted, namespaces)
         if taken == 0 and _unrestricted(pod):
             misfits.append((req.cpu_millis, req.memory_mib))
         if taken:
@@ -142,12 +154,14 @@ def _unrestricted(pod: PodInfo) -> bool:
     )
 
 
-def _place_class(cls: PodClass, rooms: list[_Room], fitted: dict[str, str]) -> int:
+def _place_class(
+    cls: PodClass, rooms: list[_Room], fitted: dict[str, str], namespaces: Namespaces
+) -> int:
     """Put as many pods of ``cls`` as fit into ``rooms``; returns how many."""
     pod = cls.proto
     req = pod.requests
     own_anti = [
-        term_matcher(t, pod.namespace)
+        term_matcher(t, pod.namespace, namespaces)
         for t in pod.anti_affinity
         if t.topology_key == HOSTNAME_LABEL
     ]

@@ -117,7 +117,7 @@ def build_items(units: Sequence[Unit], running: RunningPods) -> list[Item]:
     for i, u in enumerate(units):
         p = u.cls.proto
         anti[i] = [
-            term_matcher(t, p.namespace)
+            term_matcher(t, p.namespace, running.namespaces)
             for t in p.anti_affinity
             if t.topology_key == HOSTNAME_LABEL
         ]
@@ -127,7 +127,9 @@ def build_items(units: Sequence[Unit], running: RunningPods) -> list[Item]:
             if c.topology_key == HOSTNAME_LABEL
         ]
         aff[i] = [
-            term_matcher(t, p.namespace) for t in p.affinity if t.topology_key == HOSTNAME_LABEL
+            term_matcher(t, p.namespace, running.namespaces)
+            for t in p.affinity
+            if t.topology_key == HOSTNAME_LABEL
         ]
         all_matchers.extend(anti[i])
         all_matchers.extend(m for m, _ in spread[i])

@@ -70,6 +70,7 @@ from growthrs_core.planner.selection import PodClass, classify, unschedulable_po
 from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group
 from growthrs_core.planner.topology import (
     MatcherIndex,
+    Namespaces,
     PinRequest,
     RunningPods,
     involved_classes,
@@ -94,6 +95,9 @@ class PlanningInput:
     strategies: Sequence[Strategy]
     unavailable: frozenset[tuple[str, str]] = frozenset()
     """(provider, offering key) backing off after a capacity error: avoided while alternatives exist."""
+    namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Namespace name → its labels, for ``namespaceSelector`` in pod (anti-)affinity terms.
+    Empty: namespaces are not watched, and a ``namespaceSelector`` selects every namespace."""
 
 
 @dataclass(frozen=True)
@@ -262,12 +266,13 @@ class _Planner:
         virtual = [
             (pod, f.topology_labels()) for f in flights if f.slot is not None for pod in f.listed
         ]
-        running = RunningPods(inp.pods, nodes_by_name, virtual)
+        namespaces = Namespaces(inp.namespaces)
+        running = RunningPods(inp.pods, nodes_by_name, virtual, namespaces)
 
         classes = classify(p for k, p in pending.items() if k not in covered)
         zone_anti = MatcherIndex(m for m, key, _ in running.anti_owners if key != HOSTNAME_LABEL)
         for key, node_name in place_on_existing(
-            classes, inp.nodes, pods_by_node, zone_anti
+            classes, inp.nodes, pods_by_node, zone_anti, namespaces
         ).items():
             outcomes[key] = PodOutcome.fits(node_name)
         classes = [c for c in classes if c.pods]

@@ -76,14 +76,45 @@ class MatcherIndex:
         return any(m.matches_pod(pod) for m in self.rest)
 
 
-def term_matcher(term: PodAffinityTerm, owner_namespace: str) -> PodMatcher:
-    """Namespaces of an affinity term: listed ones, else the owner's.
+class Namespaces:
+    """Namespace name → labels, to evaluate ``namespaceSelector`` in affinity terms.
 
-    A ``namespaceSelector`` needs namespace labels the planner does not watch;
-    it is read as "any namespace", which errs towards keeping pods apart.
+    Empty means the namespaces are not known (the caller does not watch them):
+    a ``namespaceSelector`` then reads as "any namespace", which errs towards
+    keeping pods apart.
     """
+
+    def __init__(self, labels: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self.labels = labels or {}
+        self._selected: dict[LabelSelector, frozenset[str]] = {}
+
+    def selected(self, selector: LabelSelector) -> frozenset[str] | None:
+        """Names of the namespaces ``selector`` selects; None for all of them."""
+        if not self.labels or (
+            not selector.match_labels and not selector.expressions and not selector.nothing
+        ):
+            return None
+        found = self._selected.get(selector)
+        if found is None:
+            found = frozenset(n for n, lb in self.labels.items() if selector.matches(lb))
+            self._selected[selector] = found
+        return found
+
+
+NO_NAMESPACES = Namespaces()
+
+
+def term_matcher(
+    term: PodAffinityTerm, owner_namespace: str, namespaces: Namespaces = NO_NAMESPACES
+) -> PodMatcher:
+    """Namespaces of an affinity term, as the scheduler reads them: the union of
+    ``namespaces`` and the namespaces ``namespaceSelector`` selects (``{}``: all);
+    with neither, the owner's namespace."""
     if term.namespace_selector is not None:
-        return PodMatcher(None, term.selector)
+        selected = namespaces.selected(term.namespace_selector)
+        if selected is None:
+            return PodMatcher(None, term.selector)
+        return PodMatcher(selected | frozenset(term.namespaces), term.selector)
     if term.namespaces:
         return PodMatcher(frozenset(term.namespaces), term.selector)
     return PodMatcher(frozenset({owner_namespace}), term.selector)
@@ -107,7 +138,9 @@ class RunningPods:
         pods: Iterable[PodInfo],
         nodes: Mapping[str, NodeInfo],
         virtual: Iterable[tuple[PodInfo, Mapping[str, str]]] = (),
+        namespaces: Namespaces = NO_NAMESPACES,
     ) -> None:
+        self.namespaces = namespaces
         self.entries: list[tuple[PodInfo, Mapping[str, str]]] = []
         for pod in pods:
             if not pod.node_name or pod.terminal or pod.error is not None:
@@ -119,7 +152,7 @@ class RunningPods:
         self._by_namespace: dict[str, list[int]] | None = None
         self._by_label: dict[tuple[str, str], list[int]] | None = None
         self.anti_owners: list[tuple[PodMatcher, str, Mapping[str, str]]] = [
-            (term_matcher(t, pod.namespace), t.topology_key, labels)
+            (term_matcher(t, pod.namespace, namespaces), t.topology_key, labels)
             for pod, labels in self.entries
             for t in pod.anti_affinity
         ]
@@ -223,7 +256,7 @@ def involved_classes(classes: Sequence[PodClass], running: RunningPods) -> set[i
         spread, anti, aff = domain_keys(cls.proto)
         if spread or anti or aff:
             out.add(cls.id)
-        terms.extend(term_matcher(t, cls.proto.namespace) for t in anti + aff)
+        terms.extend(term_matcher(t, cls.proto.namespace, running.namespaces) for t in anti + aff)
     terms.extend(m for m, key, _ in running.anti_owners if key != HOSTNAME_LABEL)
     index = MatcherIndex(terms)
     if index:
@@ -240,6 +273,7 @@ def pin_domains(
 ) -> PinResult:
     """Assign every pod of ``requests`` a topology domain, or say why none works."""
     result = PinResult()
+    nss = running.namespaces
     trackers: dict[tuple[PodMatcher, str], _Tracker] = {}
 
     def tracker(matcher: PodMatcher, key: str, spread: bool) -> _Tracker:
@@ -260,8 +294,8 @@ def pin_domains(
         spread, anti, aff = domain_keys(pod)
         ns = pod.namespace
         spread_t = [(tracker(spread_matcher(c, ns), c.topology_key, True), c) for c in spread]
-        anti_t = [tracker(term_matcher(t, ns), t.topology_key, False) for t in anti]
-        aff_t = [tracker(term_matcher(t, ns), t.topology_key, False) for t in aff]
+        anti_t = [tracker(term_matcher(t, ns, nss), t.topology_key, False) for t in anti]
+        aff_t = [tracker(term_matcher(t, ns, nss), t.topology_key, False) for t in aff]
         plans.append((req, spread_t, anti_t, aff_t))
     # Affinity pods go after the pods they follow.
     plans.sort(key=lambda p: (bool(p[3]), -p[0].cls.proto.priority, p[0].cls.id))
@@ -294,7 +328,7 @@ def pin_domains(
                 t.topology_key
                 for other in requests
                 for t in domain_keys(other.cls.proto)[1]
-                if term_matcher(t, other.cls.proto.namespace).matches_pod(pod)
+                if term_matcher(t, other.cls.proto.namespace, nss).matches_pod(pod)
             }
         )
         hard_keys = {t.key for t, _ in spread_t} | {t.key for t in aff_t}
@@ -316,7 +350,9 @@ def pin_domains(
         self_aff = [t.matcher.matches_pod(pod) for t in aff_t]
         my_trackers = [t for t in trackers.values() if t.matcher.matches_pod(pod)]
         my_blocks = [(k, vals) for (m, k), vals in blocked.items() if m.matches_pod(pod)]
-        own_anti = [(term_matcher(t, pod.namespace), t.topology_key) for t in domain_keys(pod)[1]]
+        own_anti = [
+            (term_matcher(t, pod.namespace, nss), t.topology_key) for t in domain_keys(pod)[1]
+        ]
         placed: Counter[tuple[tuple[str, str], ...]] = Counter()
         why = ""
         pods = list(cls.pods)

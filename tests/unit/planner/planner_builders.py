@@ -250,6 +250,7 @@ def run(
     node_requests: Sequence[NodeRequestView] = (),
     strategies: Sequence[Strategy] | None = None,
     unavailable: frozenset[tuple[str, str]] = frozenset(),
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Plan:
     return plan(
         PlanningInput(
@@ -261,6 +262,7 @@ def run(
             offerings=offerings if offerings is not None else {"hetzner": lineup(["cx22"])},
             strategies=list(strategies if strategies is not None else DEFAULT_CHAIN),
             unavailable=unavailable,
+            namespaces=dict(namespaces or {}),
         )
     )
 

@@ -1,0 +1,158 @@
+"""Scheduling rules the planner honours, Karpenter-suite style: each situation with
+a negative case, and each checked across a restart (planning again with the
+NodeRequests the first pass created plans nothing new, re-plans none of their
+pods and leaves no pod it served stuck)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from planner_builders import (
+    covered,
+    group,
+    lineup,
+    node,
+    node_requests_from,
+    planned,
+    pod,
+    pods,
+    pool,
+    reasons,
+    run,
+    stuck,
+    summary,
+)
+
+from growthrs_core.cluster import GroupView, PodInfo
+from growthrs_core.domain import Offering
+from growthrs_core.planner import Plan
+
+ZONE = "topology.kubernetes.io/zone"
+REGION = "topology.kubernetes.io/region"
+HOSTNAME = "kubernetes.io/hostname"
+REGIONS = ("fsn1", "nbg1", "hel1")
+
+
+def plan_twice(
+    pending: Sequence[PodInfo],
+    groups: Sequence[GroupView] | None = None,
+    offerings: Mapping[str, Sequence[Offering]] | None = None,
+    **kw: Any,
+) -> Plan:
+    """Plan, then plan again as after a restart with the NodeRequests the first
+    pass created; check that nothing is planned twice or lost; return the first."""
+    first = run(pending, groups, offerings, **kw)
+    again = run(pending, groups, offerings, node_requests=node_requests_from(first), **kw)
+    assert again.new_nodes == []
+    nr_of = {p.key: f"{n.group}-nr{i}" for i, n in enumerate(first.new_nodes) for p in n.pods}
+    assert {k: v for k, v in covered(again).items() if k in nr_of} == nr_of
+    assert again.stuck() <= first.stuck()
+    assert reasons(again) == {k: v for k, v in reasons(first).items() if k in again.stuck()}
+    return first
+
+
+def term(selector: Mapping[str, str], key: str, **extra: Any) -> dict[str, Any]:
+    return {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": key, **extra}
+
+
+def anti(*terms: dict[str, Any]) -> dict[str, Any]:
+    return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": list(terms)}}
+
+
+def affinity(*terms: dict[str, Any]) -> dict[str, Any]:
+    return {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": list(terms)}}
+
+
+# -- namespaceSelector in pod (anti-)affinity terms --------------------------------------
+
+TEAMS = {"billing": {"team": "a"}, "other": {"team": "b"}, "shop": {"team": "a"}}
+
+
+def test_namespace_selector_keeps_apart_pods_of_the_selected_namespaces() -> None:
+    web = pod(
+        "web",
+        "1",
+        ns="shop",
+        affinity=anti(
+            term({"app": "db"}, HOSTNAME, namespaceSelector={"matchLabels": {"team": "a"}})
+        ),
+    )
+    db = pod("db", "500m", ns="billing", labels={"app": "db"})
+    result = plan_twice([web, db], [group(pools=[pool(["cx22"])])], namespaces=TEAMS)
+    assert summary(result) == [("cx22@fsn1", 1), ("cx22@fsn1", 1)]
+
+
+def test_namespace_selector_ignores_pods_of_other_namespaces() -> None:
+    web = pod(
+        "web",
+        "1",
+        ns="shop",
+        affinity=anti(
+            term({"app": "db"}, HOSTNAME, namespaceSelector={"matchLabels": {"team": "a"}})
+        ),
+    )
+    db = pod("db", "500m", ns="other", labels={"app": "db"})
+    result = plan_twice([web, db], [group(pools=[pool(["cx22"])])], namespaces=TEAMS)
+    assert summary(result) == [("cx22@fsn1", 2)]
+    # Namespaces not known (not watched): a selector reads as "any namespace".
+    unknown = plan_twice([web, db], [group(pools=[pool(["cx22"])])])
+    assert summary(unknown) == [("cx22@fsn1", 1), ("cx22@fsn1", 1)]
+
+
+def test_empty_namespace_selector_selects_every_namespace() -> None:
+    web = pod(
+        "web", "1", ns="shop", affinity=anti(term({"app": "db"}, HOSTNAME, namespaceSelector={}))
+    )
+    db = pod("db", "500m", ns="other", labels={"app": "db"})
+    result = plan_twice([web, db], [group(pools=[pool(["cx22"])])], namespaces=TEAMS)
+    assert len(result.new_nodes) == 2
+
+
+def test_namespace_selector_in_zone_affinity_follows_pods_of_selected_namespaces() -> None:
+    nodes = [
+        node("n-fsn", "100m", labels={REGION: "fsn1", ZONE: "fsn1"}),
+        node("n-nbg", "100m", labels={REGION: "nbg1", ZONE: "nbg1"}),
+    ]
+    running = [
+        pod("db-other", "100m", ns="other", labels={"app": "db"}, node="n-fsn"),
+        pod("db-billing", "100m", ns="billing", labels={"app": "db"}, node="n-nbg"),
+    ]
+    selector = {"namespaceSelector": {"matchLabels": {"team": "a"}}}
+    web = pod("web", ns="shop", affinity=affinity(term({"app": "db"}, ZONE, **selector)))
+    offers = {"hetzner": lineup(["cx22"], REGIONS)}
+    groups = [group(pools=[pool(["cx22"])])]
+    result = plan_twice([*running, web], groups, offers, nodes=nodes, namespaces=TEAMS)
+    assert summary(result) == [("cx22@nbg1", 1)]
+    # Negative: the only matching pod runs in a namespace the selector leaves out.
+    alone = plan_twice([running[0], web], groups, offers, nodes=nodes, namespaces=TEAMS)
+    assert alone.new_nodes == []
+    assert reasons(alone) == {"shop/web": "Unsatisfiable"}
+    assert "pod affinity on topology.kubernetes.io/zone" in stuck(alone)["shop/web"]
+
+
+def test_namespace_selector_of_a_running_pods_anti_affinity() -> None:
+    existing = node("n1", "4", "8Gi")
+    loner = pod(
+        "loner",
+        "100m",
+        ns="billing",
+        node="n1",
+        affinity=anti(
+            term({"app": "web"}, HOSTNAME, namespaceSelector={"matchLabels": {"team": "b"}})
+        ),
+    )
+    web_other = pod("web", ns="other", labels={"app": "web"})
+    web_shop = pod("web", ns="shop", labels={"app": "web"})
+    groups = [group(pools=[pool(["cx22"])])]
+    kept_out = plan_twice([loner, web_other], groups, nodes=[existing], namespaces=TEAMS)
+    assert planned(kept_out) == {"other/web"}
+    fits = plan_twice([loner, web_shop], groups, nodes=[existing], namespaces=TEAMS)
+    assert fits.new_nodes == [] and fits.outcomes["shop/web"].node == "n1"
+
+
+def test_pods_of_one_deployment_in_one_namespace_are_still_kept_apart() -> None:
+    spec = anti(term({"app": "web"}, HOSTNAME, namespaceSelector={"matchLabels": {"team": "a"}}))
+    web = pods("web", 3, ns="shop", labels={"app": "web"}, affinity=spec)
+    result = plan_twice(web, [group(pools=[pool(["cx22"])])], namespaces=TEAMS)
+    assert summary(result) == [("cx22@fsn1", 1)] * 3
