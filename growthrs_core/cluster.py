@@ -139,6 +139,12 @@ class SpreadConstraint:
     when_unsatisfiable: str
     selector: LabelSelector
     min_domains: int | None = None
+    node_affinity_policy: str = "Honor"
+    """``Honor``: only nodes the pod's nodeSelector and required node affinity accept
+    are domains (and their pods count); ``Ignore``: every node is."""
+    node_taints_policy: str = "Ignore"
+    """``Honor``: nodes with NoSchedule/NoExecute taints the pod does not tolerate are
+    not domains (nor do their pods count); ``Ignore``: they are."""
 
 
 @dataclass(slots=True)
@@ -499,6 +505,8 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
                     c.get("matchLabelKeys"),
                 ),
                 min_domains=c.get("minDomains"),
+                node_affinity_policy=str(c.get("nodeAffinityPolicy") or "Honor"),
+                node_taints_policy=str(c.get("nodeTaintsPolicy") or "Ignore"),
             )
             for c in spec.get("topologySpreadConstraints") or ()
         )

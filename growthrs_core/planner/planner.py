@@ -264,7 +264,10 @@ class _Planner:
         for key, nr_name in covered.items():
             outcomes[key] = PodOutcome.in_flight(nr_name)
         virtual = [
-            (pod, f.topology_labels()) for f in flights if f.slot is not None for pod in f.listed
+            (pod, f.topology_labels(), groups[f.group].taints)
+            for f in flights
+            if f.slot is not None
+            for pod in f.listed
         ]
         namespaces = Namespaces(inp.namespaces)
         running = RunningPods(inp.pods, nodes_by_name, virtual, namespaces)
@@ -316,7 +319,9 @@ class _Planner:
                     del cls.pods[:k]
 
         pin_requests = [
-            PinRequest(cls, [groups[g].slots[i] for i in sorted(m.slots)], m.preference)
+            PinRequest(
+                cls, [groups[g].slots[i] for i in sorted(m.slots)], m.preference, groups[g].taints
+            )
             for g, entries in per_group.items()
             for cls, m in entries
             if cls.id in involved and cls.pods

@@ -26,11 +26,14 @@ from growthrs_core.cluster import (
     ZONE_LABEL,
     LabelSelector,
     NodeInfo,
+    NodeSelectorTerm,
     PodAffinityTerm,
     PodInfo,
     SpreadConstraint,
+    Toleration,
 )
-from growthrs_core.planner.matching import pod_accepts
+from growthrs_core.domain import Taint
+from growthrs_core.planner.matching import accepts_labels, tolerates
 from growthrs_core.planner.selection import PodClass
 from growthrs_core.planner.slots import Slot
 
@@ -129,26 +132,67 @@ def hard_spread(pod: PodInfo) -> tuple[SpreadConstraint, ...]:
     return tuple(c for c in pod.spread if c.when_unsatisfiable == "DoNotSchedule")
 
 
+@dataclass(frozen=True)
+class NodeFilter:
+    """Which nodes a spread constraint counts, by its ``nodeAffinityPolicy`` and
+    ``nodeTaintsPolicy``: those the owner's node selectors accept (``Honor``) and
+    whose taints it tolerates (``Honor``)."""
+
+    node_selector: tuple[tuple[str, str], ...] = ()
+    required_terms: tuple[NodeSelectorTerm, ...] = ()
+    tolerations: tuple[Toleration, ...] | None = None
+    """None: taints are ignored."""
+
+    def accepts(self, labels: Mapping[str, str], taints: Sequence[Taint]) -> bool:
+        if (self.node_selector or self.required_terms) and not accepts_labels(
+            dict(self.node_selector), self.required_terms, labels
+        ):
+            return False
+        return self.tolerations is None or tolerates(self.tolerations, taints)
+
+
+def spread_filter(pod: PodInfo, constraint: SpreadConstraint) -> NodeFilter | None:
+    """The nodes ``constraint`` of ``pod`` counts; None when it counts every node."""
+    honour_affinity = constraint.node_affinity_policy != "Ignore" and bool(
+        pod.node_selector or pod.required_terms
+    )
+    honour_taints = constraint.node_taints_policy == "Honor"
+    if not honour_affinity and not honour_taints:
+        return None
+    return NodeFilter(
+        node_selector=tuple(sorted(pod.node_selector.items())) if honour_affinity else (),
+        required_terms=pod.required_terms if honour_affinity else (),
+        tolerations=pod.tolerations if honour_taints else None,
+    )
+
+
 class RunningPods:
     """Pods that hold a place (bound, or listed on an in-flight NodeRequest), with
-    the labels of where they are, indexed for selector queries."""
+    the labels (and taints) of where they are, indexed for selector queries."""
 
     def __init__(
         self,
         pods: Iterable[PodInfo],
         nodes: Mapping[str, NodeInfo],
-        virtual: Iterable[tuple[PodInfo, Mapping[str, str]]] = (),
+        virtual: Iterable[tuple[PodInfo, Mapping[str, str], tuple[Taint, ...]]] = (),
         namespaces: Namespaces = NO_NAMESPACES,
     ) -> None:
         self.namespaces = namespaces
         self.entries: list[tuple[PodInfo, Mapping[str, str]]] = []
+        self.taints: list[tuple[Taint, ...]] = []
         for pod in pods:
             if not pod.node_name or pod.terminal or pod.error is not None:
                 continue
             node = nodes.get(pod.node_name)
-            labels: Mapping[str, str] = node.labels if node is not None else {}
+            if node is not None:
+                self.entries.append((pod, node.labels))
+                self.taints.append(node.taints)
+            else:
+                self.entries.append((pod, {}))
+                self.taints.append(())
+        for pod, labels, taints in virtual:
             self.entries.append((pod, labels))
-        self.entries.extend(virtual)
+            self.taints.append(taints)
         self._by_namespace: dict[str, list[int]] | None = None
         self._by_label: dict[tuple[str, str], list[int]] | None = None
         self.anti_owners: list[tuple[PodMatcher, str, Mapping[str, str]]] = [
@@ -175,21 +219,36 @@ class RunningPods:
             return out
         return range(len(self.entries))
 
-    def matching(self, matcher: PodMatcher) -> Iterable[tuple[PodInfo, Mapping[str, str]]]:
+    def _matching(self, matcher: PodMatcher) -> Iterable[int]:
         for i in self._candidates(matcher):
-            pod, labels = self.entries[i]
-            if matcher.matches_pod(pod):
-                yield pod, labels
+            if matcher.matches_pod(self.entries[i][0]):
+                yield i
 
-    def counts(self, matcher: PodMatcher, key: str, *, spread: bool = False) -> Counter[str]:
-        """Matching pods per value of ``key`` (pods being deleted do not count for spread)."""
+    def matching(self, matcher: PodMatcher) -> Iterable[tuple[PodInfo, Mapping[str, str]]]:
+        for i in self._matching(matcher):
+            yield self.entries[i]
+
+    def counts(
+        self,
+        matcher: PodMatcher,
+        key: str,
+        *,
+        spread: bool = False,
+        where: NodeFilter | None = None,
+    ) -> Counter[str]:
+        """Matching pods per value of ``key`` on the nodes ``where`` accepts (pods
+        being deleted do not count for spread)."""
         out: Counter[str] = Counter()
-        for pod, labels in self.matching(matcher):
+        for i in self._matching(matcher):
+            pod, labels = self.entries[i]
             if spread and pod.deleting:
                 continue
             value = labels.get(key)
-            if value is not None:
-                out[value] += 1
+            if value is None:
+                continue
+            if where is not None and not where.accepts(labels, self.taints[i]):
+                continue
+            out[value] += 1
         return out
 
     def any(self, matcher: PodMatcher) -> bool:
@@ -214,6 +273,8 @@ class _Tracker:
     matcher: PodMatcher
     key: str
     counts: Counter[str]
+    where: NodeFilter | None = None
+    """Nodes whose pods count (a spread constraint's node policies); None: all."""
 
 
 @dataclass(eq=False)
@@ -225,6 +286,8 @@ class PinRequest:
     """The slots the class can use (labels, taints and resources already checked)."""
     preference: Mapping[int, int] = field(default_factory=dict)
     """Slot index → preferred node-affinity weight (tie-breaker)."""
+    taints: tuple[Taint, ...] = ()
+    """The group's taints: what its new nodes carry."""
 
 
 @dataclass
@@ -274,12 +337,15 @@ def pin_domains(
     """Assign every pod of ``requests`` a topology domain, or say why none works."""
     result = PinResult()
     nss = running.namespaces
-    trackers: dict[tuple[PodMatcher, str], _Tracker] = {}
+    trackers: dict[tuple[PodMatcher, str, NodeFilter | None], _Tracker] = {}
 
-    def tracker(matcher: PodMatcher, key: str, spread: bool) -> _Tracker:
-        tk = (matcher, key)
+    def tracker(
+        matcher: PodMatcher, key: str, spread: bool, where: NodeFilter | None = None
+    ) -> _Tracker:
+        tk = (matcher, key, where)
         if tk not in trackers:
-            trackers[tk] = _Tracker(matcher, key, running.counts(matcher, key, spread=spread))
+            counts = running.counts(matcher, key, spread=spread, where=where)
+            trackers[tk] = _Tracker(matcher, key, counts, where)
         return trackers[tk]
 
     # Owners of domain-level anti-affinity: (matcher, key) -> values they occupy.
@@ -293,18 +359,21 @@ def pin_domains(
         pod = req.cls.proto
         spread, anti, aff = domain_keys(pod)
         ns = pod.namespace
-        spread_t = [(tracker(spread_matcher(c, ns), c.topology_key, True), c) for c in spread]
+        spread_t = [
+            (tracker(spread_matcher(c, ns), c.topology_key, True, spread_filter(pod, c)), c)
+            for c in spread
+        ]
         anti_t = [tracker(term_matcher(t, ns, nss), t.topology_key, False) for t in anti]
         aff_t = [tracker(term_matcher(t, ns, nss), t.topology_key, False) for t in aff]
         plans.append((req, spread_t, anti_t, aff_t))
     # Affinity pods go after the pods they follow.
     plans.sort(key=lambda p: (bool(p[3]), -p[0].cls.proto.priority, p[0].cls.id))
 
-    eligible_cache: dict[tuple[object, str], set[str]] = {}
+    eligible_cache: dict[tuple[NodeFilter | None, str], set[str]] = {}
 
-    def existing_domains(pod: PodInfo, key: str) -> set[str]:
-        sig = (tuple(sorted(pod.node_selector.items())), pod.required_terms)
-        ck = (sig, key)
+    def existing_domains(where: NodeFilter | None, key: str) -> set[str]:
+        """Domains of existing nodes a spread constraint counts (its node policies)."""
+        ck = (where, key)
         if ck not in eligible_cache:
             eligible_cache[ck] = {
                 n.labels[key]
@@ -312,7 +381,7 @@ def pin_domains(
                 if key in n.labels
                 and not n.deleting
                 and n.error is None
-                and pod_accepts(pod, n.labels)
+                and (where is None or where.accepts(n.labels, n.taints))
             }
         return eligible_cache[ck]
 
@@ -334,6 +403,7 @@ def pin_domains(
         hard_keys = {t.key for t, _ in spread_t} | {t.key for t in aff_t}
         # Candidate domains with a rank: preference, best pool priority, name.
         domains: dict[tuple[tuple[str, str], ...], tuple[int, int]] = {}
+        dom_labels: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
         for slot in req.slots:
             if any(k not in slot.topology for k in hard_keys):
                 continue
@@ -341,11 +411,12 @@ def pin_domains(
             pref = req.preference.get(slot.index, 0)
             rank = domains.get(dom, (0, 0))
             domains[dom] = (max(rank[0], pref), max(rank[1], slot.pool.priority))
+            dom_labels.setdefault(dom, slot.match_labels)
         ordered = sorted(domains, key=lambda d: (-domains[d][0], -domains[d][1], d))
-        eligible_all = {
-            t.key: existing_domains(pod, t.key) | {dict(d)[t.key] for d in ordered}
+        eligible_all = [
+            existing_domains(t.where, t.key) | {dict(d)[t.key] for d in ordered}
             for t, _ in spread_t
-        }
+        ]
         self_spread = [t.matcher.matches_pod(pod) for t, _ in spread_t]
         self_aff = [t.matcher.matches_pod(pod) for t in aff_t]
         my_trackers = [t for t in trackers.values() if t.matcher.matches_pod(pod)]
@@ -389,8 +460,9 @@ def pin_domains(
                             break
                 score = 0
                 if ok:
-                    for (t, c), selfm in zip(spread_t, self_spread, strict=True):
-                        doms = eligible_all[t.key]
+                    for (t, c), selfm, doms in zip(
+                        spread_t, self_spread, eligible_all, strict=True
+                    ):
                         if c.min_domains is not None and len(doms) < c.min_domains:
                             low = 0
                         else:
@@ -412,7 +484,9 @@ def pin_domains(
             placed[dom] += 1
             done += 1
             for t in my_trackers:
-                if d.get(t.key):
+                if d.get(t.key) and (
+                    t.where is None or t.where.accepts(dom_labels[dom], req.taints)
+                ):
                     t.counts[d[t.key]] += 1
             for m, k in own_anti:
                 if d.get(k):

@@ -260,6 +260,8 @@ def test_pod_affinity_anti_affinity_and_spread() -> None:
                 "whenUnsatisfiable": "ScheduleAnyway",
                 "labelSelector": {"matchLabels": {"app": "web"}},
                 "minDomains": 3,
+                "nodeAffinityPolicy": "Ignore",
+                "nodeTaintsPolicy": "Honor",
             },
             {"topologyKey": "kubernetes.io/hostname"},
         ],
@@ -284,11 +286,14 @@ def test_pod_affinity_anti_affinity_and_spread() -> None:
         "ScheduleAnyway",
         3,
     )
+    assert (first.node_affinity_policy, first.node_taints_policy) == ("Ignore", "Honor")
     assert (second.max_skew, second.when_unsatisfiable, second.selector) == (
         1,
         "DoNotSchedule",
         LabelSelector(nothing=True),
     )
+    # The scheduler's defaults: node affinity honoured, taints ignored.
+    assert (second.node_affinity_policy, second.node_taints_policy) == ("Honor", "Ignore")
     # Without a labelSelector a constraint counts no pod; with {} it counts every pod.
     assert not second.selector.matches({"app": "web"}) and not second.selector.matches({})
     assert parse_label_selector({}).matches({"app": "web"})

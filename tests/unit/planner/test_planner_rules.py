@@ -156,3 +156,150 @@ def test_pods_of_one_deployment_in_one_namespace_are_still_kept_apart() -> None:
     web = pods("web", 3, ns="shop", labels={"app": "web"}, affinity=spec)
     result = plan_twice(web, [group(pools=[pool(["cx22"])])], namespaces=TEAMS)
     assert summary(result) == [("cx22@fsn1", 1)] * 3
+
+
+# -- nodeAffinityPolicy / nodeTaintsPolicy in topology spread -----------------------------
+
+
+def zone_spread(app: str, **policies: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": ZONE,
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": app}},
+            **policies,
+        }
+    ]
+
+
+def per_region(result: Plan) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for n in result.new_nodes:
+        out[n.offering.region] = out.get(n.offering.region, 0) + len(n.pods)
+    return out
+
+
+def _ssd_cluster() -> tuple[list[Any], list[PodInfo]]:
+    """Zone fsn1 has an ssd node and an hdd node with two matching pods on the hdd one."""
+    nodes = [
+        node("ssd", "100m", labels={REGION: "fsn1", ZONE: "fsn1", "disk": "ssd"}),
+        node("hdd", "100m", labels={REGION: "fsn1", ZONE: "fsn1", "disk": "hdd"}),
+    ]
+    running = [pod(f"r{i}", "10m", labels={"app": "web"}, node="hdd") for i in range(2)]
+    return nodes, running
+
+
+def test_node_affinity_policy_honor_counts_only_nodes_the_pod_accepts() -> None:
+    nodes, running = _ssd_cluster()
+    web = pods(
+        "web", 2, labels={"app": "web"}, node_selector={"disk": "ssd"}, spread=zone_spread("web")
+    )
+    groups = [group(pools=[pool(["cx22"])], labels={"disk": "ssd"})]
+    offers = {"hetzner": lineup(["cx22"], ("fsn1", "nbg1"))}
+    result = plan_twice([*running, *web], groups, offers, nodes=nodes)
+    # The hdd node's pods do not count: fsn1 and nbg1 both start at 0.
+    assert per_region(result) == {"fsn1": 1, "nbg1": 1}
+
+
+def test_node_affinity_policy_ignore_counts_every_node() -> None:
+    nodes, running = _ssd_cluster()
+    web = pods(
+        "web",
+        2,
+        labels={"app": "web"},
+        node_selector={"disk": "ssd"},
+        spread=zone_spread("web", nodeAffinityPolicy="Ignore"),
+    )
+    groups = [group(pools=[pool(["cx22"])], labels={"disk": "ssd"})]
+    offers = {"hetzner": lineup(["cx22"], ("fsn1", "nbg1"))}
+    result = plan_twice([*running, *web], groups, offers, nodes=nodes)
+    # fsn1 already has two: both new pods go to nbg1.
+    assert per_region(result) == {"nbg1": 2}
+
+
+def test_node_affinity_policy_decides_whether_excluded_zones_are_domains() -> None:
+    nodes = [
+        node("a", "100m", labels={REGION: "fsn1", ZONE: "fsn1"}),
+        node("b", "100m", labels={REGION: "nbg1", ZONE: "nbg1"}),
+        node("c", "100m", labels={REGION: "hel1", ZONE: "hel1"}),
+    ]
+    running = [
+        pod("r-a", "10m", labels={"app": "web"}, node="a"),
+        pod("r-b", "10m", labels={"app": "web"}, node="b"),
+    ]
+    not_hel = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": REGION, "operator": "NotIn", "values": ["hel1"]}]}
+                ]
+            }
+        }
+    }
+    offers = {"hetzner": lineup(["cx22"], REGIONS)}
+    groups = [group(pools=[pool(["cx22"])])]
+    honour = pods("web", 2, labels={"app": "web"}, affinity=not_hel, spread=zone_spread("web"))
+    result = plan_twice([*running, *honour], groups, offers, nodes=nodes)
+    assert per_region(result) == {"fsn1": 1, "nbg1": 1}
+    # Ignore: hel1, which the pods may not use, is a domain with no pod: skew 2 anywhere else.
+    ignore = pods(
+        "web",
+        2,
+        labels={"app": "web"},
+        affinity=not_hel,
+        spread=zone_spread("web", nodeAffinityPolicy="Ignore"),
+    )
+    stuck_ = plan_twice([*running, *ignore], groups, offers, nodes=nodes)
+    assert stuck_.new_nodes == []
+    assert set(reasons(stuck_).values()) == {"Unsatisfiable"}
+    assert (
+        "topology spread on topology.kubernetes.io/zone (maxSkew 1)"
+        in stuck(stuck_)["default/web-0"]
+    )
+
+
+def _tainted_cluster() -> tuple[list[Any], list[PodInfo]]:
+    nodes = [
+        node("a", "100m", labels={REGION: "fsn1", ZONE: "fsn1"}),
+        node("b", "100m", labels={REGION: "nbg1", ZONE: "nbg1"}),
+        node(
+            "c",
+            "100m",
+            labels={REGION: "hel1", ZONE: "hel1"},
+            taints=[{"key": "dedicated", "value": "db", "effect": "NoSchedule"}],
+        ),
+    ]
+    running = [
+        pod("r-a", "10m", labels={"app": "web"}, node="a"),
+        pod("r-b", "10m", labels={"app": "web"}, node="b"),
+    ]
+    return nodes, running
+
+
+def test_node_taints_policy_honor_skips_nodes_the_pod_does_not_tolerate() -> None:
+    nodes, running = _tainted_cluster()
+    web = pods("web", 2, labels={"app": "web"}, spread=zone_spread("web", nodeTaintsPolicy="Honor"))
+    groups = [group(pools=[pool(["cx22"])], locations=["fsn1", "nbg1"])]
+    offers = {"hetzner": lineup(["cx22"], REGIONS)}
+    result = plan_twice([*running, *web], groups, offers, nodes=nodes)
+    assert per_region(result) == {"fsn1": 1, "nbg1": 1}
+
+
+def test_node_taints_policy_ignore_counts_tainted_nodes_as_domains() -> None:
+    nodes, running = _tainted_cluster()
+    web = pods("web", 2, labels={"app": "web"}, spread=zone_spread("web"))
+    groups = [group(pools=[pool(["cx22"])], locations=["fsn1", "nbg1"])]
+    offers = {"hetzner": lineup(["cx22"], REGIONS)}
+    result = plan_twice([*running, *web], groups, offers, nodes=nodes)
+    assert result.new_nodes == []
+    assert set(reasons(result).values()) == {"Unsatisfiable"}
+    # Tolerating the taint makes no difference under Ignore, nor does Honor then.
+    tolerant = pods(
+        "web",
+        2,
+        labels={"app": "web"},
+        tolerations=[{"key": "dedicated", "operator": "Exists"}],
+        spread=zone_spread("web", nodeTaintsPolicy="Honor"),
+    )
+    assert plan_twice([*running, *tolerant], groups, offers, nodes=nodes).new_nodes == []
