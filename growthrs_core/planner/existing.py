@@ -101,14 +101,15 @@ def place_on_existing(
     classes: Sequence[PodClass],
     nodes: Sequence[NodeInfo],
     pods_by_node: Mapping[str, Sequence[PodInfo]],
-    zone_anti: MatcherIndex | None = None,
+    held_back: MatcherIndex | None = None,
     namespaces: Namespaces = NO_NAMESPACES,
 ) -> dict[str, str]:
     """Remove from ``classes`` the pods that fit existing nodes; return pod key → the
     node whose room the simulation gave it.
 
-    ``zone_anti`` selects pods that a running pod's zone-level anti-affinity keeps
-    away from its zone; those are not placed here either.
+    ``held_back`` selects pods that are not placed here either: those a running
+    pod's zone-level anti-affinity keeps away from its zone, and those pending pods
+    must run next to (required hostname affinity), which go to a new node with them.
     """
     rooms = _rooms(nodes, pods_by_node, namespaces)
     fitted: dict[str, str] = {}
@@ -124,7 +125,7 @@ def place_on_existing(
         req = pod.requests
         if not _eligible(pod) or req.cpu_millis > max_cpu or req.memory_mib > max_mem:
             continue
-        if zone_anti and zone_anti.any(pod):
+        if held_back and held_back.any(pod):
             continue
         if not pod.tolerations and any(
             req.cpu_millis >= c and req.memory_mib >= m for c, m in misfits

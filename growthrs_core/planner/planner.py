@@ -75,6 +75,7 @@ from growthrs_core.planner.topology import (
     RunningPods,
     involved_classes,
     pin_domains,
+    term_matcher,
     zone_of_region,
 )
 from growthrs_core.quantity import format_cpu, format_memory
@@ -273,11 +274,25 @@ class _Planner:
         running = RunningPods(inp.pods, nodes_by_name, virtual, namespaces)
 
         classes = classify(p for k, p in pending.items() if k not in covered)
-        zone_anti = MatcherIndex(m for m, key, _ in running.anti_owners if key != HOSTNAME_LABEL)
-        for key, node_name in place_on_existing(
-            classes, inp.nodes, pods_by_node, zone_anti, namespaces
-        ).items():
+        held_back = MatcherIndex(
+            [
+                *(m for m, key, _ in running.anti_owners if key != HOSTNAME_LABEL),
+                *(
+                    term_matcher(t, cls.proto.namespace, namespaces)
+                    for cls in classes
+                    for t in cls.proto.affinity
+                    if t.topology_key == HOSTNAME_LABEL
+                ),
+            ]
+        )
+        fitted = place_on_existing(classes, inp.nodes, pods_by_node, held_back, namespaces)
+        for key, node_name in fitted.items():
             outcomes[key] = PodOutcome.fits(node_name)
+        # Where the scheduler will put them, they count for other pods' affinity and spread.
+        running.add(
+            (pending[key], nodes_by_name[name].labels, nodes_by_name[name].taints)
+            for key, name in fitted.items()
+        )
         classes = [c for c in classes if c.pods]
 
         matcher = GroupMatcher(groups, invalid)
@@ -302,7 +317,7 @@ class _Planner:
             if not rooms:
                 continue
             for cls, m in entries:
-                if cls.id in involved or _relational(cls.proto):
+                if cls.id in involved or _relational(cls.proto) or held_back.any(cls.proto):
                     continue
                 for flight in rooms:
                     assert flight.slot is not None
@@ -394,6 +409,15 @@ class _Planner:
                         break
                     blocks.extend(block_list)
                     active = [it for it in active if it.remaining > 0]
+            # Pods that must run next to others (hostname affinity) whose targets were
+            # packed in a later set: another go at the nodes now planned, until none moves.
+            followers = [it for it in items if it.remaining > 0 and it.needs]
+            while followers:
+                before = sum(it.remaining for it in followers)
+                self._fill_gaps(blocks, followers, started)
+                followers = [it for it in followers if it.remaining > 0]
+                if sum(it.remaining for it in followers) == before:
+                    break
             blocks, freed = self._consolidate(ctx, blocks, limits)
             if not freed or not any(it.remaining > 0 for it in items):
                 break

@@ -202,6 +202,17 @@ class RunningPods:
         ]
         """Running pods' required anti-affinity: (matcher, key, their node's labels)."""
 
+    def add(self, entries: Iterable[tuple[PodInfo, Mapping[str, str], tuple[Taint, ...]]]) -> None:
+        """Pods the scheduler is expected to place (say, on existing nodes' free room)."""
+        for pod, labels, taints in entries:
+            self.entries.append((pod, labels))
+            self.taints.append(taints)
+            self.anti_owners.extend(
+                (term_matcher(t, pod.namespace, self.namespaces), t.topology_key, labels)
+                for t in pod.anti_affinity
+            )
+            self._by_namespace = self._by_label = None
+
     def _candidates(self, matcher: PodMatcher) -> Iterable[int]:
         if self._by_namespace is None or self._by_label is None:
             self._by_namespace, self._by_label = {}, {}
@@ -329,6 +340,12 @@ def involved_classes(classes: Sequence[PodClass], running: RunningPods) -> set[i
     return out
 
 
+_PinEntry = tuple[
+    PinRequest, list[tuple[_Tracker, SpreadConstraint]], list[_Tracker], list[_Tracker]
+]
+"""A class to pin, with its trackers: spread (with the constraint), anti-affinity, affinity."""
+
+
 def pin_domains(
     requests: Sequence[PinRequest],
     running: RunningPods,
@@ -354,7 +371,7 @@ def pin_domains(
         if key != HOSTNAME_LABEL and key in labels:
             blocked.setdefault((matcher, key), set()).add(labels[key])
 
-    plans = []
+    plans: list[_PinEntry] = []
     for req in requests:
         pod = req.cls.proto
         spread, anti, aff = domain_keys(pod)
@@ -368,6 +385,13 @@ def pin_domains(
         plans.append((req, spread_t, anti_t, aff_t))
     # Affinity pods go after the pods they follow.
     plans.sort(key=lambda p: (bool(p[3]), -p[0].cls.proto.priority, p[0].cls.id))
+    # Domain-level (anti-)affinity terms of pending pods: the pods they select need a
+    # value for their key (a follower's target gets a domain its followers can join).
+    pending_terms = [
+        (term_matcher(t, other.cls.proto.namespace, nss), t.topology_key)
+        for other in requests
+        for t in (*domain_keys(other.cls.proto)[1], *domain_keys(other.cls.proto)[2])
+    ]
 
     eligible_cache: dict[tuple[NodeFilter | None, str], set[str]] = {}
 
@@ -385,7 +409,8 @@ def pin_domains(
             }
         return eligible_cache[ck]
 
-    for req, spread_t, anti_t, aff_t in plans:
+    def pin(entry: _PinEntry) -> None:
+        req, spread_t, anti_t, aff_t = entry
         cls = req.cls
         pod = cls.proto
         keys = sorted(
@@ -393,26 +418,23 @@ def pin_domains(
             | {t.key for t in anti_t}
             | {t.key for t in aff_t}
             | {key for (m, key) in blocked if m.matches_pod(pod)}
-            | {
-                t.topology_key
-                for other in requests
-                for t in domain_keys(other.cls.proto)[1]
-                if term_matcher(t, other.cls.proto.namespace, nss).matches_pod(pod)
-            }
+            | {key for m, key in pending_terms if m.matches_pod(pod)}
         )
         hard_keys = {t.key for t, _ in spread_t} | {t.key for t in aff_t}
-        # Candidate domains with a rank: preference, best pool priority, name.
-        domains: dict[tuple[tuple[str, str], ...], tuple[int, int]] = {}
+        # Candidate domains with a rank: labelled with every key, preference, best
+        # pool priority, name.
+        domains: dict[tuple[tuple[str, str], ...], tuple[int, int, int]] = {}
         dom_labels: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
         for slot in req.slots:
             if any(k not in slot.topology for k in hard_keys):
                 continue
             dom = tuple((k, slot.topology.get(k, "")) for k in keys)
             pref = req.preference.get(slot.index, 0)
-            rank = domains.get(dom, (0, 0))
-            domains[dom] = (max(rank[0], pref), max(rank[1], slot.pool.priority))
+            rank = domains.get(dom, (0, 0, 0))
+            unlabelled = sum(1 for _, v in dom if not v)
+            domains[dom] = (unlabelled, max(rank[1], pref), max(rank[2], slot.pool.priority))
             dom_labels.setdefault(dom, slot.match_labels)
-        ordered = sorted(domains, key=lambda d: (-domains[d][0], -domains[d][1], d))
+        ordered = sorted(domains, key=lambda d: (domains[d][0], -domains[d][1], -domains[d][2], d))
         eligible_all = [
             existing_domains(t.where, t.key) | {dict(d)[t.key] for d in ordered}
             for t, _ in spread_t
@@ -500,6 +522,27 @@ def pin_domains(
             groups.append((dom, pods[cursor : cursor + n]))
             cursor += n
         result.pinned[cls.id] = groups
+
+    # A pod with required affinity waits until the pending pods it may follow have
+    # their domains, so chains (A follows B follows C) resolve in one pass. What
+    # waits on itself in a cycle is pinned last, and fails unless it may start alone.
+    left = plans
+    while left:
+        waiting = []
+        for entry in left:
+            if entry[3] and any(
+                other is not entry and t.matcher.matches_pod(other[0].cls.proto)
+                for t in entry[3]
+                for other in left
+            ):
+                waiting.append(entry)
+            else:
+                pin(entry)
+        if len(waiting) == len(left):
+            for entry in waiting:
+                pin(entry)
+            break
+        left = waiting
     return result
 
 

@@ -111,9 +111,24 @@ def clusters(draw: st.DrawFn) -> Cluster:
         if selector:
             kw["node_selector"] = selector
         feature = draw(
-            st.sampled_from(["none", "none", "anti", "zone-anti", "spread", "host-spread", "port"])
+            st.sampled_from(
+                ["none", "none", "anti", "zone-anti", "spread", "host-spread", "port"]
+                + (["follow", "zone-follow"] if d else [])
+            )
         )
-        if feature in ("anti", "zone-anti"):
+        if feature in ("follow", "zone-follow"):
+            # Required affinity to the previous Deployment's pods (a chain when it follows too).
+            kw["affinity"] = {
+                "podAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "labelSelector": {"matchLabels": {"app": f"app{d - 1}"}},
+                            "topologyKey": HOSTNAME if feature == "follow" else ZONE,
+                        }
+                    ]
+                }
+            }
+        elif feature in ("anti", "zone-anti"):
             key = HOSTNAME if feature == "anti" else ZONE
             kw["affinity"] = {
                 "podAntiAffinity": {
@@ -205,6 +220,12 @@ def test_planned_nodes_can_run_their_pods(c: Cluster) -> None:
             for q in planned.pods:
                 if p is not q:
                     assert not _selects(p, q, HOSTNAME)
+            for t in p.affinity:
+                if t.topology_key == HOSTNAME:
+                    assert any(
+                        t.selector.matches(q.labels) and q.namespace == p.namespace
+                        for q in planned.pods
+                    )
             for s in p.spread:
                 if s.topology_key == HOSTNAME:
                     same = sum(1 for q in planned.pods if s.selector.matches(q.labels))

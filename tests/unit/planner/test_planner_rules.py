@@ -14,6 +14,7 @@ from planner_builders import (
     lineup,
     node,
     node_requests_from,
+    offering,
     planned,
     pod,
     pods,
@@ -303,3 +304,129 @@ def test_node_taints_policy_ignore_counts_tainted_nodes_as_domains() -> None:
         spread=zone_spread("web", nodeTaintsPolicy="Honor"),
     )
     assert plan_twice([*running, *tolerant], groups, offers, nodes=nodes).new_nodes == []
+
+
+# -- required pod-affinity chains within one batch ----------------------------------------
+
+
+def chain(key: str = HOSTNAME, cpu: str = "200m") -> list[PodInfo]:
+    """c has no constraint, b must run next to c, a next to b."""
+    return [
+        pod("a", cpu, labels={"app": "a"}, affinity=affinity(term({"app": "b"}, key))),
+        pod("b", cpu, labels={"app": "b"}, affinity=affinity(term({"app": "c"}, key))),
+        pod("c", cpu, labels={"app": "c"}),
+    ]
+
+
+def test_hostname_affinity_chain_lands_on_one_node() -> None:
+    result = plan_twice(chain(), [group(pools=[pool(["cx22"])])])
+    assert summary(result) == [("cx22@fsn1", 3)]
+    assert result.stuck() == frozenset()
+
+
+def test_hostname_affinity_chain_that_does_not_fit_one_node() -> None:
+    a, b, c = chain(cpu="900m")
+    result = plan_twice([a, b, c], [group(pools=[pool(["cx22"])])])
+    # c and b fill the 2-CPU node (less the DaemonSet-free 1.8 CPU left): a cannot join.
+    assert summary(result) == [("cx22@fsn1", 2)]
+    assert reasons(result) == {"default/a": "Unsatisfiable"}
+    assert "pod affinity on kubernetes.io/hostname" in stuck(result)["default/a"]
+
+
+def test_hostname_affinity_chain_without_its_root_gets_no_node() -> None:
+    a, b, _ = chain()
+    result = plan_twice([a, b], [group(pools=[pool(["cx22"])])])
+    assert result.new_nodes == []
+    assert reasons(result) == {"default/a": "Unsatisfiable", "default/b": "Unsatisfiable"}
+
+
+def test_the_root_of_a_chain_is_not_left_on_an_existing_node_without_its_followers() -> None:
+    existing = node("n1", "4", "8Gi")
+    result = plan_twice(chain(), [group(pools=[pool(["cx22"])])], nodes=[existing])
+    assert summary(result) == [("cx22@fsn1", 3)]
+    # Without followers, c takes the free room as before.
+    _, _, c = chain()
+    alone = plan_twice([c], [group(pools=[pool(["cx22"])])], nodes=[existing])
+    assert alone.new_nodes == [] and alone.outcomes["default/c"].node == "n1"
+
+
+# -- pod affinity on any topology key to pods that are themselves pending ----------------
+
+
+def test_zone_affinity_to_a_pending_pod_follows_its_domain() -> None:
+    db = pod("db", labels={"app": "db"})
+    web = pods(
+        "web", 2, "1500m", labels={"app": "web"}, affinity=affinity(term({"app": "db"}, ZONE))
+    )
+    offers = {"hetzner": lineup(["cx22"], REGIONS)}
+    result = plan_twice([db, *web], [group(pools=[pool(["cx22"])])], offers)
+    assert planned(result) == {"default/db", "default/web-0", "default/web-1"}
+    assert len({n.offering.region for n in result.new_nodes}) == 1
+
+
+def test_region_affinity_to_a_pinned_pending_pod() -> None:
+    db = pod("db", labels={"app": "db"}, node_selector={REGION: "hel1"})
+    web = pods(
+        "web", 3, "1500m", labels={"app": "web"}, affinity=affinity(term({"app": "db"}, REGION))
+    )
+    offers = {"hetzner": lineup(["cx22"], REGIONS)}
+    result = plan_twice([db, *web], [group(pools=[pool(["cx22"])])], offers)
+    assert {n.offering.region for n in result.new_nodes} == {"hel1"}
+    assert len(planned(result)) == 4
+
+
+def test_zone_affinity_chain_resolves_in_one_pass() -> None:
+    offers = {"hetzner": lineup(["cx22"], REGIONS)}
+    a, b, c = chain(ZONE, cpu="1500m")
+    c = pod("c", "1500m", labels={"app": "c"}, node_selector={REGION: "nbg1"})
+    result = plan_twice([a, b, c], [group(pools=[pool(["cx22"])])], offers)
+    assert summary(result) == [("cx22@nbg1", 1)] * 3
+
+
+def test_zone_affinity_to_a_pending_pod_its_own_selector_excludes() -> None:
+    db = pod("db", labels={"app": "db"}, node_selector={REGION: "hel1"})
+    web = pod(
+        "web",
+        labels={"app": "web"},
+        node_selector={REGION: "fsn1"},
+        affinity=affinity(term({"app": "db"}, ZONE)),
+    )
+    offers = {"hetzner": lineup(["cx22"], REGIONS)}
+    result = plan_twice([db, web], [group(pools=[pool(["cx22"])])], offers)
+    assert summary(result) == [("cx22@hel1", 1)]
+    assert reasons(result) == {"default/web": "Unsatisfiable"}
+    assert "pod affinity on topology.kubernetes.io/zone" in stuck(result)["default/web"]
+
+
+def test_zone_affinity_cycle_with_no_pod_to_start_is_unsatisfiable() -> None:
+    a = pod("a", labels={"app": "a"}, affinity=affinity(term({"app": "b"}, ZONE)))
+    b = pod("b", labels={"app": "b"}, affinity=affinity(term({"app": "a"}, ZONE)))
+    offers = {"hetzner": lineup(["cx22"], REGIONS)}
+    result = plan_twice([a, b], [group(pools=[pool(["cx22"])])], offers)
+    assert result.new_nodes == []
+    assert reasons(result) == {"default/a": "Unsatisfiable", "default/b": "Unsatisfiable"}
+
+
+def test_zone_affinity_to_a_pending_pod_that_fits_an_existing_node() -> None:
+    existing = node("n1", "1", "2Gi", labels={REGION: "nbg1", ZONE: "nbg1-dc3"})
+    db = pod("db", labels={"app": "db"})
+    web = pod("web", "1500m", labels={"app": "web"}, affinity=affinity(term({"app": "db"}, ZONE)))
+    offers = {"hetzner": [*lineup(["cx22"], ("fsn1",)), offering_in_zone("nbg1", "nbg1-dc3")]}
+    result = plan_twice([db, web], [group(pools=[pool(["cx22"])])], offers, nodes=[existing])
+    assert result.outcomes["default/db"].node == "n1"
+    assert summary(result) == [("cx22@nbg1/nbg1-dc3", 1)]
+
+
+def test_zone_affinity_to_a_pod_on_an_in_flight_request() -> None:
+    db = pod("db", labels={"app": "db"}, node_selector={REGION: "hel1"})
+    offers = {"hetzner": lineup(["cx22"], REGIONS)}
+    groups = [group(pools=[pool(["cx22"])])]
+    first = run([db], groups, offers)
+    web = pod("web", "1500m", labels={"app": "web"}, affinity=affinity(term({"app": "db"}, ZONE)))
+    later = run([db, web], groups, offers, node_requests=node_requests_from(first))
+    assert later.outcomes["default/db"].kind == "in_flight"
+    assert summary(later) == [("cx22@hel1", 1)]
+
+
+def offering_in_zone(region: str, zone: str) -> Offering:
+    return offering("cx22", region, zone)
