@@ -54,6 +54,7 @@ from growthrs_core.planner.packing import (
     StepBudget,
     Unit,
     build_items,
+    cheapest_slot,
     choose_with_preference,
     exact_pack,
     exact_supported,
@@ -401,7 +402,7 @@ class _Planner:
                 active = [it for it in focus[key] if it.remaining > 0]
                 if not active:
                     continue
-                self._fill_gaps(blocks, active, started)
+                self._fill_gaps(ctx, blocks, active, started, limits)
                 active = [it for it in active if it.remaining > 0]
                 while active:
                     block_list = self._round(ctx, active, limits, started)
@@ -414,7 +415,7 @@ class _Planner:
             followers = [it for it in items if it.remaining > 0 and it.needs]
             while followers:
                 before = sum(it.remaining for it in followers)
-                self._fill_gaps(blocks, followers, started)
+                self._fill_gaps(ctx, blocks, followers, started, limits)
                 followers = [it for it in followers if it.remaining > 0]
                 if sum(it.remaining for it in followers) == before:
                     break
@@ -433,31 +434,108 @@ class _Planner:
             for pod in it.pods[it.cursor :]:
                 self.out.outcomes[pod.key] = stuck
 
-    def _fill_gaps(self, blocks: list[_Block], active: list[Item], started: set[int]) -> None:
-        """Put pods of ``active`` into the room left on already planned nodes."""
+    def _fill_gaps(
+        self,
+        ctx: GroupContext,
+        blocks: list[_Block],
+        active: list[Item],
+        started: set[int],
+        limits: _Limits,
+    ) -> None:
+        """Put pods of ``active`` into the room left on already planned nodes.
+
+        A node none of them may use where it is planned moves to a slot that its
+        own pods and some of ``active`` all accept (pods whose node selectors
+        overlap share nodes), when that costs no more than the node those pods
+        would need on their own.
+        """
         i = 0
         while i < len(blocks):
             block = blocks[i]
             i += 1
-            feasible = [it for it in active if it.remaining > 0 and block.slot.index in it.slots]
-            if not feasible:
-                continue
-            remaining = {it.id: it.remaining for it in feasible}
-            extra, exception = fill_node(
-                order_for(feasible, block.slot), remaining, block.slot, started, block.pattern
-            )
+            live = [it for it in active if it.remaining > 0]
+            if not live:
+                break
+            remaining = {it.id: it.remaining for it in live}
+            slot = block.slot
+            feasible = [it for it in live if slot.index in it.slots]
+            extra: Pattern = ()
+            exception = False
+            if feasible:
+                extra, exception = fill_node(
+                    order_for(feasible, slot), remaining, slot, started, block.pattern
+                )
+            if not extra and block.pattern:
+                moved = self._move_to_share(ctx, block, live, remaining, started, limits)
+                if moved is not None:
+                    slot, extra, exception = moved
             if not extra:
                 continue
             repeat = 1 if exception else min(remaining[it.id] // k for it, k in extra)
             repeat = max(1, min(repeat, block.count))
+            if slot.pool_index != block.slot.pool_index:
+                repeat = min(repeat, limits.headroom(slot.pool_index))
+                limits.add(slot.pool_index, repeat)
+                limits.add(block.slot.pool_index, -repeat)
             if repeat < block.count:
                 blocks.insert(i, _Block(block.ctx, block.slot, block.pattern, block.count - repeat))
                 block.count = repeat
+            block.slot = slot
             block.pattern = _merge(block.pattern, extra)
             for it, k in extra:
                 it.cursor += k * repeat
                 started.update(it.counts_into)
             i -= 1  # the same block may take more from other items
+
+    def _move_to_share(
+        self,
+        ctx: GroupContext,
+        block: _Block,
+        live: list[Item],
+        remaining: Mapping[int, int],
+        started: set[int],
+        limits: _Limits,
+    ) -> tuple[Slot, Pattern, bool] | None:
+        """The slot (same pool priority) that both ``block``'s pods and some of
+        ``live`` accept and that holds them together, with the pods it adds: the one
+        adding the most pods, then the cheapest. None unless moving costs no more
+        than a node of their own for the added pods."""
+        common: frozenset[int] | None = None
+        for it, _ in block.pattern:
+            common = it.slots if common is None else common & it.slots
+        if not common:
+            return None
+        wanted: set[int] = set()
+        for it in live:
+            wanted.update(it.slots & common)
+        if not wanted:
+            return None
+        here = block.slot
+        best: tuple[tuple[int, float, int], Slot, Pattern, bool] | None = None
+        for index in sorted(wanted):
+            slot = ctx.slots[index]
+            if (
+                slot.pool.priority != here.pool.priority
+                or not slot.usable
+                or (slot.unavailable and not here.unavailable)
+                or (slot.pool_index != here.pool_index and limits.headroom(slot.pool_index) < 1)
+                or not fits_pattern(block.pattern, slot)
+            ):
+                continue
+            feasible = [it for it in live if index in it.slots]
+            extra, exception = fill_node(
+                order_for(feasible, slot), remaining, slot, started, block.pattern
+            )
+            if not extra:
+                continue
+            delta = slot.offering.cost_per_hour - here.offering.cost_per_hour
+            alone = cheapest_slot(extra, ctx.slots)
+            if alone is None or delta > alone.offering.cost_per_hour + 1e-12:
+                continue
+            key = (-sum(k for _, k in extra), delta, index)
+            if best is None or key < best[0]:
+                best = (key, slot, extra, exception)
+        return None if best is None else (best[1], best[2], best[3])
 
     def _round(
         self, ctx: GroupContext, active: list[Item], limits: _Limits, started: set[int]

@@ -324,6 +324,29 @@ def test_hostname_affinity_chain_lands_on_one_node() -> None:
     assert result.stuck() == frozenset()
 
 
+def test_hostname_affinity_chain_across_focus_sets() -> None:
+    # a also has a region selector, so it is packed on its own before b and c.
+    a, b, c = chain()
+    a = pod(
+        "a",
+        "200m",
+        labels={"app": "a"},
+        node_selector={REGION: "nbg1"},
+        affinity=affinity(term({"app": "b"}, HOSTNAME)),
+    )
+    b = pod(
+        "b",
+        "200m",
+        labels={"app": "b"},
+        node_selector={REGION: "nbg1"},
+        tolerations=[{"key": "x", "operator": "Exists"}],
+        affinity=affinity(term({"app": "c"}, HOSTNAME)),
+    )
+    offers = {"hetzner": lineup(["cx22"], REGIONS)}
+    result = plan_twice([a, b, c], [group(pools=[pool(["cx22"])])], offers)
+    assert summary(result) == [("cx22@nbg1", 3)]
+
+
 def test_hostname_affinity_chain_that_does_not_fit_one_node() -> None:
     a, b, c = chain(cpu="900m")
     result = plan_twice([a, b, c], [group(pools=[pool(["cx22"])])])
@@ -430,3 +453,114 @@ def test_zone_affinity_to_a_pod_on_an_in_flight_request() -> None:
 
 def offering_in_zone(region: str, zone: str) -> Offering:
     return offering("cx22", region, zone)
+
+
+# -- pods whose node selectors accept overlapping sets share nodes -------------------------
+
+
+def node_in(key: str, *values: str) -> dict[str, Any]:
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": key, "operator": "In", "values": list(values)}]}
+                ]
+            }
+        }
+    }
+
+
+ZONED = {
+    "hetzner": [
+        offering_in_zone("fsn1", "fsn1-dc14"),
+        offering_in_zone("nbg1", "nbg1-dc3"),
+        offering_in_zone("hel1", "hel1-dc2"),
+    ]
+}
+
+
+def test_overlapping_zone_sets_share_a_node_in_the_intersection() -> None:
+    a = pod("a", "500m", affinity=node_in(ZONE, "fsn1-dc14", "nbg1-dc3"))
+    b = pod("b", "500m", affinity=node_in(ZONE, "nbg1-dc3", "hel1-dc2"))
+    result = plan_twice([a, b], [group(pools=[pool(["cx22"])])], ZONED)
+    assert summary(result) == [("cx22@nbg1/nbg1-dc3", 2)]
+
+
+def test_a_big_batchs_partly_filled_node_moves_into_the_overlap() -> None:
+    a = pods("a", 121, "500m", "256Mi", affinity=node_in(ZONE, "fsn1-dc14", "nbg1-dc3"))
+    b = pod("b", "500m", "256Mi", affinity=node_in(ZONE, "nbg1-dc3", "hel1-dc2"))
+    result = plan_twice([*a, b], [group(pools=[pool(["cx22"])])], ZONED)
+    assert len(result.new_nodes) == 31  # 122 pods, 4 per node
+    shared = result.new_nodes[result.outcomes["default/b"].planned_node or 0]
+    assert shared.offering.zone == "nbg1-dc3"
+    assert {p.name[0] for p in shared.pods} == {"a", "b"}
+
+
+def test_disjoint_zone_sets_get_a_node_each() -> None:
+    a = pod("a", "500m", affinity=node_in(ZONE, "fsn1-dc14"))
+    b = pod("b", "500m", affinity=node_in(ZONE, "nbg1-dc3", "hel1-dc2"))
+    result = plan_twice([a, b], [group(pools=[pool(["cx22"])])], ZONED)
+    assert len(result.new_nodes) == 2
+    assert summary(result)[0] == ("cx22@fsn1/fsn1-dc14", 1)
+
+
+def test_overlapping_instance_type_sets_share_a_node() -> None:
+    a = pod(
+        "a", "1500m", "1Gi", affinity=node_in("node.kubernetes.io/instance-type", "cx22", "cx32")
+    )
+    b = pod(
+        "b", "1500m", "1Gi", affinity=node_in("node.kubernetes.io/instance-type", "cx32", "cx42")
+    )
+    types = ["cx22", "cx32", "cx42"]
+    result = plan_twice([a, b], [group(pools=[pool(types)])], {"hetzner": lineup(types)})
+    # One cx32 (0.0113) beats a cx22 and a cx32 (0.0173).
+    assert summary(result) == [("cx32@fsn1", 2)]
+
+
+def test_overlapping_architecture_sets_share_a_node() -> None:
+    a = pod("a", "500m", affinity=node_in("node.kubernetes.io/instance-type", "cx22", "cax11"))
+    b = pod("b", "500m", node_selector={"kubernetes.io/arch": "arm64"})
+    groups = [group(pools=[pool(["cx22", "cax11", "cax21"])])]
+    result = plan_twice([a, b], groups, {"hetzner": lineup(["cx22", "cax11", "cax21"])})
+    assert summary(result) == [("cax11@fsn1", 2)]
+
+
+def test_overlap_is_not_used_when_the_shared_node_costs_more() -> None:
+    offers = {
+        "hetzner": [
+            offering_in_zone("fsn1", "fsn1-dc14"),
+            offering_in_zone("nbg1", "nbg1-dc3"),
+            offering("big", "nbg1", "nbg1-dc3", cpu=4, memory_gib=8, price=0.05),
+        ]
+    }
+    # Together they need the big node in nbg1 (0.05); apart, two cx22 (0.012).
+    a = pod("a", "1500m", affinity=node_in(ZONE, "fsn1-dc14", "nbg1-dc3"))
+    b = pod("b", "1500m", affinity=node_in(ZONE, "nbg1-dc3"))
+    result = plan_twice([a, b], [group(pools=[pool(["cx22", "big"])])], offers)
+    assert summary(result) == [("cx22@fsn1/fsn1-dc14", 1), ("cx22@nbg1/nbg1-dc3", 1)]
+
+
+def test_overlap_never_overrides_anti_affinity() -> None:
+    keep_apart = anti(term({"app": "x"}, HOSTNAME))
+    a = pod(
+        "a",
+        "500m",
+        labels={"app": "x"},
+        affinity={**node_in(ZONE, "fsn1-dc14", "nbg1-dc3"), **keep_apart},
+    )
+    b = pod("b", "500m", labels={"app": "x"}, affinity={**node_in(ZONE, "nbg1-dc3"), **keep_apart})
+    result = plan_twice([a, b], [group(pools=[pool(["cx22"])])], ZONED)
+    assert len(result.new_nodes) == 2
+
+
+def test_overlap_only_within_one_pool_priority() -> None:
+    # a is planned first (fewer offerings) on the high-priority pool; sharing with b
+    # would move it to the low-priority pool, so b gets a node of its own.
+    types = ["cx22", "cax11", "cax21", "cax31"]
+    a = pod("a", "500m", affinity=node_in("node.kubernetes.io/instance-type", "cx22", "cax11"))
+    b = pod("b", "500m", node_selector={"kubernetes.io/arch": "arm64"})
+    groups = [group(pools=[pool(["cx22"], 90), pool(["cax11", "cax21", "cax31"], 50)])]
+    result = plan_twice([a, b], groups, {"hetzner": lineup(types)})
+    assert summary(result) == [("cax11@fsn1", 1), ("cx22@fsn1", 1)]
+    assert result.outcomes["default/a"].planned_node is not None
+    assert result.new_nodes[result.outcomes["default/a"].planned_node].offering.key == "cx22@fsn1"
