@@ -6,7 +6,8 @@ scheduler. Placement is simulated so that two pods never claim the same room.
 
 Only Ready, schedulable nodes that are not being deleted count, and their
 taints apply like any other (so a node marked for scale-down, which carries the
-``growthrs.io/scale-down`` NoSchedule taint, offers no room). Pods with
+``growthrs.io/scale-down`` NoSchedule taint, offers no room), as does where the
+pod's volumes can attach. Pods with
 required pod affinity, zone-level anti-affinity or a ``DoNotSchedule`` spread
 constraint are never counted as fitting: if in doubt, the planner would rather
 plan a node than leave a pod pending for good.
@@ -29,6 +30,7 @@ from growthrs_core.planner.topology import (
     hard_spread,
     term_matcher,
 )
+from growthrs_core.planner.volumes import accepts_node
 
 
 @dataclass(eq=False)
@@ -132,7 +134,7 @@ def place_on_existing(
         ):
             continue
         taken = _place_class(cls, rooms, fitted, namespaces)
-        if taken == 0 and _unrestricted(pod):
+        if taken == 0 and cls.volume is None and _unrestricted(pod):
             misfits.append((req.cpu_millis, req.memory_mib))
         if taken:
             rooms = [r for r in rooms if r.cpu > 0 and r.memory > 0 and r.pods > 0]
@@ -185,6 +187,8 @@ def _place_class(
         if not pod_accepts(pod, room.node.labels) or not tolerates(
             pod.tolerations, room.node.taints
         ):
+            continue
+        if cls.volume is not None and not accepts_node(cls.volume, room.node.labels):
             continue
         if own_anti and any(m.matches_pod(r) for m in own_anti for r in room.residents):
             continue

@@ -36,6 +36,14 @@ from growthrs_core.planner.matching import (
 )
 from growthrs_core.planner.selection import PodClass, demand_text
 from growthrs_core.planner.slots import GroupContext, Slot
+from growthrs_core.planner.volumes import (
+    TOPOLOGY_ALIASES,
+    VolumeNeed,
+    accepts_new_node,
+    alias_labels,
+    describe,
+    unknown_keys,
+)
 from growthrs_core.quantity import format_memory
 
 OFFERING_KEYS = frozenset(
@@ -100,11 +108,18 @@ def slot_fits(pod: PodInfo, slot: Slot) -> bool:
 class GroupMatcher:
     """Matches classes to groups, caching selector evaluations per group."""
 
-    def __init__(self, groups: Mapping[str, GroupContext], invalid: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        groups: Mapping[str, GroupContext],
+        invalid: Mapping[str, str],
+        aliases: Mapping[str, str] = TOPOLOGY_ALIASES,
+    ) -> None:
         self.groups = groups
         self.invalid = invalid
+        self.aliases = aliases
         self._labels: dict[tuple[str, Hashable], frozenset[int]] = {}
         self._fits: dict[tuple[str, Hashable], frozenset[int]] = {}
+        self._volume_labels: dict[int, dict[str, str]] = {}
 
     def label_slots(self, ctx: GroupContext, pod: PodInfo) -> frozenset[int]:
         sig = (tuple(sorted(pod.node_selector.items())), pod.required_terms)
@@ -122,6 +137,28 @@ class GroupMatcher:
             self._labels[key] = found
         return found
 
+    def volume_slots(
+        self, ctx: GroupContext, need: VolumeNeed, among: frozenset[int]
+    ) -> frozenset[int]:
+        """The slots of ``among`` where the volumes of ``need`` can attach."""
+        key = (ctx.name, ("volumes", need.terms, among))
+        found = self._labels.get(key)
+        if found is None:
+            found = frozenset(
+                i for i in among if accepts_new_node(need, self._slot_volume_labels(ctx.slots[i]))
+            )
+            self._labels[key] = found
+        return found
+
+    def _slot_volume_labels(self, slot: Slot) -> dict[str, str]:
+        key = id(slot)
+        labels = self._volume_labels.get(key)
+        if labels is None:
+            zone = slot.topology.get(ZONE_LABEL, str(slot.offering.region))
+            labels = alias_labels(slot.match_labels, str(slot.offering.region), zone, self.aliases)
+            self._volume_labels[key] = labels
+        return labels
+
     def _why_not(self, ctx: GroupContext, pod: PodInfo) -> str | None:
         blocking = untolerated(pod.tolerations, ctx.taints)
         if blocking:
@@ -134,6 +171,50 @@ class GroupMatcher:
         return None
 
     def match(self, cls: PodClass) -> GroupMatch:
+        m = self._match(cls)
+        if m.group is None or m.reason is not None or cls.volume is None:
+            return m
+        ctx = self.groups[m.group]
+        label_slots = self.volume_slots(ctx, cls.volume, m.label_slots)
+        if not label_slots:
+            return GroupMatch(
+                group=ctx.name,
+                code=outcome.VOLUME_TOPOLOGY,
+                reason=self._why_no_volume(ctx, cls.volume, m.label_slots),
+            )
+        slots = m.slots & label_slots
+        if not slots:
+            return GroupMatch(
+                group=ctx.name,
+                label_slots=label_slots,
+                code=outcome.NO_OFFERING_FITS,
+                reason=too_big(ctx, cls.proto, label_slots),
+            )
+        preference = {i: w for i, w in m.preference.items() if i in slots}
+        return GroupMatch(
+            group=ctx.name, label_slots=label_slots, slots=slots, preference=preference
+        )
+
+    def _why_no_volume(self, ctx: GroupContext, need: VolumeNeed, among: frozenset[int]) -> str:
+        places = sorted(
+            {
+                f"{s.offering.region}/{s.offering.zone}"
+                if s.offering.zone
+                else str(s.offering.region)
+                for s in (ctx.slots[i] for i in sorted(among))
+            }
+        )
+        text = f"{describe(need)}; node group {ctx.name} creates no node there for this pod (it can use {', '.join(places)})"
+        sample = ctx.slots[min(among)] if among else None
+        unknown = unknown_keys(need, sample.match_labels, self.aliases) if sample else []
+        if unknown:
+            text += (
+                f"; new nodes carry no {', '.join(unknown)} label and it is not a known "
+                "zone or region key"
+            )
+        return text
+
+    def _match(self, cls: PodClass) -> GroupMatch:
         pod = cls.proto
         pinned = pod.node_selector.get(NODE_GROUP_LABEL)
         if pinned is not None:

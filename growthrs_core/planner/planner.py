@@ -25,11 +25,14 @@ from growthrs_core.cluster import (
     HOSTNAME_LABEL,
     NODE_GROUP_LABEL,
     POOL_LABEL,
+    ClaimInfo,
     DaemonSetInfo,
     GroupView,
     NodeInfo,
     NodeRequestView,
     PodInfo,
+    StorageClassInfo,
+    VolumeInfo,
 )
 from growthrs_core.crd.models import Requirements
 from growthrs_core.domain import Offering, Resources, Taint
@@ -42,6 +45,7 @@ from growthrs_core.planner.outcome import (
     NO_MATCHING_GROUP,
     NO_OFFERING_FITS,
     UNSATISFIABLE,
+    VOLUME_NOT_BOUND,
     OutcomeKind,
     PodOutcome,
 )
@@ -79,6 +83,7 @@ from growthrs_core.planner.topology import (
     term_matcher,
     zone_of_region,
 )
+from growthrs_core.planner.volumes import TOPOLOGY_ALIASES, VolumeIndex, VolumeNeed
 from growthrs_core.quantity import format_cpu, format_memory
 from growthrs_core.strategies import ScaleUpOption, Strategy
 
@@ -100,6 +105,16 @@ class PlanningInput:
     namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Namespace name → its labels, for ``namespaceSelector`` in pod (anti-)affinity terms.
     Empty: namespaces are not watched, and a ``namespaceSelector`` selects every namespace."""
+    claims: Sequence[ClaimInfo] = ()
+    """PersistentVolumeClaims: a pending pod's claims decide where its node may be
+    (:mod:`.volumes`). A claim not listed here constrains nothing."""
+    volumes: Sequence[VolumeInfo] = ()
+    """PersistentVolumes (their node affinity); one not listed constrains nothing."""
+    storage_classes: Sequence[StorageClassInfo] = ()
+    """StorageClasses (binding mode, allowed topologies, default)."""
+    topology_aliases: Mapping[str, str] = field(default_factory=lambda: dict(TOPOLOGY_ALIASES))
+    """Label key → ``region`` or ``zone``: keys a new node will carry with its region or
+    zone (set by a CSI driver, say), for volume topology; see :mod:`.volumes`."""
 
 
 @dataclass(frozen=True)
@@ -274,7 +289,20 @@ class _Planner:
         namespaces = Namespaces(inp.namespaces)
         running = RunningPods(inp.pods, nodes_by_name, virtual, namespaces)
 
-        classes = classify(p for k, p in pending.items() if k not in covered)
+        needs: dict[str, VolumeNeed] = {}
+        if inp.claims:
+            index = VolumeIndex(inp.claims, inp.volumes, inp.storage_classes)
+            for key, pod in pending.items():
+                if not pod.claims or key in covered:
+                    continue
+                need = index.need(pod)
+                if need is None:
+                    continue
+                if need.waiting:
+                    outcomes[key] = PodOutcome.cannot_serve(VOLUME_NOT_BOUND, need.waiting)
+                else:
+                    needs[key] = need
+        classes = classify((p for k, p in pending.items() if k not in outcomes), needs)
         held_back = MatcherIndex(
             [
                 *(m for m, key, _ in running.anti_owners if key != HOSTNAME_LABEL),
@@ -296,7 +324,7 @@ class _Planner:
         )
         classes = [c for c in classes if c.pods]
 
-        matcher = GroupMatcher(groups, invalid)
+        matcher = GroupMatcher(groups, invalid, inp.topology_aliases)
         per_group: dict[str, list[tuple[PodClass, GroupMatch]]] = {g: [] for g in groups}
         for cls in classes:
             m = matcher.match(cls)

@@ -6,16 +6,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from growthrs_core.cluster import (
+    ClaimInfo,
     DaemonSetInfo,
     GroupView,
     NodeInfo,
     NodeRequestView,
     PodInfo,
+    StorageClassInfo,
+    VolumeInfo,
+    parse_claim,
     parse_daemonset,
     parse_group,
     parse_node,
     parse_node_request,
     parse_pod,
+    parse_storage_class,
+    parse_volume,
 )
 from growthrs_core.domain import InstanceType, Offering, Region, Resources, Zone
 from growthrs_core.planner import Plan, PlanningInput, plan
@@ -104,6 +110,7 @@ def pod(
     overhead: dict[str, str] | None = None,
     priority: int | None = None,
     uid: str | None = None,
+    claims: Sequence[str] = (),
     raw: dict[str, Any] | None = None,
 ) -> PodInfo:
     requests: dict[str, str] = {}
@@ -135,6 +142,11 @@ def pod(
         spec["priority"] = priority
     if node:
         spec["nodeName"] = node
+    if claims:
+        spec["volumes"] = [
+            {"name": f"v{i}", "persistentVolumeClaim": {"claimName": c}}
+            for i, c in enumerate(claims)
+        ]
     meta: dict[str, Any] = {
         "name": name,
         "namespace": ns,
@@ -251,7 +263,14 @@ def run(
     strategies: Sequence[Strategy] | None = None,
     unavailable: frozenset[tuple[str, str]] = frozenset(),
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    claims: Sequence[ClaimInfo] = (),
+    volumes: Sequence[VolumeInfo] = (),
+    storage_classes: Sequence[StorageClassInfo] = (),
+    topology_aliases: Mapping[str, str] | None = None,
 ) -> Plan:
+    extra: dict[str, Any] = {}
+    if topology_aliases is not None:
+        extra["topology_aliases"] = topology_aliases
     return plan(
         PlanningInput(
             pods=list(pending),
@@ -263,8 +282,73 @@ def run(
             strategies=list(strategies if strategies is not None else DEFAULT_CHAIN),
             unavailable=unavailable,
             namespaces=dict(namespaces or {}),
+            claims=list(claims),
+            volumes=list(volumes),
+            storage_classes=list(storage_classes),
+            **extra,
         )
     )
+
+
+def claim(
+    name: str,
+    storage_class: str | None = None,
+    volume: str = "",
+    *,
+    ns: str = "default",
+) -> ClaimInfo:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"]}
+    if storage_class is not None:
+        spec["storageClassName"] = storage_class
+    if volume:
+        spec["volumeName"] = volume
+    return parse_claim(
+        {
+            "metadata": {"name": name, "namespace": ns},
+            "spec": spec,
+            "status": {"phase": "Bound" if volume else "Pending"},
+        }
+    )
+
+
+def volume(name: str, *requirements: tuple[str, str, Sequence[str]]) -> VolumeInfo:
+    """A PersistentVolume whose node affinity is one term of (key, operator, values)."""
+    spec: dict[str, Any] = {"capacity": {"storage": "10Gi"}}
+    if requirements:
+        spec["nodeAffinity"] = {
+            "required": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": k, "operator": op, "values": list(v)}
+                            for k, op, v in requirements
+                        ]
+                    }
+                ]
+            }
+        }
+    return parse_volume({"metadata": {"name": name}, "spec": spec})
+
+
+def storage_class(
+    name: str,
+    mode: str = "WaitForFirstConsumer",
+    topologies: Mapping[str, Sequence[str]] | None = None,
+    *,
+    default: bool = False,
+) -> StorageClassInfo:
+    obj: dict[str, Any] = {"metadata": {"name": name}, "volumeBindingMode": mode}
+    if default:
+        obj["metadata"]["annotations"] = {"storageclass.kubernetes.io/is-default-class": "true"}
+    if topologies:
+        obj["allowedTopologies"] = [
+            {
+                "matchLabelExpressions": [
+                    {"key": k, "values": list(v)} for k, v in topologies.items()
+                ]
+            }
+        ]
+    return parse_storage_class(obj)
 
 
 def node_requests_from(result: Plan, phase: str = "Pending") -> list[NodeRequestView]:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from planner_builders import (
+    claim,
     covered,
     group,
     lineup,
@@ -21,8 +22,10 @@ from planner_builders import (
     pool,
     reasons,
     run,
+    storage_class,
     stuck,
     summary,
+    volume,
 )
 
 from growthrs_core.cluster import GroupView, PodInfo
@@ -564,3 +567,206 @@ def test_overlap_only_within_one_pool_priority() -> None:
     assert summary(result) == [("cax11@fsn1", 1), ("cx22@fsn1", 1)]
     assert result.outcomes["default/a"].planned_node is not None
     assert result.new_nodes[result.outcomes["default/a"].planned_node].offering.key == "cx22@fsn1"
+
+
+# -- volume topology --------------------------------------------------------------------------
+
+CSI = "csi.hetzner.cloud/location"
+BY_REGION = {"hetzner": lineup(["cx22"], REGIONS)}
+
+
+def test_a_bound_zonal_volume_decides_the_zone() -> None:
+    pv = volume("pv-db", (ZONE, "In", ["nbg1-dc3"]))
+    db = pod("db", claims=["data-db"])
+    result = plan_twice(
+        [db],
+        [group(pools=[pool(["cx22"])])],
+        ZONED,
+        claims=[claim("data-db", "zonal", "pv-db")],
+        volumes=[pv],
+    )
+    assert summary(result) == [("cx22@nbg1/nbg1-dc3", 1)]
+    assert result.new_nodes[0].requirements.zones == ["nbg1-dc3"]
+
+
+def test_a_volume_in_a_zone_the_group_cannot_serve_gets_no_node() -> None:
+    pv = volume("pv-db", (ZONE, "In", ["ash-dc1"]))
+    db = pod("db", claims=["data-db"])
+    result = plan_twice(
+        [db],
+        [group(pools=[pool(["cx22"])])],
+        ZONED,
+        claims=[claim("data-db", "zonal", "pv-db")],
+        volumes=[pv],
+    )
+    assert result.new_nodes == []
+    assert reasons(result) == {"default/db": "VolumeTopology"}
+    message = stuck(result)["default/db"]
+    assert (
+        "volume pv-db (claim data-db) can attach only where topology.kubernetes.io/zone In [ash-dc1]"
+        in message
+    )
+    assert "node group default creates no node there" in message
+
+
+def test_a_csi_location_key_reads_as_the_region() -> None:
+    pv = volume("pv-1", (CSI, "In", ["hel1"]))
+    result = plan_twice(
+        [pod("db", claims=["data"])],
+        [group(pools=[pool(["cx22"])])],
+        BY_REGION,
+        claims=[claim("data", "hcloud-volumes", "pv-1")],
+        volumes=[pv],
+    )
+    assert summary(result) == [("cx22@hel1", 1)]
+    assert result.new_nodes[0].requirements.locations == ["hel1"]
+
+
+def test_a_volume_key_no_node_will_carry_is_unservable() -> None:
+    pv = volume("pv-1", ("topology.example.com/rack", "In", ["r1"]))
+    args = dict(claims=[claim("data", "racks", "pv-1")], volumes=[pv])
+    result = plan_twice(
+        [pod("db", claims=["data"])], [group(pools=[pool(["cx22"])])], BY_REGION, **args
+    )
+    assert result.new_nodes == []
+    assert reasons(result) == {"default/db": "VolumeTopology"}
+    assert "new nodes carry no topology.example.com/rack label" in stuck(result)["default/db"]
+    # A group whose nodes carry the label serves it.
+    labelled = [group(pools=[pool(["cx22"])], labels={"topology.example.com/rack": "r1"})]
+    assert summary(plan_twice([pod("db", claims=["data"])], labelled, BY_REGION, **args)) == [
+        ("cx22@fsn1", 1)
+    ]
+
+
+def test_aliases_can_be_extended_by_the_caller() -> None:
+    pv = volume("pv-1", ("topology.example.com/site", "In", ["nbg1"]))
+    result = plan_twice(
+        [pod("db", claims=["data"])],
+        [group(pools=[pool(["cx22"])])],
+        BY_REGION,
+        claims=[claim("data", "sites", "pv-1")],
+        volumes=[pv],
+        topology_aliases={"topology.example.com/site": "region"},
+    )
+    assert summary(result) == [("cx22@nbg1", 1)]
+
+
+def test_wait_for_first_consumer_claims_follow_allowed_topologies() -> None:
+    sc = storage_class("hcloud-volumes", topologies={CSI: ["nbg1"]})
+    result = plan_twice(
+        [pod("db", claims=["data"])],
+        [group(pools=[pool(["cx22"])])],
+        BY_REGION,
+        claims=[claim("data", "hcloud-volumes")],
+        storage_classes=[sc],
+    )
+    assert summary(result) == [("cx22@nbg1", 1)]
+    # Without allowed topologies the volume is created wherever the pod goes.
+    anywhere = storage_class("hcloud-volumes")
+    free = plan_twice(
+        [pod("db", claims=["data"])],
+        [group(pools=[pool(["cx22"])])],
+        BY_REGION,
+        claims=[claim("data", "hcloud-volumes")],
+        storage_classes=[anywhere],
+    )
+    assert summary(free) == [("cx22@fsn1", 1)]
+
+
+def test_the_default_storage_class_applies_to_claims_without_one() -> None:
+    sc = storage_class("hcloud-volumes", topologies={CSI: ["hel1"]}, default=True)
+    result = plan_twice(
+        [pod("db", claims=["data"])],
+        [group(pools=[pool(["cx22"])])],
+        BY_REGION,
+        claims=[claim("data")],
+        storage_classes=[sc, storage_class("other")],
+    )
+    assert summary(result) == [("cx22@hel1", 1)]
+
+
+def test_unbound_claims_that_bind_immediately_wait_for_their_volume() -> None:
+    for claim_, classes in (
+        (claim("data", "fast"), [storage_class("fast", "Immediate")]),
+        (claim("data", ""), []),
+    ):
+        result = plan_twice(
+            [pod("db", claims=["data"]), pod("web")],
+            [group(pools=[pool(["cx22"])])],
+            BY_REGION,
+            claims=[claim_],
+            storage_classes=classes,
+        )
+        assert planned(result) == {"default/web"}
+        assert reasons(result) == {"default/db": "VolumeNotBound"}
+        assert "claim data is not bound" in stuck(result)["default/db"]
+
+
+def test_claims_and_volumes_the_planner_does_not_see_constrain_nothing() -> None:
+    result = plan_twice(
+        [pod("db", claims=["data"])],
+        [group(pools=[pool(["cx22"])])],
+        BY_REGION,
+        claims=[claim("data", "zonal", "pv-unknown")],
+    )
+    assert summary(result) == [("cx22@fsn1", 1)]
+    assert summary(
+        plan_twice([pod("db", claims=["data"])], [group(pools=[pool(["cx22"])])], BY_REGION)
+    ) == [("cx22@fsn1", 1)]
+
+
+def test_an_existing_node_outside_the_volumes_zone_is_no_room() -> None:
+    existing = node("n1", "4", "8Gi", labels={REGION: "fsn1", ZONE: "fsn1-dc14"})
+    pv_far = volume("pv-far", (ZONE, "In", ["nbg1-dc3"]))
+    pv_near = volume("pv-near", (ZONE, "In", ["fsn1-dc14"]))
+    claims = [claim("far", "zonal", "pv-far"), claim("near", "zonal", "pv-near")]
+    result = plan_twice(
+        [pod("far", claims=["far"]), pod("near", claims=["near"])],
+        [group(pools=[pool(["cx22"])])],
+        ZONED,
+        nodes=[existing],
+        claims=claims,
+        volumes=[pv_far, pv_near],
+    )
+    assert result.outcomes["default/near"].node == "n1"
+    assert result.outcomes["default/far"].kind == "planned"
+    assert summary(result) == [("cx22@nbg1/nbg1-dc3", 1)]
+
+
+def test_stateful_set_replicas_follow_their_own_volumes() -> None:
+    zones = {"web-0": "fsn1-dc14", "web-1": "nbg1-dc3", "web-2": "nbg1-dc3"}
+    result = plan_twice(
+        [pod(name, claims=[f"data-{name}"], owner=("StatefulSet", "web")) for name in zones],
+        [group(pools=[pool(["cx22"])])],
+        ZONED,
+        claims=[claim(f"data-{n}", "zonal", f"pv-{n}") for n in zones],
+        volumes=[volume(f"pv-{n}", (ZONE, "In", [z])) for n, z in zones.items()],
+    )
+    assert summary(result) == [("cx22@fsn1/fsn1-dc14", 1), ("cx22@nbg1/nbg1-dc3", 2)]
+
+
+def test_in_flight_room_in_another_zone_does_not_take_a_pod_with_a_zonal_volume() -> None:
+    groups = [group(pools=[pool(["cx22"])])]
+    first = run([pod("a", "500m", affinity=node_in(ZONE, "fsn1-dc14"))], groups, ZONED)
+    args = dict(
+        claims=[claim("data", "zonal", "pv")], volumes=[volume("pv", (ZONE, "In", ["nbg1-dc3"]))]
+    )
+    later = run(
+        [pod("a", "500m", affinity=node_in(ZONE, "fsn1-dc14")), pod("db", "500m", claims=["data"])],
+        groups,
+        ZONED,
+        node_requests=node_requests_from(first),
+        **args,
+    )
+    assert later.outcomes["default/db"].kind == "planned"
+    assert summary(later) == [("cx22@nbg1/nbg1-dc3", 1)]
+    # In the volume's zone the request's room is used.
+    near = run([pod("a", "500m", affinity=node_in(ZONE, "nbg1-dc3"))], groups, ZONED)
+    held = run(
+        [pod("a", "500m", affinity=node_in(ZONE, "nbg1-dc3")), pod("db", "500m", claims=["data"])],
+        groups,
+        ZONED,
+        node_requests=node_requests_from(near),
+        **args,
+    )
+    assert held.new_nodes == [] and held.outcomes["default/db"].kind == "in_flight"
