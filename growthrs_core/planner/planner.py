@@ -875,8 +875,18 @@ def _relational(pod: PodInfo) -> bool:
 
 
 def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requirements:
-    """Demand of the node's pods plus DaemonSet overhead, and the placement every
-    one of its pods accepts (so a fallback pool's offering can be checked)."""
+    """Demand of the node's pods plus DaemonSet overhead, and every placement
+    constraint that shaped the plan, so a fallback offering can be checked
+    (:func:`~growthrs_core.planner.matching.offering_satisfies`).
+
+    The placement is the slots whose labels and domain every pod accepts
+    (selectors, pinned topology domain, volume topology) *and* that hold the
+    pods next to their own DaemonSet pods: a zone whose DaemonSets leave too
+    little room is excluded too. Arch, locations, zones and instance types
+    are the values of those slots (unset when that is every value the group
+    has); when these lists would still let through an offering that cannot
+    hold the pods, ``offerings`` names the ones that can.
+    """
     all_slots = ctx.slots
     req = pattern_requests(pattern, slot)
     count = sum(k for _, k in pattern)
@@ -884,29 +894,55 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
     for it, _ in pattern:
         place = it.place_slots if place is None else place & it.place_slots
     chosen = [all_slots[i] for i in sorted(place)] if place is not None else list(all_slots)
-    if slot not in chosen:
-        chosen.append(slot)
+    fitting = [s for s in chosen if s is slot or (s.usable and fits_pattern(pattern, s))]
+    if slot not in fitting:
+        fitting.append(slot)
 
     def narrow(values: set[str], full: set[str]) -> list[str] | None:
         return None if values == full else sorted(values)
 
-    arch = narrow({s.offering.arch for s in chosen}, {s.offering.arch for s in all_slots})
+    arch = narrow({s.offering.arch for s in fitting}, {s.offering.arch for s in all_slots})
     regions = narrow(
-        {str(s.offering.region) for s in chosen}, {str(s.offering.region) for s in all_slots}
+        {str(s.offering.region) for s in fitting}, {str(s.offering.region) for s in all_slots}
     )
-    zones_chosen = {s.offering.zone for s in chosen}
+    zones_chosen = {s.offering.zone for s in fitting}
     zones: list[str] | None = None
     if None not in zones_chosen:
         zones = narrow({str(z) for z in zones_chosen}, {str(s.offering.zone) for s in all_slots})
     types = narrow(
-        {str(s.offering.instance_type) for s in chosen},
+        {str(s.offering.instance_type) for s in fitting},
         {str(s.offering.instance_type) for s in all_slots},
     )
     gpu_model = None
     if req.gpu:
-        models = {s.offering.resources.gpu_model for s in chosen if s.offering.resources.gpu}
+        models = {s.offering.resources.gpu_model for s in fitting if s.offering.resources.gpu}
         if len(models) == 1:
             gpu_model = next(iter(models))
+    pods = count + slot.ds_pods
+    fit_keys = {s.offering.key for s in fitting}
+
+    def admitted(s: Slot) -> bool:
+        """Whether the floor and the lists let ``s``'s offering through."""
+        o = s.offering
+        have = o.resources
+        return (
+            have.cpu_millis >= req.cpu_millis
+            and have.memory_mib >= req.memory_mib
+            and have.gpu >= req.gpu
+            and (
+                req.ephemeral_storage_gib is None
+                or have.ephemeral_storage_gib is None
+                or have.ephemeral_storage_gib >= req.ephemeral_storage_gib
+            )
+            and o.max_pods >= pods
+            and (gpu_model is None or have.gpu_model == gpu_model)
+            and (arch is None or o.arch in arch)
+            and (regions is None or o.region in regions)
+            and (zones is None or (o.zone or "") in zones)
+            and (types is None or o.instance_type in types)
+        )
+
+    loose = any(s.offering.key not in fit_keys and admitted(s) for s in all_slots)
     return Requirements(
         cpu=format_cpu(req.cpu_millis),
         memory=format_memory(req.memory_mib),
@@ -915,9 +951,10 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
         ),
         gpu=req.gpu,
         gpuModel=gpu_model,
-        pods=count + slot.ds_pods,
+        pods=pods,
         arch=arch,
         locations=regions,
         zones=zones,
         instanceTypes=types,
+        offerings=sorted(fit_keys) if loose else None,
     )
