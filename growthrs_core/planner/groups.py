@@ -281,6 +281,15 @@ class GroupMatcher:
             fitting = frozenset(i for i in label_slots if slot_fits(pod, ctx.slots[i]))
             self._fits[key] = fitting
         if not fitting:
+            if _ports_only(ctx, pod, label_slots):
+                ports = ", ".join(f"{p}/{proto}" for p, proto, _ in pod.host_ports)
+                return GroupMatch(
+                    group=ctx.name,
+                    label_slots=label_slots,
+                    code=outcome.UNSATISFIABLE,
+                    reason=f"host ports are taken by DaemonSet pods ({ports}) on every "
+                    f"offering of node group {ctx.name} big enough for the pod",
+                )
             return GroupMatch(
                 group=ctx.name,
                 label_slots=label_slots,
@@ -296,6 +305,20 @@ class GroupMatcher:
         return GroupMatch(
             group=ctx.name, label_slots=label_slots, slots=fitting, preference=preference
         )
+
+
+def _ports_only(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) -> bool:
+    """Whether only DaemonSet pods' host ports keep the pod off offerings big enough
+    for it (a host-port dead end rather than a size problem)."""
+    req = pod.requests
+    return bool(pod.host_ports) and any(
+        s.usable
+        and req.cpu_millis <= s.cpu
+        and req.memory_mib <= s.memory
+        and req.gpu <= s.gpu
+        and (req.ephemeral_storage_gib or 0) <= s.ephemeral
+        for s in (ctx.slots[i] for i in label_slots)
+    )
 
 
 def too_big(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) -> str:

@@ -199,12 +199,18 @@ class _Limits:
     def why_full(self, pools: set[int]) -> str:
         spec = self.ctx.spec
         if spec.maxNodes is not None and self.total >= spec.maxNodes:
-            return f"node group {self.ctx.name} reached maxNodes {spec.maxNodes}"
+            return (
+                f"node group {self.ctx.name} reached maxNodes {spec.maxNodes} "
+                "(nodes and NodeRequests in flight count); raise maxNodes or free nodes"
+            )
         parts = [
             f"pool {i} has {self.pool_total.get(i, 0)}/{spec.pools[i].maxNodes}"
             for i in sorted(pools)
         ]
-        return f"every pool of node group {self.ctx.name} that fits the pod is at maxNodes ({', '.join(parts)})"
+        return (
+            f"every pool of node group {self.ctx.name} that fits the pod is at maxNodes "
+            f"({', '.join(parts)}); raise a pool's maxNodes or free nodes"
+        )
 
 
 def _int(text: str | None) -> int | None:
@@ -635,9 +641,18 @@ class _Planner:
                 "required pod affinity on kubernetes.io/hostname: no new node can hold it "
                 "next to the pods it must run with",
             )
+        rules = []
+        if it.conflicts or it.max_per_node == 1:
+            rules.append("required pod anti-affinity on kubernetes.io/hostname")
+        if it.caps:
+            rules.append("topology spread on kubernetes.io/hostname")
+        if it.ports:
+            rules.append(f"host ports {', '.join(str(p) for p, _ in sorted(it.ports))}")
         return (
             UNSATISFIABLE,
-            "no new node can take it within its constraints (anti-affinity, spread, host ports)",
+            "no new node can take it within its constraints ("
+            + (", ".join(rules) or "node-level pod constraints")
+            + ")",
         )
 
     def _option(self, slot: Slot, packing: Packing, items: Mapping[int, Item]) -> ScaleUpOption:

@@ -434,7 +434,8 @@ def test_daemonsets_that_would_not_run_there_are_not_counted() -> None:
 def test_daemonset_host_ports_block_pods_with_the_same_port() -> None:
     ds = daemonset("exporter", "10m", "10Mi", host_port=9100)
     result = run([pod("p", host_port=9100)], G, HETZNER, daemonsets=[ds])
-    assert "host ports are taken by DaemonSet pods" in stuck(result)["default/p"]
+    assert "host ports are taken by DaemonSet pods (9100/TCP)" in stuck(result)["default/p"]
+    assert reasons(result) == {"default/p": "Unsatisfiable"}
 
 
 # -- limits and minimums -----------------------------------------------------------------

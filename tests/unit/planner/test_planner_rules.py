@@ -30,7 +30,7 @@ from planner_builders import (
 
 from growthrs_core.cluster import GroupView, PodInfo
 from growthrs_core.domain import Offering
-from growthrs_core.planner import Plan
+from growthrs_core.planner import REASONS, Plan
 
 ZONE = "topology.kubernetes.io/zone"
 REGION = "topology.kubernetes.io/region"
@@ -770,3 +770,108 @@ def test_in_flight_room_in_another_zone_does_not_take_a_pod_with_a_zonal_volume(
         **args,
     )
     assert held.new_nodes == [] and held.outcomes["default/db"].kind == "in_flight"
+
+
+# -- every pod no plan can serve has a reason code and a message naming the rule ------------
+
+
+def _reason_cases() -> list[tuple[str, dict[str, Any], str, str]]:
+    """(case, run arguments, reason code, words the message must contain)."""
+    g = [group(pools=[pool(["cx22"])])]
+    return [
+        (
+            "unreadable spec",
+            {"pending": [pod("p", cpu="lots")], "groups": g},
+            "InvalidPodSpec",
+            "cannot read pod spec",
+        ),
+        (
+            "pinned to a missing group",
+            {"pending": [pod("p", node_selector={"growthrs.io/node-group": "gone"})], "groups": g},
+            "NodeGroupNotFound",
+            "'gone', which does not exist",
+        ),
+        (
+            "pinned to an invalid group",
+            {
+                "pending": [pod("p", node_selector={"growthrs.io/node-group": "bad"})],
+                "groups": [*g, GroupView(name="bad", spec=None, error="pools: too short")],
+            },
+            "InvalidNodeGroup",
+            "node group bad is invalid: pools: too short",
+        ),
+        (
+            "two groups match",
+            {"pending": [pod("p")], "groups": [*g, group("other", pools=[pool(["cx22"])])]},
+            "AmbiguousNodeGroup",
+            "several node groups (default, other)",
+        ),
+        (
+            "no group's labels",
+            {"pending": [pod("p", node_selector={"disk": "ssd"})], "groups": g},
+            "NoMatchingGroup",
+            "node selector/affinity matches none of its offerings",
+        ),
+        (
+            "too big",
+            {"pending": [pod("p", "8")], "groups": g},
+            "NoOfferingFits",
+            "no offering of group default fits cpu 8",
+        ),
+        (
+            "maxNodes",
+            {
+                "pending": pods("p", 2, "1500m"),
+                "groups": [group(pools=[pool(["cx22"])], maxNodes=1)],
+            },
+            "MaxNodesReached",
+            "reached maxNodes 1",
+        ),
+        (
+            "zone anti-affinity dead end",
+            {
+                "pending": pods(
+                    "p", 2, labels={"app": "x"}, affinity=anti(term({"app": "x"}, ZONE))
+                ),
+                "groups": g,
+            },
+            "Unsatisfiable",
+            "required pod anti-affinity on topology.kubernetes.io/zone",
+        ),
+        (
+            "volume out of reach",
+            {
+                "pending": [pod("p", claims=["data"])],
+                "groups": g,
+                "claims": [claim("data", "zonal", "pv")],
+                "volumes": [volume("pv", (REGION, "In", ["ash"]))],
+            },
+            "VolumeTopology",
+            "volume pv (claim data) can attach only where topology.kubernetes.io/region In [ash]",
+        ),
+        (
+            "volume not bound",
+            {
+                "pending": [pod("p", claims=["data"])],
+                "groups": g,
+                "claims": [claim("data", "fast")],
+                "storage_classes": [storage_class("fast", "Immediate")],
+            },
+            "VolumeNotBound",
+            "binds immediately",
+        ),
+    ]
+
+
+def test_each_reason_code_comes_with_a_message_that_names_the_rule() -> None:
+    seen = set()
+    for case, args, code, words in _reason_cases():
+        pending = args.pop("pending")
+        groups_ = args.pop("groups")
+        result = plan_twice(pending, groups_, **args)
+        codes = set(reasons(result).values())
+        assert code in codes, case
+        messages = [m for k, m in stuck(result).items() if reasons(result)[k] == code]
+        assert any(words in m for m in messages), (case, messages)
+        seen.add(code)
+    assert seen == set(REASONS)
