@@ -351,12 +351,25 @@ class _Planner:
             rooms = [f for f in flights if f.group == g and f.slot is not None]
             if not rooms:
                 continue
+            # The pods a request lists keep their constraints: none joins a pod whose
+            # required anti-affinity (on the hostname) selects it.
+            keep_out = {
+                f.nr.name: [
+                    term_matcher(t, p.namespace, namespaces)
+                    for p in f.listed
+                    for t in p.anti_affinity
+                    if t.topology_key == HOSTNAME_LABEL
+                ]
+                for f in rooms
+            }
             for cls, m in entries:
                 if cls.id in involved or _relational(cls.proto) or held_back.any(cls.proto):
                     continue
                 for flight in rooms:
                     assert flight.slot is not None
                     if not cls.pods or flight.slot.index not in m.slots:
+                        continue
+                    if any(t.matches_pod(cls.proto) for t in keep_out[flight.nr.name]):
                         continue
                     k = take_room(flight, cls.proto, len(cls.pods))
                     if k:

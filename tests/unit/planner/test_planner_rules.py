@@ -875,3 +875,23 @@ def test_each_reason_code_comes_with_a_message_that_names_the_rule() -> None:
         assert any(words in m for m in messages), (case, messages)
         seen.add(code)
     assert seen == set(REASONS)
+
+
+# -- in-flight NodeRequests keep the constraints of the pods they list ---------------------
+
+
+def test_in_flight_room_is_not_given_to_a_pod_its_listed_pods_keep_away() -> None:
+    groups = [group(pools=[pool(["cx22"])])]
+    loner = pod(
+        "loner", "500m", labels={"app": "web"}, affinity=anti(term({"app": "web"}, HOSTNAME))
+    )
+    first = run([loner], groups)
+    nrs = node_requests_from(first)
+    plain = pod("plain", "500m", labels={"app": "web"})
+    later = run([loner, plain], groups, node_requests=nrs)
+    assert later.outcomes["default/loner"].kind == "in_flight"
+    assert later.outcomes["default/plain"].kind == "planned"
+    # A pod the term does not select takes the room.
+    other = pod("other", "500m", labels={"app": "api"})
+    held = run([loner, other], groups, node_requests=nrs)
+    assert held.new_nodes == [] and covered(held)["default/other"] == nrs[0].name
