@@ -272,16 +272,21 @@ class _Planner:
                     view, inp.offerings, inp.daemonsets, inp.unavailable, zmap
                 )
 
+        # Outcomes are recorded in an order that does not depend on the order of
+        # the input (sorted where the input order would show through).
         outcomes = out.outcomes
         candidates = unschedulable_pods(inp.pods)
         pending: dict[str, PodInfo] = {}
+        broken: list[PodInfo] = []
         for pod in candidates:
             if pod.error is not None:
-                outcomes[pod.key] = PodOutcome.cannot_serve(
-                    INVALID_POD_SPEC, f"skipped by the autoscaler: {pod.error}"
-                )
+                broken.append(pod)
             else:
                 pending[pod.key] = pod
+        for pod in sorted(broken, key=lambda p: (p.namespace, p.name)):
+            outcomes[pod.key] = PodOutcome.cannot_serve(
+                INVALID_POD_SPEC, f"skipped by the autoscaler: {pod.error}"
+            )
 
         flights, covered = collect(inp.node_requests, groups, pending, nodes_by_name)
         for key, nr_name in covered.items():
@@ -298,8 +303,9 @@ class _Planner:
         needs: dict[str, VolumeNeed] = {}
         if inp.claims:
             index = VolumeIndex(inp.claims, inp.volumes, inp.storage_classes)
-            for key, pod in pending.items():
-                if not pod.claims or key in covered:
+            for key in sorted(k for k, p in pending.items() if p.claims):
+                pod = pending[key]
+                if key in covered:
                     continue
                 need = index.need(pod)
                 if need is None:
@@ -419,9 +425,6 @@ class _Planner:
         for g, ctx in groups.items():
             self._top_up(ctx, limits[g])
         self._emit()
-        ordered = sorted(outcomes.items())
-        outcomes.clear()
-        outcomes.update(ordered)
         return out
 
     # -- packing ------------------------------------------------------------------------
@@ -558,18 +561,31 @@ class _Planner:
         if not wanted:
             return None
         here = block.slot
+        used_cpu = sum(it.cpu * k for it, k in block.pattern)
+        used_mem = sum(it.memory * k for it, k in block.pattern)
+        used_pods = sum(k for _, k in block.pattern)
         best: tuple[tuple[int, float, int], Slot, Pattern, bool] | None = None
         for index in sorted(wanted):
             slot = ctx.slots[index]
+            left_cpu, left_mem = slot.cpu - used_cpu, slot.memory - used_mem
             if (
                 slot.pool.priority != here.pool.priority
                 or not slot.usable
+                or left_cpu < 0
+                or left_mem < 0
+                or slot.pods - used_pods < 1
                 or (slot.unavailable and not here.unavailable)
                 or (slot.pool_index != here.pool_index and limits.headroom(slot.pool_index) < 1)
                 or not fits_pattern(block.pattern, slot)
             ):
                 continue
-            feasible = [it for it in live if index in it.slots]
+            feasible = [
+                it
+                for it in live
+                if index in it.slots and it.cpu <= left_cpu and it.memory <= left_mem
+            ]
+            if not feasible:
+                continue
             extra, exception = fill_node(
                 order_for(feasible, slot), remaining, slot, started, block.pattern
             )
@@ -902,6 +918,37 @@ def _relational(pod: PodInfo) -> bool:
     return bool(pod.anti_affinity or pod.affinity or pod.spread or pod.host_ports)
 
 
+def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
+    """The usable ``slots`` one node of which holds ``pattern`` next to its DaemonSet
+    pods (:func:`~.packing.fits_pattern`, with the pattern's sums taken once)."""
+    if not pattern:
+        return [s for s in slots if s.usable]
+    allowed: frozenset[int] | None = None
+    cpu = mem = eph = gpu = count = 0
+    ports: set[tuple[int, str]] = set()
+    for it, k in pattern:
+        allowed = it.slots if allowed is None else allowed & it.slots
+        cpu += it.cpu * k
+        mem += it.memory * k
+        eph += it.ephemeral * k
+        gpu += it.gpu * k
+        count += k
+        ports |= it.ports
+    assert allowed is not None
+    return [
+        s
+        for s in slots
+        if s.index in allowed
+        and s.usable
+        and cpu <= s.cpu
+        and mem <= s.memory
+        and eph <= s.ephemeral
+        and gpu <= s.gpu
+        and count <= s.pods
+        and s.ds_ports.isdisjoint(ports)
+    ]
+
+
 def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requirements:
     """Demand of the node's pods plus DaemonSet overhead, and every placement
     constraint that shaped the plan, so a fallback offering can be checked
@@ -922,9 +969,8 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
     for it, _ in pattern:
         place = it.place_slots if place is None else place & it.place_slots
     chosen = [all_slots[i] for i in sorted(place)] if place is not None else list(all_slots)
-    fitting = [s for s in chosen if s is slot or (s.usable and fits_pattern(pattern, s))]
-    if slot not in fitting:
-        fitting.append(slot)
+    fitting = [s for s in _holding(pattern, chosen) if s is not slot]
+    fitting.append(slot)
 
     def narrow(values: set[str], full: set[str]) -> list[str] | None:
         return None if values == full else sorted(values)
