@@ -1,16 +1,19 @@
 """One planning pass: from the cluster as watched to the nodes to ask for (SPEC §4 steps 1-4).
 
-1. pending pods that want capacity (:func:`unschedulable_pods`); unreadable ones are *broken*;
-2. pods an in-flight NodeRequest lists are *covered*;
-3. pods that fit free room on existing nodes are left to the scheduler;
-4. each remaining pod class is matched to one node group;
-5. in-flight NodeRequests' leftover room takes what it can (also *covered*);
-6. pods with zone-level constraints are pinned to a domain (:mod:`.topology`);
+1. pending pods that want capacity (:func:`unschedulable_pods`); unreadable ones
+   cannot be served (``InvalidPodSpec``);
+2. pods an in-flight NodeRequest lists are ``in_flight`` on it; pods whose claims
+   the volume controller must bind first wait (``VolumeNotBound``, :mod:`.volumes`);
+3. pods that fit free room on existing nodes are left to the scheduler (``fits_existing``);
+4. each remaining pod class is matched to one node group, its volumes narrowing the slots;
+5. in-flight NodeRequests' leftover room takes what it can (also ``in_flight``);
+6. pods with domain-level constraints are pinned to a domain (:mod:`.topology`);
 7. the rest is packed per group through the strategy chain (:mod:`.packing`),
    respecting group and pool ``maxNodes``; small batches are re-packed exactly;
 8. groups and pools below ``minNodes`` get empty nodes, cheapest offering of the
    highest-priority pool (of the pool itself for a pool minimum).
 
+Every pending pod ends with one :class:`~.outcome.PodOutcome` in ``Plan.outcomes``.
 Everything is a pure function of :class:`PlanningInput`: no I/O, no clock, and
 the same input gives the same plan.
 """
