@@ -110,6 +110,22 @@ def clusters(draw: st.DrawFn) -> Cluster:
             kw["tolerations"] = [{"key": "special", "operator": "Exists"}]
         if selector:
             kw["node_selector"] = selector
+        if len(regions) > 1 and draw(st.integers(0, 3)) == 0:
+            # Overlapping acceptance sets: some regions, not one.
+            accepted = draw(st.lists(st.sampled_from(regions), min_size=1, unique=True))
+            kw["affinity"] = {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {"key": REGION, "operator": "In", "values": sorted(accepted)}
+                                ]
+                            }
+                        ]
+                    }
+                }
+            }
         feature = draw(
             st.sampled_from(
                 ["none", "none", "anti", "zone-anti", "spread", "host-spread", "port"]
@@ -118,25 +134,29 @@ def clusters(draw: st.DrawFn) -> Cluster:
         )
         if feature in ("follow", "zone-follow"):
             # Required affinity to the previous Deployment's pods (a chain when it follows too).
-            kw["affinity"] = {
-                "podAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": [
-                        {
-                            "labelSelector": {"matchLabels": {"app": f"app{d - 1}"}},
-                            "topologyKey": HOSTNAME if feature == "follow" else ZONE,
-                        }
-                    ]
+            kw.setdefault("affinity", {}).update(
+                {
+                    "podAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [
+                            {
+                                "labelSelector": {"matchLabels": {"app": f"app{d - 1}"}},
+                                "topologyKey": HOSTNAME if feature == "follow" else ZONE,
+                            }
+                        ]
+                    }
                 }
-            }
+            )
         elif feature in ("anti", "zone-anti"):
             key = HOSTNAME if feature == "anti" else ZONE
-            kw["affinity"] = {
-                "podAntiAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": [
-                        {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key}
-                    ]
+            kw.setdefault("affinity", {}).update(
+                {
+                    "podAntiAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [
+                            {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key}
+                        ]
+                    }
                 }
-            }
+            )
         elif feature in ("spread", "host-spread"):
             kw["spread"] = [
                 {
@@ -216,6 +236,8 @@ def test_planned_nodes_can_run_their_pods(c: Cluster) -> None:
         assert len(ports) == len(set(ports))
         for p in planned.pods:
             assert all(planned.labels.get(k) == v for k, v in p.node_selector.items())
+            if p.required_terms:
+                assert any(t.matches(planned.labels) for t in p.required_terms)
             assert _tolerated(p, planned.taints)
             for q in planned.pods:
                 if p is not q:
