@@ -61,13 +61,20 @@ REASONS: Final = (
 """Every reason code a ``cannot_serve`` outcome may carry."""
 
 _WARNINGS: Final = frozenset(
-    {AMBIGUOUS_NODE_GROUP, NODE_GROUP_NOT_FOUND, INVALID_NODE_GROUP, INVALID_POD_SPEC}
+    {
+        AMBIGUOUS_NODE_GROUP,
+        NODE_GROUP_NOT_FOUND,
+        INVALID_NODE_GROUP,
+        INVALID_POD_SPEC,
+        VOLUME_TOPOLOGY,
+    }
 )
 
 
 def is_warning(reason: str) -> bool:
-    """Whether a person must fix the pod or a group (a Warning event), rather than
-    the cluster being short of something (a Normal one)."""
+    """Whether a person must fix the pod, its volume or a group (a Warning event),
+    rather than the cluster being short of something or the pod being meant for
+    nodes GrowthRS does not manage (a Normal one)."""
     return reason in _WARNINGS
 
 

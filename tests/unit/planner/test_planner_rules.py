@@ -895,3 +895,17 @@ def test_in_flight_room_is_not_given_to_a_pod_its_listed_pods_keep_away() -> Non
     other = pod("other", "500m", labels={"app": "api"})
     held = run([loner, other], groups, node_requests=nrs)
     assert held.new_nodes == [] and covered(held)["default/other"] == nrs[0].name
+
+
+def test_which_reasons_are_warnings() -> None:
+    from growthrs_core.planner import is_warning
+
+    warnings = {r for r in REASONS if is_warning(r)}
+    assert warnings == {
+        "AmbiguousNodeGroup",
+        "NodeGroupNotFound",
+        "InvalidNodeGroup",
+        "InvalidPodSpec",
+        "VolumeTopology",
+    }
+    assert not is_warning("") and not is_warning("MaxNodesReached")
