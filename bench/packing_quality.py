@@ -27,7 +27,7 @@ from growthrs_testkit.planning import (
     CHEAPEST_CHAIN,
     DEFAULT_CHAIN,
     optimum,
-    planned,
+    planned_cost,
     random_instance,
 )
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios = []
         t0 = time.perf_counter()
         for inst, (best_cost, _) in zip(instances, references, strict=True):
-            cost, _ = planned(inst, chain)
+            cost, _ = planned_cost(inst, chain)
             ratios.append(cost / best_cost)
         elapsed = time.perf_counter() - t0
         print(

@@ -329,9 +329,14 @@ def worker(size: int, constrained: bool, repeat: int, nodes: int) -> dict[str, A
         "new_nodes_cost_per_hour": round(
             sum(n.offering.cost_per_hour for n in result.new_nodes), 4
         ),
-        "fits_existing": len(result.fits_existing),
-        "unplaceable": len(result.unplaceable),
-        "ambiguous": len(result.ambiguous),
+        "fits_existing": len(result.of_kind("fits_existing")),
+        "unplaceable": sum(
+            1 for o in result.of_kind("cannot_serve").values() if o.reason != "AmbiguousNodeGroup"
+        ),
+        "ambiguous": sum(
+            1 for o in result.of_kind("cannot_serve").values() if o.reason == "AmbiguousNodeGroup"
+        ),
+        "in_flight": len(result.of_kind("in_flight")),
         "planned_pods": sum(len(n.pods) for n in result.new_nodes),
     }
 

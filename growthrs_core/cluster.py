@@ -135,6 +135,12 @@ class SpreadConstraint:
     when_unsatisfiable: str
     selector: LabelSelector
     min_domains: int | None = None
+    node_affinity_policy: str = "Honor"
+    """``Honor``: only nodes the pod's nodeSelector and required node affinity accept
+    are domains (and their pods count); ``Ignore``: every node is."""
+    node_taints_policy: str = "Ignore"
+    """``Honor``: nodes with NoSchedule/NoExecute taints the pod does not tolerate are
+    not domains (nor do their pods count); ``Ignore``: they are."""
 
 
 @dataclass(slots=True)
@@ -168,6 +174,9 @@ class PodInfo:
     safe_to_evict: bool | None = None
     priority: int = 0
     creation: str = ""
+    claims: tuple[str, ...] = ()
+    """Names of the PersistentVolumeClaims (in its namespace) the pod mounts, including
+    those its generic ephemeral volumes create (``<pod>-<volume>``)."""
     error: str | None = None
 
     @property
@@ -260,6 +269,47 @@ def node_identity(labels: Mapping[str, str]) -> NodeIdentity:
         zone=labels.get(ZONE_LABEL, ""),
         node_request=labels.get(NODE_REQUEST_LABEL, ""),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimInfo:
+    """A PersistentVolumeClaim: which volume it is bound to, or how it will get one."""
+
+    namespace: str
+    name: str
+    storage_class: str | None = None
+    """``spec.storageClassName``: None when unset (the default class applies), ``""``
+    for "no class" (only a pre-provisioned volume without a class binds)."""
+    volume_name: str = ""
+    """``spec.volumeName``: the volume it is bound (or pre-bound) to."""
+    phase: str = "Pending"
+    deleting: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeInfo:
+    """A PersistentVolume: where it can attach."""
+
+    name: str
+    terms: tuple[NodeSelectorTerm, ...] = ()
+    """Required node affinity (ORed terms; the legacy zone/region labels of the volume
+    are joined to each); empty: it attaches anywhere."""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageClassInfo:
+    name: str
+    binding_mode: str = "Immediate"
+    """``Immediate`` or ``WaitForFirstConsumer``."""
+    allowed_topologies: tuple[NodeSelectorTerm, ...] = ()
+    """Where its provisioner can create volumes (ORed terms); empty: anywhere."""
+    default: bool = False
+    """Marked ``storageclass.kubernetes.io/is-default-class``."""
+    creation: str = ""
 
 
 @dataclass(slots=True)
@@ -537,10 +587,13 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
                     c.get("matchLabelKeys"),
                 ),
                 min_domains=c.get("minDomains"),
+                node_affinity_policy=str(c.get("nodeAffinityPolicy") or "Honor"),
+                node_taints_policy=str(c.get("nodeTaintsPolicy") or "Ignore"),
             )
             for c in spec.get("topologySpreadConstraints") or ()
         )
         pod.host_ports = _host_ports(spec)
+        pod.claims = _claims(pod.name, spec)
         pod.requests = pod_requests(spec)
     except (QuantityError, ValueError, TypeError, AttributeError, KeyError) as exc:
         pod.error = f"cannot read pod spec: {exc}"
@@ -586,6 +639,84 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
     except (QuantityError, ValueError, TypeError, AttributeError, KeyError) as exc:
         node.error = f"cannot read node: {exc}"
     return node
+
+
+def _claims(pod_name: str, spec: Mapping[str, Any]) -> tuple[str, ...]:
+    out: list[str] = []
+    for volume in spec.get("volumes") or ():
+        claim = volume.get("persistentVolumeClaim")
+        if claim is not None:
+            out.append(str(claim["claimName"]))
+        elif volume.get("ephemeral") is not None:
+            out.append(f"{pod_name}-{volume['name']}")
+    return tuple(out)
+
+
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+_LEGACY_VOLUME_TOPOLOGY = (
+    ZONE_LABEL,
+    REGION_LABEL,
+    "failure-domain.beta.kubernetes.io/zone",
+    "failure-domain.beta.kubernetes.io/region",
+)
+
+
+def parse_claim(obj: Mapping[str, Any]) -> ClaimInfo:
+    """A PersistentVolumeClaim as the API returns it."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    cls = spec.get("storageClassName")
+    return ClaimInfo(
+        namespace=_shared(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        storage_class=None if cls is None else str(cls),
+        volume_name=str(spec.get("volumeName") or ""),
+        phase=str((obj.get("status") or {}).get("phase") or "Pending"),
+        deleting=meta.get("deletionTimestamp") is not None,
+    )
+
+
+def parse_volume(obj: Mapping[str, Any]) -> VolumeInfo:
+    """A PersistentVolume: its required node affinity, with the zone and region labels
+    of in-tree volumes (``a__b`` lists several zones) joined to every term."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    required = (spec.get("nodeAffinity") or {}).get("required") or {}
+    terms = [_term(t) for t in required.get("nodeSelectorTerms") or ()]
+    labels = meta.get("labels") or {}
+    legacy = tuple(
+        Requirement(key, "In", tuple(str(labels[key]).split("__")))
+        for key in _LEGACY_VOLUME_TOPOLOGY
+        if labels.get(key)
+    )
+    if legacy:
+        terms = [
+            NodeSelectorTerm(t.expressions + legacy, t.has_field_selectors)
+            for t in terms or [NodeSelectorTerm()]
+        ]
+    return VolumeInfo(name=str(meta.get("name", "")), terms=tuple(terms))
+
+
+def parse_storage_class(obj: Mapping[str, Any]) -> StorageClassInfo:
+    meta = obj.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    return StorageClassInfo(
+        name=str(meta.get("name", "")),
+        binding_mode=str(obj.get("volumeBindingMode") or "Immediate"),
+        allowed_topologies=tuple(
+            NodeSelectorTerm(
+                tuple(
+                    Requirement(
+                        str(e.get("key", "")), "In", tuple(str(v) for v in e.get("values") or ())
+                    )
+                    for e in t.get("matchLabelExpressions") or ()
+                )
+            )
+            for t in obj.get("allowedTopologies") or ()
+        ),
+        default=str(annotations.get(DEFAULT_CLASS_ANNOTATION, "")).lower() == "true",
+        creation=str(meta.get("creationTimestamp") or ""),
+    )
 
 
 def parse_daemonset(obj: Mapping[str, Any]) -> DaemonSetInfo:

@@ -20,6 +20,14 @@ if TYPE_CHECKING:
     from growthrs_core.decisions.reconcile import DryRun
     from growthrs_core.decisions.snapshot import Snapshot
 
+DECISIONS = {
+    "planned": "scale-up",
+    "fits_existing": "waiting",
+    "in_flight": "waiting",
+    "cannot_serve": "no scale-up",
+}
+"""How each pod outcome reads in the Pods table."""
+
 UNKNOWN_TO_PLAN = [
     "create, delete and status calls a running operator has in flight",
     "waits a provider asked a running operator for (retry-after of a create)",
@@ -52,34 +60,15 @@ def plan_report(dry: DryRun, snapshot: Snapshot) -> dict[str, Any]:
         }
         for n in dry.plan.new_nodes
     ]
-    plan = dry.plan
-    pods: list[dict[str, str]] = []
-    for key, description in plan.triggered.items():
-        pods.append({"pod": key, "decision": "scale-up", "reason": description})
-    for key, reason in plan.unplaceable.items():
-        pods.append({"pod": key, "decision": "no scale-up", "reason": reason})
-    for key, groups_ in plan.ambiguous.items():
-        pods.append(
-            {
-                "pod": key,
-                "decision": "no scale-up",
-                "reason": "matches several groups: " + ", ".join(groups_),
-            }
-        )
-    for key, group_name in plan.missing_group.items():
-        pods.append(
-            {
-                "pod": key,
-                "decision": "no scale-up",
-                "reason": f"pinned to missing group {group_name}",
-            }
-        )
-    for key, error in plan.broken.items():
-        pods.append({"pod": key, "decision": "skipped", "reason": error})
-    for key, nr in plan.covered.items():
-        pods.append({"pod": key, "decision": "waiting", "reason": f"covered by NodeRequest {nr}"})
-    for key in plan.fits_existing:
-        pods.append({"pod": key, "decision": "waiting", "reason": "fits an existing node"})
+    pods = [
+        {
+            "pod": key,
+            "decision": DECISIONS[outcome.kind],
+            "reason": outcome.reason,
+            "message": outcome.message,
+        }
+        for key, outcome in sorted(dry.plan.outcomes.items())
+    ]
     down = dry.scale_down
     pending = [p for p in snapshot.pods if p.unschedulable and not p.node_name]
     return {
@@ -130,7 +119,8 @@ def render_tables(report: dict[str, Any]) -> None:
     console.print(create)
     why = Table("pod", "decision", "reason", title="Pods")
     for row in report["pods"]:
-        why.add_row(row["pod"], row["decision"], row["reason"])
+        reason = f"{row['reason']}: {row['message']}" if row["reason"] else row["message"]
+        why.add_row(row["pod"], row["decision"], reason)
     console.print(why)
     remove = Table("node", "decision", "detail", title="Scale-down")
     down = report["scaleDown"]

@@ -292,9 +292,7 @@ class Controller:
         elapsed = time.perf_counter() - started
         PLAN_SECONDS.observe(elapsed)
         with self._waiting_lock:
-            self.waiting.remember_stuck(
-                [*plan.unplaceable, *plan.ambiguous, *plan.missing_group, *plan.broken]
-            )
+            self.waiting.remember_stuck(plan.stuck())
         UNSCHEDULABLE_PODS.set(sum(1 for p in snapshot.pods if p.unschedulable and not p.node_name))
         if plan.new_nodes:
             log.info("plan: %d new node(s) in %.3fs", len(plan.new_nodes), elapsed)
@@ -308,26 +306,12 @@ class Controller:
             if pod is not None:
                 self.events.emit(pod_ref(pod), type_, reason, message)
 
-        for key, reason in plan.unplaceable.items():
-            emit(key, "Normal", "NotTriggerScaleUp", reason)
-        for key, groups in plan.ambiguous.items():
-            emit(
-                key,
-                "Warning",
-                "AmbiguousNodeGroup",
-                f"pod matches several node groups ({', '.join(groups)}); no scale-up until only one matches",
-            )
-        for key, group in plan.missing_group.items():
-            emit(
-                key,
-                "Warning",
-                "NodeGroupNotFound",
-                f"pod is pinned to node group {group!r}, which does not exist",
-            )
-        for key, error in plan.broken.items():
-            emit(key, "Warning", "InvalidPodSpec", f"skipped by the autoscaler: {error}")
-        for key, description in plan.triggered.items():
-            emit(key, "Normal", "TriggeredScaleUp", description)
+        for key, outcome in plan.outcomes.items():
+            if outcome.kind == "planned":
+                emit(key, "Normal", "TriggeredScaleUp", outcome.message)
+            elif outcome.kind == "cannot_serve":
+                type_ = "Warning" if planner.is_warning(outcome.reason) else "Normal"
+                emit(key, type_, outcome.reason, outcome.message)
 
     def tick(self) -> None:
         snapshot = self.snapshot(wait=False)

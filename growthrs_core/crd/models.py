@@ -234,6 +234,14 @@ class Requirements(_Model):
     instanceTypes: list[str] | None = Field(
         default=None, description="Allowed instance types; any when unset."
     )
+    offerings: list[str] | None = Field(
+        default=None,
+        description=(
+            "Allowed offerings (type@location, e.g. cx22@fsn1), when the lists above "
+            "would also allow one that cannot hold the pods (say, where a DaemonSet "
+            "takes more room); any allowed by the lists when unset."
+        ),
+    )
 
 
 class PodRef(_Model):

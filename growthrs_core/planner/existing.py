@@ -6,7 +6,8 @@ scheduler. Placement is simulated so that two pods never claim the same room.
 
 Only Ready, schedulable nodes that are not being deleted count, and their
 taints apply like any other (so a node marked for scale-down, which carries the
-``growthrs.io/scale-down`` NoSchedule taint, offers no room). Pods with
+``growthrs.io/scale-down`` NoSchedule taint, offers no room), as does where the
+pod's volumes can attach. Pods with
 required pod affinity, zone-level anti-affinity or a ``DoNotSchedule`` spread
 constraint are never counted as fitting: if in doubt, the planner would rather
 plan a node than leave a pod pending for good.
@@ -22,7 +23,15 @@ from growthrs_core.labels import HOSTNAME_LABEL
 from growthrs_core.planner.matching import pod_accepts, tolerates
 from growthrs_core.planner.selection import PodClass
 from growthrs_core.planner.slots import UNLIMITED
-from growthrs_core.planner.topology import MatcherIndex, PodMatcher, hard_spread, term_matcher
+from growthrs_core.planner.topology import (
+    NO_NAMESPACES,
+    MatcherIndex,
+    Namespaces,
+    PodMatcher,
+    hard_spread,
+    term_matcher,
+)
+from growthrs_core.planner.volumes import accepts_node
 
 
 @dataclass(eq=False)
@@ -40,7 +49,11 @@ class _Room:
     anti: list[PodMatcher] = field(default_factory=list)
 
 
-def _rooms(nodes: Sequence[NodeInfo], pods_by_node: Mapping[str, Sequence[PodInfo]]) -> list[_Room]:
+def _rooms(
+    nodes: Sequence[NodeInfo],
+    pods_by_node: Mapping[str, Sequence[PodInfo]],
+    namespaces: Namespaces,
+) -> list[_Room]:
     rooms = []
     for node in nodes:
         if not node.ready or node.unschedulable or node.deleting or node.error is not None:
@@ -69,7 +82,7 @@ def _rooms(nodes: Sequence[NodeInfo], pods_by_node: Mapping[str, Sequence[PodInf
                 room.ports.update((p, proto) for p, proto, _ in pod.host_ports)
             if pod.anti_affinity:
                 room.anti.extend(
-                    term_matcher(t, pod.namespace)
+                    term_matcher(t, pod.namespace, namespaces)
                     for t in pod.anti_affinity
                     if t.topology_key == HOSTNAME_LABEL
                 )
@@ -91,17 +104,20 @@ def place_on_existing(
     classes: Sequence[PodClass],
     nodes: Sequence[NodeInfo],
     pods_by_node: Mapping[str, Sequence[PodInfo]],
-    zone_anti: MatcherIndex | None = None,
-) -> list[str]:
-    """Remove from ``classes`` the pods that fit existing nodes; return their keys.
+    held_back: MatcherIndex | None = None,
+    namespaces: Namespaces = NO_NAMESPACES,
+) -> dict[str, str]:
+    """Remove from ``classes`` the pods that fit existing nodes; return pod key → the
+    node whose room the simulation gave it.
 
-    ``zone_anti`` selects pods that a running pod's zone-level anti-affinity keeps
-    away from its zone; those are not placed here either.
+    ``held_back`` selects pods that are not placed here either: those a running
+    pod's zone-level anti-affinity keeps away from its zone, and those pending pods
+    must run next to (required hostname affinity), which go to a new node with them.
     """
-    rooms = _rooms(nodes, pods_by_node)
+    rooms = _rooms(nodes, pods_by_node, namespaces)
+    fitted: dict[str, str] = {}
     if not rooms:
-        return []
-    fitted: list[str] = []
+        return fitted
     max_cpu = max(r.cpu for r in rooms)
     max_mem = max(r.memory for r in rooms)
     # (cpu, memory) of unrestricted pods that fit nowhere: anything at least as big
@@ -112,14 +128,14 @@ def place_on_existing(
         req = pod.requests
         if not _eligible(pod) or req.cpu_millis > max_cpu or req.memory_mib > max_mem:
             continue
-        if zone_anti and zone_anti.any(pod):
+        if held_back and held_back.any(pod):
             continue
         if not pod.tolerations and any(
             req.cpu_millis >= c and req.memory_mib >= m for c, m in misfits
         ):
             continue
-        taken = _place_class(cls, rooms, fitted)
-        if taken == 0 and _unrestricted(pod):
+        taken = _place_class(cls, rooms, fitted, namespaces)
+        if taken == 0 and cls.volume is None and _unrestricted(pod):
             misfits.append((req.cpu_millis, req.memory_mib))
         if taken:
             rooms = [r for r in rooms if r.cpu > 0 and r.memory > 0 and r.pods > 0]
@@ -142,12 +158,14 @@ def _unrestricted(pod: PodInfo) -> bool:
     )
 
 
-def _place_class(cls: PodClass, rooms: list[_Room], fitted: list[str]) -> int:
+def _place_class(
+    cls: PodClass, rooms: list[_Room], fitted: dict[str, str], namespaces: Namespaces
+) -> int:
     """Put as many pods of ``cls`` as fit into ``rooms``; returns how many."""
     pod = cls.proto
     req = pod.requests
     own_anti = [
-        term_matcher(t, pod.namespace)
+        term_matcher(t, pod.namespace, namespaces)
         for t in pod.anti_affinity
         if t.topology_key == HOSTNAME_LABEL
     ]
@@ -170,6 +188,8 @@ def _place_class(cls: PodClass, rooms: list[_Room], fitted: list[str]) -> int:
         if not pod_accepts(pod, room.node.labels) or not tolerates(
             pod.tolerations, room.node.taints
         ):
+            continue
+        if cls.volume is not None and not accepts_node(cls.volume, room.node.labels):
             continue
         if own_anti and any(m.matches_pod(r) for m in own_anti for r in room.residents):
             continue
@@ -197,7 +217,7 @@ def _place_class(cls: PodClass, rooms: list[_Room], fitted: list[str]) -> int:
         placed = cls.pods[taken : taken + k]
         room.residents.extend(placed)
         room.anti.extend(own_anti)
-        fitted.extend(p.key for p in placed)
+        fitted.update((p.key, room.node.name) for p in placed)
         taken += k
         if taken == len(cls.pods):
             break

@@ -29,6 +29,7 @@ from growthrs_core.labels import (
     REGION_LABEL,
     ZONE_LABEL,
 )
+from growthrs_core.planner import outcome
 from growthrs_core.planner.matching import (
     accepts_labels,
     preference_weight,
@@ -37,6 +38,14 @@ from growthrs_core.planner.matching import (
 )
 from growthrs_core.planner.selection import PodClass, demand_text
 from growthrs_core.planner.slots import GroupContext, Slot
+from growthrs_core.planner.volumes import (
+    TOPOLOGY_ALIASES,
+    VolumeNeed,
+    accepts_new_node,
+    alias_labels,
+    describe,
+    unknown_keys,
+)
 from growthrs_core.quantity import format_memory
 
 OFFERING_KEYS = frozenset(
@@ -56,11 +65,11 @@ OFFERING_KEYS = frozenset(
 
 @dataclass
 class GroupMatch:
-    """Where a class of pods goes: a group and its slots, or why nowhere."""
+    """Where a class of pods goes: a group and its slots, or why nowhere (``code``,
+    one of :data:`~growthrs_core.planner.outcome.REASONS`, and ``reason`` in words)."""
 
     group: str | None = None
-    ambiguous: list[str] | None = None
-    missing: str | None = None
+    code: str = ""
     reason: str | None = None
     label_slots: frozenset[int] = frozenset()
     slots: frozenset[int] = frozenset()
@@ -101,11 +110,18 @@ def slot_fits(pod: PodInfo, slot: Slot) -> bool:
 class GroupMatcher:
     """Matches classes to groups, caching selector evaluations per group."""
 
-    def __init__(self, groups: Mapping[str, GroupContext], invalid: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        groups: Mapping[str, GroupContext],
+        invalid: Mapping[str, str],
+        aliases: Mapping[str, str] = TOPOLOGY_ALIASES,
+    ) -> None:
         self.groups = groups
         self.invalid = invalid
+        self.aliases = aliases
         self._labels: dict[tuple[str, Hashable], frozenset[int]] = {}
         self._fits: dict[tuple[str, Hashable], frozenset[int]] = {}
+        self._volume_labels: dict[int, dict[str, str]] = {}
 
     def label_slots(self, ctx: GroupContext, pod: PodInfo) -> frozenset[int]:
         sig = (tuple(sorted(pod.node_selector.items())), pod.required_terms)
@@ -123,6 +139,28 @@ class GroupMatcher:
             self._labels[key] = found
         return found
 
+    def volume_slots(
+        self, ctx: GroupContext, need: VolumeNeed, among: frozenset[int]
+    ) -> frozenset[int]:
+        """The slots of ``among`` where the volumes of ``need`` can attach."""
+        key = (ctx.name, ("volumes", need.terms, among))
+        found = self._labels.get(key)
+        if found is None:
+            found = frozenset(
+                i for i in among if accepts_new_node(need, self._slot_volume_labels(ctx.slots[i]))
+            )
+            self._labels[key] = found
+        return found
+
+    def _slot_volume_labels(self, slot: Slot) -> dict[str, str]:
+        key = id(slot)
+        labels = self._volume_labels.get(key)
+        if labels is None:
+            zone = slot.topology.get(ZONE_LABEL, str(slot.offering.region))
+            labels = alias_labels(slot.match_labels, str(slot.offering.region), zone, self.aliases)
+            self._volume_labels[key] = labels
+        return labels
+
     def _why_not(self, ctx: GroupContext, pod: PodInfo) -> str | None:
         blocking = untolerated(pod.tolerations, ctx.taints)
         if blocking:
@@ -135,17 +173,71 @@ class GroupMatcher:
         return None
 
     def match(self, cls: PodClass) -> GroupMatch:
+        m = self._match(cls)
+        if m.group is None or m.reason is not None or cls.volume is None:
+            return m
+        ctx = self.groups[m.group]
+        label_slots = self.volume_slots(ctx, cls.volume, m.label_slots)
+        if not label_slots:
+            return GroupMatch(
+                group=ctx.name,
+                code=outcome.VOLUME_TOPOLOGY,
+                reason=self._why_no_volume(ctx, cls.volume, m.label_slots),
+            )
+        slots = m.slots & label_slots
+        if not slots:
+            return GroupMatch(
+                group=ctx.name,
+                label_slots=label_slots,
+                code=outcome.NO_OFFERING_FITS,
+                reason=too_big(ctx, cls.proto, label_slots),
+            )
+        preference = {i: w for i, w in m.preference.items() if i in slots}
+        return GroupMatch(
+            group=ctx.name, label_slots=label_slots, slots=slots, preference=preference
+        )
+
+    def _why_no_volume(self, ctx: GroupContext, need: VolumeNeed, among: frozenset[int]) -> str:
+        places = sorted(
+            {
+                f"{s.offering.region}/{s.offering.zone}"
+                if s.offering.zone
+                else str(s.offering.region)
+                for s in (ctx.slots[i] for i in sorted(among))
+            }
+        )
+        text = f"{describe(need)}; node group {ctx.name} creates no node there for this pod (it can use {', '.join(places)})"
+        sample = ctx.slots[min(among)] if among else None
+        unknown = unknown_keys(need, sample.match_labels, self.aliases) if sample else []
+        if unknown:
+            text += (
+                f"; new nodes carry no {', '.join(unknown)} label and it is not a known "
+                "zone or region key"
+            )
+        return text
+
+    def _match(self, cls: PodClass) -> GroupMatch:
         pod = cls.proto
         pinned = pod.node_selector.get(NODE_GROUP_LABEL)
         if pinned is not None:
             if pinned in self.invalid:
-                return GroupMatch(reason=f"node group {pinned} is invalid: {self.invalid[pinned]}")
+                return GroupMatch(
+                    code=outcome.INVALID_NODE_GROUP,
+                    reason=f"pinned to node group {pinned}, but node group {pinned} is invalid: "
+                    f"{self.invalid[pinned]}",
+                )
             ctx = self.groups.get(pinned)
             if ctx is None:
-                return GroupMatch(missing=pinned)
+                return GroupMatch(
+                    code=outcome.NODE_GROUP_NOT_FOUND,
+                    reason=f"pod is pinned to node group {pinned!r}, which does not exist",
+                )
             why = self._why_not(ctx, pod)
             if why is not None:
-                return GroupMatch(reason=f"pinned to node group {pinned}, but {why}")
+                return GroupMatch(
+                    code=outcome.NO_MATCHING_GROUP,
+                    reason=f"pinned to node group {pinned}, but {why}",
+                )
             return self._fit(ctx, pod)
         matches: list[GroupContext] = []
         reasons: list[str] = []
@@ -157,21 +249,32 @@ class GroupMatcher:
                 reasons.append(f"{ctx.name}: {why}")
         if not matches:
             if not self.groups:
-                return GroupMatch(reason="no valid NodeGroupWithPriority exists")
+                return GroupMatch(
+                    code=outcome.NO_MATCHING_GROUP, reason="no valid NodeGroupWithPriority exists"
+                )
             shown = "; ".join(reasons[:4]) + ("; ..." if len(reasons) > 4 else "")
-            return GroupMatch(reason=f"no node group matches ({shown})")
+            return GroupMatch(
+                code=outcome.NO_MATCHING_GROUP, reason=f"no node group matches ({shown})"
+            )
         if len(matches) > 1:
             clean = [c for c in matches if not soft_untolerated(pod.tolerations, c.taints)]
             if len(clean) == 1:
                 return self._fit(clean[0], pod)
-            return GroupMatch(ambiguous=sorted(c.name for c in matches))
+            names = ", ".join(sorted(c.name for c in matches))
+            return GroupMatch(
+                code=outcome.AMBIGUOUS_NODE_GROUP,
+                reason=f"pod matches several node groups ({names}); no scale-up until only one "
+                "matches (pin it with the nodeSelector growthrs.io/node-group)",
+            )
         return self._fit(matches[0], pod)
 
     def _fit(self, ctx: GroupContext, pod: PodInfo) -> GroupMatch:
         if not ctx.slots:
             problems = "; ".join(ctx.pool_problems) or "no pools"
             return GroupMatch(
-                group=ctx.name, reason=f"node group {ctx.name} has no offerings: {problems}"
+                group=ctx.name,
+                code=outcome.NO_OFFERING_FITS,
+                reason=f"node group {ctx.name} has no offerings: {problems}",
             )
         label_slots = self.label_slots(ctx, pod)
         key = (ctx.name, (label_slots, pod.requests, pod.host_ports))
@@ -180,8 +283,20 @@ class GroupMatcher:
             fitting = frozenset(i for i in label_slots if slot_fits(pod, ctx.slots[i]))
             self._fits[key] = fitting
         if not fitting:
+            if _ports_only(ctx, pod, label_slots):
+                ports = ", ".join(f"{p}/{proto}" for p, proto, _ in pod.host_ports)
+                return GroupMatch(
+                    group=ctx.name,
+                    label_slots=label_slots,
+                    code=outcome.UNSATISFIABLE,
+                    reason=f"host ports are taken by DaemonSet pods ({ports}) on every "
+                    f"offering of node group {ctx.name} big enough for the pod",
+                )
             return GroupMatch(
-                group=ctx.name, label_slots=label_slots, reason=too_big(ctx, pod, label_slots)
+                group=ctx.name,
+                label_slots=label_slots,
+                code=outcome.NO_OFFERING_FITS,
+                reason=too_big(ctx, pod, label_slots),
             )
         preference = {}
         if pod.preferred_terms:
@@ -192,6 +307,20 @@ class GroupMatcher:
         return GroupMatch(
             group=ctx.name, label_slots=label_slots, slots=fitting, preference=preference
         )
+
+
+def _ports_only(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) -> bool:
+    """Whether only DaemonSet pods' host ports keep the pod off offerings big enough
+    for it (a host-port dead end rather than a size problem)."""
+    req = pod.requests
+    return bool(pod.host_ports) and any(
+        s.usable
+        and req.cpu_millis <= s.cpu
+        and req.memory_mib <= s.memory
+        and req.gpu <= s.gpu
+        and (req.ephemeral_storage_gib or 0) <= s.ephemeral
+        for s in (ctx.slots[i] for i in label_slots)
+    )
 
 
 def too_big(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) -> str:

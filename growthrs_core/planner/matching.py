@@ -148,7 +148,7 @@ def offering_satisfies(offering: Offering, req: Requirements) -> bool:
 
     Used for the planned pool and for every fallback pool: resources (what pods
     can use), pod slots, and the placement the planned pods accept (architecture,
-    locations, zones, instance types). Unreadable quantities satisfy nothing.
+    locations, zones, instance types, offerings). Unreadable quantities satisfy nothing.
     """
     try:
         cpu = quantity.cpu_millis(req.cpu)
@@ -176,6 +176,8 @@ def offering_satisfies(offering: Offering, req: Requirements) -> bool:
     if req.zones is not None and (offering.zone or "") not in req.zones:
         return False
     if req.instanceTypes is not None and offering.instance_type not in req.instanceTypes:
+        return False
+    if req.offerings is not None and offering.key not in req.offerings:
         return False
     return True
 

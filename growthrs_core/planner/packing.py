@@ -118,7 +118,7 @@ def build_items(units: Sequence[Unit], running: RunningPods) -> list[Item]:
     for i, u in enumerate(units):
         p = u.cls.proto
         anti[i] = [
-            term_matcher(t, p.namespace)
+            term_matcher(t, p.namespace, running.namespaces)
             for t in p.anti_affinity
             if t.topology_key == HOSTNAME_LABEL
         ]
@@ -128,7 +128,9 @@ def build_items(units: Sequence[Unit], running: RunningPods) -> list[Item]:
             if c.topology_key == HOSTNAME_LABEL
         ]
         aff[i] = [
-            term_matcher(t, p.namespace) for t in p.affinity if t.topology_key == HOSTNAME_LABEL
+            term_matcher(t, p.namespace, running.namespaces)
+            for t in p.affinity
+            if t.topology_key == HOSTNAME_LABEL
         ]
         all_matchers.extend(anti[i])
         all_matchers.extend(m for m, _ in spread[i])
@@ -278,54 +280,63 @@ def fill_node(
             tc[t] = tc.get(t, 0) + k
     pattern: list[tuple[Item, int]] = []
     used_exception = False
-    for it in order:
-        n = remaining[it.id]
-        if n <= 0 or slots_left <= 0:
-            continue
-        if it.cpu > cpu or it.memory > mem or it.ephemeral > eph or it.gpu > gpu:
-            continue
-        k = min(n, slots_left, it.max_per_node - on_node.get(it.id, 0))
-        if it.cpu:
-            k = min(k, cpu // it.cpu)
-        if it.memory:
-            k = min(k, mem // it.memory)
-        if it.ephemeral:
-            k = min(k, eph // it.ephemeral)
-        if it.gpu:
-            k = min(k, gpu // it.gpu)
-        if k <= 0:
-            continue
-        if it.conflicts and not it.conflicts.isdisjoint(on_node):
-            continue
-        if it.ports and (it.id in on_node or not ports.isdisjoint(it.ports)):
-            continue
-        for t, skew, own in it.caps:
-            have = tc.get(t, 0)
-            k = min(k, skew - have) if own else (k if have <= skew else 0)
-        if k <= 0:
-            continue
-        exception = False
-        blocked = False
-        for t, first_ok in it.needs:
-            if tc.get(t, 0) == 0:
-                if first_ok and t not in started:
-                    exception = True
-                else:
-                    blocked = True
-                    break
-        if blocked:
-            continue
-        used_exception = used_exception or exception
-        pattern.append((it, k))
-        cpu -= k * it.cpu
-        mem -= k * it.memory
-        eph -= k * it.ephemeral
-        gpu -= k * it.gpu
-        slots_left -= k
-        on_node[it.id] = on_node.get(it.id, 0) + k
-        ports |= it.ports
-        for t in it.counts_into:
-            tc[t] = tc.get(t, 0) + k
+    todo = list(order)
+    # Pods that must join others (required hostname affinity) wait until a pass has
+    # put what they follow on the node: a chain A -> B -> C fills in as many passes.
+    while todo:
+        waiting: list[Item] = []
+        added = False
+        for it in todo:
+            n = remaining[it.id]
+            if n <= 0 or slots_left <= 0:
+                continue
+            if it.cpu > cpu or it.memory > mem or it.ephemeral > eph or it.gpu > gpu:
+                continue
+            k = min(n, slots_left, it.max_per_node - on_node.get(it.id, 0))
+            if it.cpu:
+                k = min(k, cpu // it.cpu)
+            if it.memory:
+                k = min(k, mem // it.memory)
+            if it.ephemeral:
+                k = min(k, eph // it.ephemeral)
+            if it.gpu:
+                k = min(k, gpu // it.gpu)
+            if k <= 0:
+                continue
+            if it.conflicts and not it.conflicts.isdisjoint(on_node):
+                continue
+            if it.ports and (it.id in on_node or not ports.isdisjoint(it.ports)):
+                continue
+            for t, skew, own in it.caps:
+                have = tc.get(t, 0)
+                k = min(k, skew - have) if own else (k if have <= skew else 0)
+            if k <= 0:
+                continue
+            exception = False
+            blocked = False
+            for t, first_ok in it.needs:
+                if tc.get(t, 0) == 0:
+                    if first_ok and t not in started:
+                        exception = True
+                    else:
+                        blocked = True
+                        break
+            if blocked:
+                waiting.append(it)
+                continue
+            used_exception = used_exception or exception
+            added = True
+            pattern.append((it, k))
+            cpu -= k * it.cpu
+            mem -= k * it.memory
+            eph -= k * it.ephemeral
+            gpu -= k * it.gpu
+            slots_left -= k
+            on_node[it.id] = on_node.get(it.id, 0) + k
+            ports |= it.ports
+            for t in it.counts_into:
+                tc[t] = tc.get(t, 0) + k
+        todo = waiting if added else []
     return tuple(pattern), used_exception
 
 

@@ -1,16 +1,19 @@
 """One planning pass: from the cluster as watched to the nodes to ask for (SPEC §4 steps 1-4).
 
-1. pending pods that want capacity (:func:`unschedulable_pods`); unreadable ones are *broken*;
-2. pods an in-flight NodeRequest lists are *covered*;
-3. pods that fit free room on existing nodes are left to the scheduler;
-4. each remaining pod class is matched to one node group;
-5. in-flight NodeRequests' leftover room takes what it can (also *covered*);
-6. pods with zone-level constraints are pinned to a domain (:mod:`.topology`);
+1. pending pods that want capacity (:func:`unschedulable_pods`); unreadable ones
+   cannot be served (``InvalidPodSpec``);
+2. pods an in-flight NodeRequest lists are ``in_flight`` on it; pods whose claims
+   the volume controller must bind first wait (``VolumeNotBound``, :mod:`.volumes`);
+3. pods that fit free room on existing nodes are left to the scheduler (``fits_existing``);
+4. each remaining pod class is matched to one node group, its volumes narrowing the slots;
+5. in-flight NodeRequests' leftover room takes what it can (also ``in_flight``);
+6. pods with domain-level constraints are pinned to a domain (:mod:`.topology`);
 7. the rest is packed per group through the strategy chain (:mod:`.packing`),
    respecting group and pool ``maxNodes``; small batches are re-packed exactly;
 8. groups and pools below ``minNodes`` get empty nodes, cheapest offering of the
    highest-priority pool (of the pool itself for a pool minimum).
 
+Every pending pod ends with one :class:`~.outcome.PodOutcome` in ``Plan.outcomes``.
 Everything is a pure function of :class:`PlanningInput`: no I/O, no clock, and
 the same input gives the same plan.
 """
@@ -22,11 +25,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from growthrs_core.cluster import (
+    ClaimInfo,
     DaemonSetInfo,
     GroupView,
     NodeInfo,
     NodeRequestView,
     PodInfo,
+    StorageClassInfo,
+    VolumeInfo,
 )
 from growthrs_core.crd.models import Requirements
 from growthrs_core.domain import Offering, Resources, Taint
@@ -38,6 +44,16 @@ from growthrs_core.labels import (
 from growthrs_core.planner.existing import place_on_existing
 from growthrs_core.planner.groups import GroupMatch, GroupMatcher
 from growthrs_core.planner.inflight import InFlight, collect, take_room
+from growthrs_core.planner.outcome import (
+    INVALID_POD_SPEC,
+    MAX_NODES_REACHED,
+    NO_MATCHING_GROUP,
+    NO_OFFERING_FITS,
+    UNSATISFIABLE,
+    VOLUME_NOT_BOUND,
+    OutcomeKind,
+    PodOutcome,
+)
 from growthrs_core.planner.packing import (
     EXACT_LIMIT,
     REPACK_LIMIT,
@@ -47,6 +63,7 @@ from growthrs_core.planner.packing import (
     StepBudget,
     Unit,
     build_items,
+    cheapest_slot,
     choose_with_preference,
     exact_pack,
     exact_supported,
@@ -63,12 +80,15 @@ from growthrs_core.planner.selection import PodClass, classify, unschedulable_po
 from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group
 from growthrs_core.planner.topology import (
     MatcherIndex,
+    Namespaces,
     PinRequest,
     RunningPods,
     involved_classes,
     pin_domains,
+    term_matcher,
     zone_of_region,
 )
+from growthrs_core.planner.volumes import TOPOLOGY_ALIASES, VolumeIndex, VolumeNeed
 from growthrs_core.quantity import format_cpu, format_memory
 from growthrs_core.strategies import ScaleUpOption, Strategy
 
@@ -87,6 +107,19 @@ class PlanningInput:
     strategies: Sequence[Strategy]
     unavailable: frozenset[tuple[str, str]] = frozenset()
     """(provider, offering key) backing off after a capacity error: avoided while alternatives exist."""
+    namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Namespace name → its labels, for ``namespaceSelector`` in pod (anti-)affinity terms.
+    Empty: namespaces are not watched, and a ``namespaceSelector`` selects every namespace."""
+    claims: Sequence[ClaimInfo] = ()
+    """PersistentVolumeClaims: a pending pod's claims decide where its node may be
+    (:mod:`.volumes`). A claim not listed here constrains nothing."""
+    volumes: Sequence[VolumeInfo] = ()
+    """PersistentVolumes (their node affinity); one not listed constrains nothing."""
+    storage_classes: Sequence[StorageClassInfo] = ()
+    """StorageClasses (binding mode, allowed topologies, default)."""
+    topology_aliases: Mapping[str, str] = field(default_factory=lambda: dict(TOPOLOGY_ALIASES))
+    """Label key → ``region`` or ``zone``: keys a new node will carry with its region or
+    zone (set by a CSI driver, say), for volume topology; see :mod:`.volumes`."""
 
 
 @dataclass(frozen=True)
@@ -105,13 +138,22 @@ class PlannedNode:
 @dataclass(frozen=True)
 class Plan:
     new_nodes: list[PlannedNode] = field(default_factory=list)
-    unplaceable: dict[str, str] = field(default_factory=dict)
-    ambiguous: dict[str, list[str]] = field(default_factory=dict)
-    missing_group: dict[str, str] = field(default_factory=dict)
-    broken: dict[str, str] = field(default_factory=dict)
-    covered: dict[str, str] = field(default_factory=dict)
-    fits_existing: list[str] = field(default_factory=list)
-    triggered: dict[str, str] = field(default_factory=dict)
+    outcomes: dict[str, PodOutcome] = field(default_factory=dict)
+    """Pod key ("namespace/name") → what this plan does for it: one outcome for every
+    pending pod the planner considered (see :mod:`.outcome`)."""
+
+    def of_kind(self, kind: OutcomeKind) -> dict[str, PodOutcome]:
+        """The outcomes of one kind, by pod key."""
+        return {k: o for k, o in self.outcomes.items() if o.kind == kind}
+
+    def stuck(self) -> frozenset[str]:
+        """Pods no plan can serve now (``cannot_serve``): they wait for a change that
+        may unstick them (a group edited, a node or NodeRequest gone)."""
+        return frozenset(k for k, o in self.outcomes.items() if o.kind == "cannot_serve")
+
+    def planned_pods(self) -> dict[str, PlannedNode]:
+        """Pod key → the planned node that is for it."""
+        return {p.key: n for n in self.new_nodes for p in n.pods}
 
 
 def plan(inp: PlanningInput) -> Plan:
@@ -162,12 +204,18 @@ class _Limits:
     def why_full(self, pools: set[int]) -> str:
         spec = self.ctx.spec
         if spec.maxNodes is not None and self.total >= spec.maxNodes:
-            return f"node group {self.ctx.name} reached maxNodes {spec.maxNodes}"
+            return (
+                f"node group {self.ctx.name} reached maxNodes {spec.maxNodes} "
+                "(nodes and NodeRequests in flight count); raise maxNodes or free nodes"
+            )
         parts = [
             f"pool {i} has {self.pool_total.get(i, 0)}/{spec.pools[i].maxNodes}"
             for i in sorted(pools)
         ]
-        return f"every pool of node group {self.ctx.name} that fits the pod is at maxNodes ({', '.join(parts)})"
+        return (
+            f"every pool of node group {self.ctx.name} that fits the pod is at maxNodes "
+            f"({', '.join(parts)}); raise a pool's maxNodes or free nodes"
+        )
 
 
 def _int(text: str | None) -> int | None:
@@ -229,36 +277,79 @@ class _Planner:
                     view, inp.offerings, inp.daemonsets, inp.unavailable, zmap
                 )
 
+        # Outcomes are recorded in an order that does not depend on the order of
+        # the input (sorted where the input order would show through).
+        outcomes = out.outcomes
         candidates = unschedulable_pods(inp.pods)
         pending: dict[str, PodInfo] = {}
+        broken: list[PodInfo] = []
         for pod in candidates:
             if pod.error is not None:
-                out.broken[pod.key] = pod.error
+                broken.append(pod)
             else:
                 pending[pod.key] = pod
+        for pod in sorted(broken, key=lambda p: (p.namespace, p.name)):
+            outcomes[pod.key] = PodOutcome.cannot_serve(
+                INVALID_POD_SPEC, f"skipped by the autoscaler: {pod.error}"
+            )
 
         flights, covered = collect(inp.node_requests, groups, pending, nodes_by_name)
-        out.covered.update(covered)
+        for key, nr_name in covered.items():
+            outcomes[key] = PodOutcome.in_flight(nr_name)
         virtual = [
-            (pod, f.topology_labels()) for f in flights if f.slot is not None for pod in f.listed
+            (pod, f.topology_labels(), groups[f.group].taints)
+            for f in flights
+            if f.slot is not None
+            for pod in f.listed
         ]
-        running = RunningPods(inp.pods, nodes_by_name, virtual)
+        namespaces = Namespaces(inp.namespaces)
+        running = RunningPods(inp.pods, nodes_by_name, virtual, namespaces)
 
-        classes = classify(p for k, p in pending.items() if k not in covered)
-        zone_anti = MatcherIndex(m for m, key, _ in running.anti_owners if key != HOSTNAME_LABEL)
-        out.fits_existing.extend(place_on_existing(classes, inp.nodes, pods_by_node, zone_anti))
+        needs: dict[str, VolumeNeed] = {}
+        if inp.claims:
+            index = VolumeIndex(inp.claims, inp.volumes, inp.storage_classes)
+            for key in sorted(k for k, p in pending.items() if p.claims):
+                pod = pending[key]
+                if key in covered:
+                    continue
+                need = index.need(pod)
+                if need is None:
+                    continue
+                if need.waiting:
+                    outcomes[key] = PodOutcome.cannot_serve(VOLUME_NOT_BOUND, need.waiting)
+                else:
+                    needs[key] = need
+        classes = classify((p for k, p in pending.items() if k not in outcomes), needs)
+        held_back = MatcherIndex(
+            [
+                *(m for m, key, _ in running.anti_owners if key != HOSTNAME_LABEL),
+                *(
+                    term_matcher(t, cls.proto.namespace, namespaces)
+                    for cls in classes
+                    for t in cls.proto.affinity
+                    if t.topology_key == HOSTNAME_LABEL
+                ),
+            ]
+        )
+        fitted = place_on_existing(classes, inp.nodes, pods_by_node, held_back, namespaces)
+        for key, node_name in fitted.items():
+            outcomes[key] = PodOutcome.fits(node_name)
+        # Where the scheduler will put them, they count for other pods' affinity and spread.
+        running.add(
+            (pending[key], nodes_by_name[name].labels, nodes_by_name[name].taints)
+            for key, name in fitted.items()
+        )
         classes = [c for c in classes if c.pods]
 
-        matcher = GroupMatcher(groups, invalid)
+        matcher = GroupMatcher(groups, invalid, inp.topology_aliases)
         per_group: dict[str, list[tuple[PodClass, GroupMatch]]] = {g: [] for g in groups}
         for cls in classes:
             m = matcher.match(cls)
-            if m.missing is not None:
-                out.missing_group.update((p.key, m.missing) for p in cls.pods)
-            elif m.ambiguous is not None:
-                out.ambiguous.update((p.key, list(m.ambiguous)) for p in cls.pods)
-            elif m.reason is not None or m.group is None:
-                out.unplaceable.update((p.key, m.reason or "no node group") for p in cls.pods)
+            if m.reason is not None or m.group is None:
+                stuck = PodOutcome.cannot_serve(
+                    m.code or NO_MATCHING_GROUP, m.reason or "no node group"
+                )
+                outcomes.update((p.key, stuck) for p in cls.pods)
             else:
                 per_group[m.group].append((cls, m))
 
@@ -271,26 +362,47 @@ class _Planner:
             rooms = [f for f in flights if f.group == g and f.slot is not None]
             if not rooms:
                 continue
+            # The pods a request lists keep their constraints: none joins a pod whose
+            # required anti-affinity (on the hostname) selects it.
+            keep_out = {
+                f.nr.name: [
+                    term_matcher(t, p.namespace, namespaces)
+                    for p in f.listed
+                    for t in p.anti_affinity
+                    if t.topology_key == HOSTNAME_LABEL
+                ]
+                for f in rooms
+            }
             for cls, m in entries:
-                if cls.id in involved or _relational(cls.proto):
+                if cls.id in involved or _relational(cls.proto) or held_back.any(cls.proto):
                     continue
                 for flight in rooms:
                     assert flight.slot is not None
                     if not cls.pods or flight.slot.index not in m.slots:
                         continue
+                    if any(t.matches_pod(cls.proto) for t in keep_out[flight.nr.name]):
+                        continue
                     k = take_room(flight, cls.proto, len(cls.pods))
-                    for pod in cls.pods[:k]:
-                        out.covered[pod.key] = flight.nr.name
+                    if k:
+                        room = PodOutcome.in_flight(
+                            flight.nr.name,
+                            f"fits the room left on NodeRequest {flight.nr.name}, "
+                            "already on its way",
+                        )
+                        outcomes.update((pod.key, room) for pod in cls.pods[:k])
                     del cls.pods[:k]
 
         pin_requests = [
-            PinRequest(cls, [groups[g].slots[i] for i in sorted(m.slots)], m.preference)
+            PinRequest(
+                cls, [groups[g].slots[i] for i in sorted(m.slots)], m.preference, groups[g].taints
+            )
             for g, entries in per_group.items()
             for cls, m in entries
             if cls.id in involved and cls.pods
         ]
         pins = pin_domains(pin_requests, running, inp.nodes)
-        out.unplaceable.update(pins.failed)
+        for key, why in pins.failed.items():
+            outcomes[key] = PodOutcome.cannot_serve(UNSATISFIABLE, why)
 
         for g, entries in per_group.items():
             ctx = groups[g]
@@ -345,7 +457,7 @@ class _Planner:
                 active = [it for it in focus[key] if it.remaining > 0]
                 if not active:
                     continue
-                self._fill_gaps(blocks, active, started)
+                self._fill_gaps(ctx, blocks, active, started, limits)
                 active = [it for it in active if it.remaining > 0]
                 while active:
                     block_list = self._round(ctx, active, limits, started)
@@ -353,6 +465,15 @@ class _Planner:
                         break
                     blocks.extend(block_list)
                     active = [it for it in active if it.remaining > 0]
+            # Pods that must run next to others (hostname affinity) whose targets were
+            # packed in a later set: another go at the nodes now planned, until none moves.
+            followers = [it for it in items if it.remaining > 0 and it.needs]
+            while followers:
+                before = sum(it.remaining for it in followers)
+                self._fill_gaps(ctx, blocks, followers, started, limits)
+                followers = [it for it in followers if it.remaining > 0]
+                if sum(it.remaining for it in followers) == before:
+                    break
             blocks, freed = self._consolidate(ctx, blocks, limits)
             if not freed or not any(it.remaining > 0 for it in items):
                 break
@@ -363,35 +484,126 @@ class _Planner:
         for it in items:
             if it.remaining <= 0:
                 continue
-            reason = self._why_left(ctx, it, limits)
+            code, reason = self._why_left(ctx, it, limits)
+            stuck = PodOutcome.cannot_serve(code, reason)
             for pod in it.pods[it.cursor :]:
-                self.out.unplaceable[pod.key] = reason
+                self.out.outcomes[pod.key] = stuck
 
-    def _fill_gaps(self, blocks: list[_Block], active: list[Item], started: set[int]) -> None:
-        """Put pods of ``active`` into the room left on already planned nodes."""
+    def _fill_gaps(
+        self,
+        ctx: GroupContext,
+        blocks: list[_Block],
+        active: list[Item],
+        started: set[int],
+        limits: _Limits,
+    ) -> None:
+        """Put pods of ``active`` into the room left on already planned nodes.
+
+        A node none of them may use where it is planned moves to a slot that its
+        own pods and some of ``active`` all accept (pods whose node selectors
+        overlap share nodes), when that costs no more than the node those pods
+        would need on their own.
+        """
         i = 0
         while i < len(blocks):
             block = blocks[i]
             i += 1
-            feasible = [it for it in active if it.remaining > 0 and block.slot.index in it.slots]
-            if not feasible:
-                continue
-            remaining = {it.id: it.remaining for it in feasible}
-            extra, exception = fill_node(
-                order_for(feasible, block.slot), remaining, block.slot, started, block.pattern
-            )
+            live = [it for it in active if it.remaining > 0]
+            if not live:
+                break
+            remaining = {it.id: it.remaining for it in live}
+            slot = block.slot
+            feasible = [it for it in live if slot.index in it.slots]
+            extra: Pattern = ()
+            exception = False
+            if feasible:
+                extra, exception = fill_node(
+                    order_for(feasible, slot), remaining, slot, started, block.pattern
+                )
+            if not extra and block.pattern:
+                moved = self._move_to_share(ctx, block, live, remaining, started, limits)
+                if moved is not None:
+                    slot, extra, exception = moved
             if not extra:
                 continue
             repeat = 1 if exception else min(remaining[it.id] // k for it, k in extra)
             repeat = max(1, min(repeat, block.count))
+            if slot.pool_index != block.slot.pool_index:
+                repeat = min(repeat, limits.headroom(slot.pool_index))
+                limits.add(slot.pool_index, repeat)
+                limits.add(block.slot.pool_index, -repeat)
             if repeat < block.count:
                 blocks.insert(i, _Block(block.ctx, block.slot, block.pattern, block.count - repeat))
                 block.count = repeat
+            block.slot = slot
             block.pattern = _merge(block.pattern, extra)
             for it, k in extra:
                 it.cursor += k * repeat
                 started.update(it.counts_into)
             i -= 1  # the same block may take more from other items
+
+    def _move_to_share(
+        self,
+        ctx: GroupContext,
+        block: _Block,
+        live: list[Item],
+        remaining: Mapping[int, int],
+        started: set[int],
+        limits: _Limits,
+    ) -> tuple[Slot, Pattern, bool] | None:
+        """The slot (same pool priority) that both ``block``'s pods and some of
+        ``live`` accept and that holds them together, with the pods it adds: the one
+        adding the most pods, then the cheapest. None unless moving costs no more
+        than a node of their own for the added pods."""
+        common: frozenset[int] | None = None
+        for it, _ in block.pattern:
+            common = it.slots if common is None else common & it.slots
+        if not common:
+            return None
+        wanted: set[int] = set()
+        for it in live:
+            wanted.update(it.slots & common)
+        if not wanted:
+            return None
+        here = block.slot
+        used_cpu = sum(it.cpu * k for it, k in block.pattern)
+        used_mem = sum(it.memory * k for it, k in block.pattern)
+        used_pods = sum(k for _, k in block.pattern)
+        best: tuple[tuple[int, float, int], Slot, Pattern, bool] | None = None
+        for index in sorted(wanted):
+            slot = ctx.slots[index]
+            left_cpu, left_mem = slot.cpu - used_cpu, slot.memory - used_mem
+            if (
+                slot.pool.priority != here.pool.priority
+                or not slot.usable
+                or left_cpu < 0
+                or left_mem < 0
+                or slot.pods - used_pods < 1
+                or (slot.unavailable and not here.unavailable)
+                or (slot.pool_index != here.pool_index and limits.headroom(slot.pool_index) < 1)
+                or not fits_pattern(block.pattern, slot)
+            ):
+                continue
+            feasible = [
+                it
+                for it in live
+                if index in it.slots and it.cpu <= left_cpu and it.memory <= left_mem
+            ]
+            if not feasible:
+                continue
+            extra, exception = fill_node(
+                order_for(feasible, slot), remaining, slot, started, block.pattern
+            )
+            if not extra:
+                continue
+            delta = slot.offering.cost_per_hour - here.offering.cost_per_hour
+            alone = cheapest_slot(extra, ctx.slots)
+            if alone is None or delta > alone.offering.cost_per_hour + 1e-12:
+                continue
+            key = (-sum(k for _, k in extra), delta, index)
+            if best is None or key < best[0]:
+                best = (key, slot, extra, exception)
+        return None if best is None else (best[1], best[2], best[3])
 
     def _round(
         self, ctx: GroupContext, active: list[Item], limits: _Limits, started: set[int]
@@ -448,18 +660,34 @@ class _Planner:
                 started.update(it.counts_into)
         return out
 
-    def _why_left(self, ctx: GroupContext, it: Item, limits: _Limits) -> str:
+    def _why_left(self, ctx: GroupContext, it: Item, limits: _Limits) -> tuple[str, str]:
         if not it.slots:
-            return f"no offering of node group {ctx.name} fits it in the zone its constraints need"
+            return (
+                NO_OFFERING_FITS,
+                f"no offering of node group {ctx.name} fits it in the zone its constraints need",
+            )
         pools = {ctx.slots[i].pool_index for i in it.slots}
         if all(limits.headroom(p) <= 0 for p in pools):
-            return limits.why_full(pools)
+            return MAX_NODES_REACHED, limits.why_full(pools)
         if it.needs:
             return (
+                UNSATISFIABLE,
                 "required pod affinity on kubernetes.io/hostname: no new node can hold it "
-                "next to the pods it must run with"
+                "next to the pods it must run with",
             )
-        return "no new node can take it within its constraints (anti-affinity, spread, host ports)"
+        rules = []
+        if it.conflicts or it.max_per_node == 1:
+            rules.append("required pod anti-affinity on kubernetes.io/hostname")
+        if it.caps:
+            rules.append("topology spread on kubernetes.io/hostname")
+        if it.ports:
+            rules.append(f"host ports {', '.join(str(p) for p, _ in sorted(it.ports))}")
+        return (
+            UNSATISFIABLE,
+            "no new node can take it within its constraints ("
+            + (", ".join(rules) or "node-level pod constraints")
+            + ")",
+        )
 
     def _option(self, slot: Slot, packing: Packing, items: Mapping[int, Item]) -> ScaleUpOption:
         cpu = mem = gpu = eph = 0
@@ -656,6 +884,7 @@ class _Planner:
                     start = assigned.get((block.ctx.name, it.id), 0)
                     pods.extend(it.pods[start : start + k])
                     assigned[block.ctx.name, it.id] = start + k
+                planned = PodOutcome.planned(len(self.out.new_nodes), text)
                 self.out.new_nodes.append(
                     PlannedNode(
                         group=block.ctx.name,
@@ -668,7 +897,7 @@ class _Planner:
                     )
                 )
                 for pod in pods:
-                    self.out.triggered[pod.key] = text
+                    self.out.outcomes[pod.key] = planned
 
 
 def _most_within_limits(options: list[ScaleUpOption], limits: _Limits) -> list[ScaleUpOption]:
@@ -694,9 +923,50 @@ def _relational(pod: PodInfo) -> bool:
     return bool(pod.anti_affinity or pod.affinity or pod.spread or pod.host_ports)
 
 
+def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
+    """The usable ``slots`` one node of which holds ``pattern`` next to its DaemonSet
+    pods (:func:`~.packing.fits_pattern`, with the pattern's sums taken once)."""
+    if not pattern:
+        return [s for s in slots if s.usable]
+    allowed: frozenset[int] | None = None
+    cpu = mem = eph = gpu = count = 0
+    ports: set[tuple[int, str]] = set()
+    for it, k in pattern:
+        allowed = it.slots if allowed is None else allowed & it.slots
+        cpu += it.cpu * k
+        mem += it.memory * k
+        eph += it.ephemeral * k
+        gpu += it.gpu * k
+        count += k
+        ports |= it.ports
+    assert allowed is not None
+    return [
+        s
+        for s in slots
+        if s.index in allowed
+        and s.usable
+        and cpu <= s.cpu
+        and mem <= s.memory
+        and eph <= s.ephemeral
+        and gpu <= s.gpu
+        and count <= s.pods
+        and s.ds_ports.isdisjoint(ports)
+    ]
+
+
 def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requirements:
-    """Demand of the node's pods plus DaemonSet overhead, and the placement every
-    one of its pods accepts (so a fallback pool's offering can be checked)."""
+    """Demand of the node's pods plus DaemonSet overhead, and every placement
+    constraint that shaped the plan, so a fallback offering can be checked
+    (:func:`~growthrs_core.planner.matching.offering_satisfies`).
+
+    The placement is the slots whose labels and domain every pod accepts
+    (selectors, pinned topology domain, volume topology) *and* that hold the
+    pods next to their own DaemonSet pods: a zone whose DaemonSets leave too
+    little room is excluded too. Arch, locations, zones and instance types
+    are the values of those slots (unset when that is every value the group
+    has); when these lists would still let through an offering that cannot
+    hold the pods, ``offerings`` names the ones that can.
+    """
     all_slots = ctx.slots
     req = pattern_requests(pattern, slot)
     count = sum(k for _, k in pattern)
@@ -704,29 +974,54 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
     for it, _ in pattern:
         place = it.place_slots if place is None else place & it.place_slots
     chosen = [all_slots[i] for i in sorted(place)] if place is not None else list(all_slots)
-    if slot not in chosen:
-        chosen.append(slot)
+    fitting = [s for s in _holding(pattern, chosen) if s is not slot]
+    fitting.append(slot)
 
     def narrow(values: set[str], full: set[str]) -> list[str] | None:
         return None if values == full else sorted(values)
 
-    arch = narrow({s.offering.arch for s in chosen}, {s.offering.arch for s in all_slots})
+    arch = narrow({s.offering.arch for s in fitting}, {s.offering.arch for s in all_slots})
     regions = narrow(
-        {str(s.offering.region) for s in chosen}, {str(s.offering.region) for s in all_slots}
+        {str(s.offering.region) for s in fitting}, {str(s.offering.region) for s in all_slots}
     )
-    zones_chosen = {s.offering.zone for s in chosen}
+    zones_chosen = {s.offering.zone for s in fitting}
     zones: list[str] | None = None
     if None not in zones_chosen:
         zones = narrow({str(z) for z in zones_chosen}, {str(s.offering.zone) for s in all_slots})
     types = narrow(
-        {str(s.offering.instance_type) for s in chosen},
+        {str(s.offering.instance_type) for s in fitting},
         {str(s.offering.instance_type) for s in all_slots},
     )
     gpu_model = None
     if req.gpu:
-        models = {s.offering.resources.gpu_model for s in chosen if s.offering.resources.gpu}
+        models = {s.offering.resources.gpu_model for s in fitting if s.offering.resources.gpu}
         if len(models) == 1:
             gpu_model = next(iter(models))
+    pods = count + slot.ds_pods
+    fit_keys = {s.offering.key for s in fitting}
+
+    def admitted(s: Slot) -> bool:
+        """Whether the floor and the lists let ``s``'s offering through."""
+        o = s.offering
+        have = o.resources
+        return (
+            have.cpu_millis >= req.cpu_millis
+            and have.memory_mib >= req.memory_mib
+            and have.gpu >= req.gpu
+            and (
+                req.ephemeral_storage_gib is None
+                or have.ephemeral_storage_gib is None
+                or have.ephemeral_storage_gib >= req.ephemeral_storage_gib
+            )
+            and o.max_pods >= pods
+            and (gpu_model is None or have.gpu_model == gpu_model)
+            and (arch is None or o.arch in arch)
+            and (regions is None or o.region in regions)
+            and (zones is None or (o.zone or "") in zones)
+            and (types is None or o.instance_type in types)
+        )
+
+    loose = any(s.offering.key not in fit_keys and admitted(s) for s in all_slots)
     return Requirements(
         cpu=format_cpu(req.cpu_millis),
         memory=format_memory(req.memory_mib),
@@ -735,9 +1030,10 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
         ),
         gpu=req.gpu,
         gpuModel=gpu_model,
-        pods=count + slot.ds_pods,
+        pods=pods,
         arch=arch,
         locations=regions,
         zones=zones,
         instanceTypes=types,
+        offerings=sorted(fit_keys) if loose else None,
     )

@@ -8,10 +8,11 @@ thousands of pending pods well under a second.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 from growthrs_core.cluster import PodInfo
+from growthrs_core.planner.volumes import VolumeNeed
 from growthrs_core.quantity import format_cpu, format_memory
 
 
@@ -70,6 +71,8 @@ class PodClass:
     id: int
     proto: PodInfo
     pods: list[PodInfo]
+    volume: VolumeNeed | None = None
+    """Where the volumes its pods mount can attach (part of the class's signature)."""
 
     @property
     def label(self) -> str:
@@ -80,8 +83,11 @@ class PodClass:
         return p.key
 
 
-def classify(pods: Iterable[PodInfo]) -> list[PodClass]:
-    """Group pods by :func:`scheduling_signature`; deterministic for the same input.
+def classify(
+    pods: Iterable[PodInfo], volumes: Mapping[str, VolumeNeed] | None = None
+) -> list[PodClass]:
+    """Group pods by :func:`scheduling_signature` and what their volumes need
+    (``volumes``: pod key → need); deterministic for the same input.
 
     Pods are ordered by key, classes by their first pod, so neither the order
     of the watch cache nor hash seeds change a plan.
@@ -90,9 +96,12 @@ def classify(pods: Iterable[PodInfo]) -> list[PodClass]:
     classes: list[PodClass] = []
     for pod in sorted(pods, key=lambda p: (p.namespace, p.name)):
         sig = scheduling_signature(pod)
+        need = volumes.get(pod.key) if volumes and pod.claims else None
+        if need is not None:
+            sig = (sig, need.terms)
         cls = by_sig.get(sig)
         if cls is None:
-            cls = PodClass(id=len(classes), proto=pod, pods=[])
+            cls = PodClass(id=len(classes), proto=pod, pods=[], volume=need)
             by_sig[sig] = cls
             classes.append(cls)
         cls.pods.append(pod)

@@ -23,16 +23,19 @@ from dataclasses import dataclass, field
 from growthrs_core.cluster import (
     LabelSelector,
     NodeInfo,
+    NodeSelectorTerm,
     PodAffinityTerm,
     PodInfo,
     SpreadConstraint,
+    Toleration,
 )
+from growthrs_core.domain import Taint
 from growthrs_core.labels import (
     HOSTNAME_LABEL,
     REGION_LABEL,
     ZONE_LABEL,
 )
-from growthrs_core.planner.matching import pod_accepts
+from growthrs_core.planner.matching import accepts_labels, tolerates
 from growthrs_core.planner.selection import PodClass
 from growthrs_core.planner.slots import Slot
 
@@ -78,14 +81,45 @@ class MatcherIndex:
         return any(m.matches_pod(pod) for m in self.rest)
 
 
-def term_matcher(term: PodAffinityTerm, owner_namespace: str) -> PodMatcher:
-    """Namespaces of an affinity term: listed ones, else the owner's.
+class Namespaces:
+    """Namespace name → labels, to evaluate ``namespaceSelector`` in affinity terms.
 
-    A ``namespaceSelector`` needs namespace labels the planner does not watch;
-    it is read as "any namespace", which errs towards keeping pods apart.
+    Empty means the namespaces are not known (the caller does not watch them):
+    a ``namespaceSelector`` then reads as "any namespace", which errs towards
+    keeping pods apart.
     """
+
+    def __init__(self, labels: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self.labels = labels or {}
+        self._selected: dict[LabelSelector, frozenset[str]] = {}
+
+    def selected(self, selector: LabelSelector) -> frozenset[str] | None:
+        """Names of the namespaces ``selector`` selects; None for all of them."""
+        if not self.labels or (
+            not selector.match_labels and not selector.expressions and not selector.nothing
+        ):
+            return None
+        found = self._selected.get(selector)
+        if found is None:
+            found = frozenset(n for n, lb in self.labels.items() if selector.matches(lb))
+            self._selected[selector] = found
+        return found
+
+
+NO_NAMESPACES = Namespaces()
+
+
+def term_matcher(
+    term: PodAffinityTerm, owner_namespace: str, namespaces: Namespaces = NO_NAMESPACES
+) -> PodMatcher:
+    """Namespaces of an affinity term, as the scheduler reads them: the union of
+    ``namespaces`` and the namespaces ``namespaceSelector`` selects (``{}``: all);
+    with neither, the owner's namespace."""
     if term.namespace_selector is not None:
-        return PodMatcher(None, term.selector)
+        selected = namespaces.selected(term.namespace_selector)
+        if selected is None:
+            return PodMatcher(None, term.selector)
+        return PodMatcher(selected | frozenset(term.namespaces), term.selector)
     if term.namespaces:
         return PodMatcher(frozenset(term.namespaces), term.selector)
     return PodMatcher(frozenset({owner_namespace}), term.selector)
@@ -100,32 +134,86 @@ def hard_spread(pod: PodInfo) -> tuple[SpreadConstraint, ...]:
     return tuple(c for c in pod.spread if c.when_unsatisfiable == "DoNotSchedule")
 
 
+@dataclass(frozen=True)
+class NodeFilter:
+    """Which nodes a spread constraint counts, by its ``nodeAffinityPolicy`` and
+    ``nodeTaintsPolicy``: those the owner's node selectors accept (``Honor``) and
+    whose taints it tolerates (``Honor``)."""
+
+    node_selector: tuple[tuple[str, str], ...] = ()
+    required_terms: tuple[NodeSelectorTerm, ...] = ()
+    tolerations: tuple[Toleration, ...] | None = None
+    """None: taints are ignored."""
+
+    def accepts(self, labels: Mapping[str, str], taints: Sequence[Taint]) -> bool:
+        if (self.node_selector or self.required_terms) and not accepts_labels(
+            dict(self.node_selector), self.required_terms, labels
+        ):
+            return False
+        return self.tolerations is None or tolerates(self.tolerations, taints)
+
+
+def spread_filter(pod: PodInfo, constraint: SpreadConstraint) -> NodeFilter | None:
+    """The nodes ``constraint`` of ``pod`` counts; None when it counts every node."""
+    honour_affinity = constraint.node_affinity_policy != "Ignore" and bool(
+        pod.node_selector or pod.required_terms
+    )
+    honour_taints = constraint.node_taints_policy == "Honor"
+    if not honour_affinity and not honour_taints:
+        return None
+    return NodeFilter(
+        node_selector=tuple(sorted(pod.node_selector.items())) if honour_affinity else (),
+        required_terms=pod.required_terms if honour_affinity else (),
+        tolerations=pod.tolerations if honour_taints else None,
+    )
+
+
 class RunningPods:
     """Pods that hold a place (bound, or listed on an in-flight NodeRequest), with
-    the labels of where they are, indexed for selector queries."""
+    the labels (and taints) of where they are, indexed for selector queries."""
 
     def __init__(
         self,
         pods: Iterable[PodInfo],
         nodes: Mapping[str, NodeInfo],
-        virtual: Iterable[tuple[PodInfo, Mapping[str, str]]] = (),
+        virtual: Iterable[tuple[PodInfo, Mapping[str, str], tuple[Taint, ...]]] = (),
+        namespaces: Namespaces = NO_NAMESPACES,
     ) -> None:
+        self.namespaces = namespaces
         self.entries: list[tuple[PodInfo, Mapping[str, str]]] = []
+        self.taints: list[tuple[Taint, ...]] = []
         for pod in pods:
             if not pod.node_name or pod.terminal or pod.error is not None:
                 continue
             node = nodes.get(pod.node_name)
-            labels: Mapping[str, str] = node.labels if node is not None else {}
+            if node is not None:
+                self.entries.append((pod, node.labels))
+                self.taints.append(node.taints)
+            else:
+                self.entries.append((pod, {}))
+                self.taints.append(())
+        for pod, labels, taints in virtual:
             self.entries.append((pod, labels))
-        self.entries.extend(virtual)
+            self.taints.append(taints)
         self._by_namespace: dict[str, list[int]] | None = None
         self._by_label: dict[tuple[str, str], list[int]] | None = None
         self.anti_owners: list[tuple[PodMatcher, str, Mapping[str, str]]] = [
-            (term_matcher(t, pod.namespace), t.topology_key, labels)
+            (term_matcher(t, pod.namespace, namespaces), t.topology_key, labels)
             for pod, labels in self.entries
             for t in pod.anti_affinity
         ]
         """Running pods' required anti-affinity: (matcher, key, their node's labels)."""
+
+    def add(self, entries: Iterable[tuple[PodInfo, Mapping[str, str], tuple[Taint, ...]]]) -> None:
+        """Pods the scheduler is expected to place (say, on existing nodes' free room)."""
+        for pod, labels, taints in entries:
+            self.entries.append((pod, labels))
+            self.taints.append(taints)
+            self.anti_owners.extend(
+                (term_matcher(t, pod.namespace, self.namespaces), t.topology_key, labels)
+                for t in pod.anti_affinity
+            )
+            self._by_namespace = self._by_label = None
 
     def _candidates(self, matcher: PodMatcher) -> Iterable[int]:
         if self._by_namespace is None or self._by_label is None:
@@ -144,21 +232,36 @@ class RunningPods:
             return out
         return range(len(self.entries))
 
-    def matching(self, matcher: PodMatcher) -> Iterable[tuple[PodInfo, Mapping[str, str]]]:
+    def _matching(self, matcher: PodMatcher) -> Iterable[int]:
         for i in self._candidates(matcher):
-            pod, labels = self.entries[i]
-            if matcher.matches_pod(pod):
-                yield pod, labels
+            if matcher.matches_pod(self.entries[i][0]):
+                yield i
 
-    def counts(self, matcher: PodMatcher, key: str, *, spread: bool = False) -> Counter[str]:
-        """Matching pods per value of ``key`` (pods being deleted do not count for spread)."""
+    def matching(self, matcher: PodMatcher) -> Iterable[tuple[PodInfo, Mapping[str, str]]]:
+        for i in self._matching(matcher):
+            yield self.entries[i]
+
+    def counts(
+        self,
+        matcher: PodMatcher,
+        key: str,
+        *,
+        spread: bool = False,
+        where: NodeFilter | None = None,
+    ) -> Counter[str]:
+        """Matching pods per value of ``key`` on the nodes ``where`` accepts (pods
+        being deleted do not count for spread)."""
         out: Counter[str] = Counter()
-        for pod, labels in self.matching(matcher):
+        for i in self._matching(matcher):
+            pod, labels = self.entries[i]
             if spread and pod.deleting:
                 continue
             value = labels.get(key)
-            if value is not None:
-                out[value] += 1
+            if value is None:
+                continue
+            if where is not None and not where.accepts(labels, self.taints[i]):
+                continue
+            out[value] += 1
         return out
 
     def any(self, matcher: PodMatcher) -> bool:
@@ -183,6 +286,8 @@ class _Tracker:
     matcher: PodMatcher
     key: str
     counts: Counter[str]
+    where: NodeFilter | None = None
+    """Nodes whose pods count (a spread constraint's node policies); None: all."""
 
 
 @dataclass(eq=False)
@@ -194,6 +299,8 @@ class PinRequest:
     """The slots the class can use (labels, taints and resources already checked)."""
     preference: Mapping[int, int] = field(default_factory=dict)
     """Slot index → preferred node-affinity weight (tie-breaker)."""
+    taints: tuple[Taint, ...] = ()
+    """The group's taints: what its new nodes carry."""
 
 
 @dataclass
@@ -225,7 +332,7 @@ def involved_classes(classes: Sequence[PodClass], running: RunningPods) -> set[i
         spread, anti, aff = domain_keys(cls.proto)
         if spread or anti or aff:
             out.add(cls.id)
-        terms.extend(term_matcher(t, cls.proto.namespace) for t in anti + aff)
+        terms.extend(term_matcher(t, cls.proto.namespace, running.namespaces) for t in anti + aff)
     terms.extend(m for m, key, _ in running.anti_owners if key != HOSTNAME_LABEL)
     index = MatcherIndex(terms)
     if index:
@@ -235,6 +342,12 @@ def involved_classes(classes: Sequence[PodClass], running: RunningPods) -> set[i
     return out
 
 
+_PinEntry = tuple[
+    PinRequest, list[tuple[_Tracker, SpreadConstraint]], list[_Tracker], list[_Tracker]
+]
+"""A class to pin, with its trackers: spread (with the constraint), anti-affinity, affinity."""
+
+
 def pin_domains(
     requests: Sequence[PinRequest],
     running: RunningPods,
@@ -242,12 +355,16 @@ def pin_domains(
 ) -> PinResult:
     """Assign every pod of ``requests`` a topology domain, or say why none works."""
     result = PinResult()
-    trackers: dict[tuple[PodMatcher, str], _Tracker] = {}
+    nss = running.namespaces
+    trackers: dict[tuple[PodMatcher, str, NodeFilter | None], _Tracker] = {}
 
-    def tracker(matcher: PodMatcher, key: str, spread: bool) -> _Tracker:
-        tk = (matcher, key)
+    def tracker(
+        matcher: PodMatcher, key: str, spread: bool, where: NodeFilter | None = None
+    ) -> _Tracker:
+        tk = (matcher, key, where)
         if tk not in trackers:
-            trackers[tk] = _Tracker(matcher, key, running.counts(matcher, key, spread=spread))
+            counts = running.counts(matcher, key, spread=spread, where=where)
+            trackers[tk] = _Tracker(matcher, key, counts, where)
         return trackers[tk]
 
     # Owners of domain-level anti-affinity: (matcher, key) -> values they occupy.
@@ -256,23 +373,33 @@ def pin_domains(
         if key != HOSTNAME_LABEL and key in labels:
             blocked.setdefault((matcher, key), set()).add(labels[key])
 
-    plans = []
+    plans: list[_PinEntry] = []
     for req in requests:
         pod = req.cls.proto
         spread, anti, aff = domain_keys(pod)
         ns = pod.namespace
-        spread_t = [(tracker(spread_matcher(c, ns), c.topology_key, True), c) for c in spread]
-        anti_t = [tracker(term_matcher(t, ns), t.topology_key, False) for t in anti]
-        aff_t = [tracker(term_matcher(t, ns), t.topology_key, False) for t in aff]
+        spread_t = [
+            (tracker(spread_matcher(c, ns), c.topology_key, True, spread_filter(pod, c)), c)
+            for c in spread
+        ]
+        anti_t = [tracker(term_matcher(t, ns, nss), t.topology_key, False) for t in anti]
+        aff_t = [tracker(term_matcher(t, ns, nss), t.topology_key, False) for t in aff]
         plans.append((req, spread_t, anti_t, aff_t))
     # Affinity pods go after the pods they follow.
     plans.sort(key=lambda p: (bool(p[3]), -p[0].cls.proto.priority, p[0].cls.id))
+    # Domain-level (anti-)affinity terms of pending pods: the pods they select need a
+    # value for their key (a follower's target gets a domain its followers can join).
+    pending_terms = [
+        (term_matcher(t, other.cls.proto.namespace, nss), t.topology_key)
+        for other in requests
+        for t in (*domain_keys(other.cls.proto)[1], *domain_keys(other.cls.proto)[2])
+    ]
 
-    eligible_cache: dict[tuple[object, str], set[str]] = {}
+    eligible_cache: dict[tuple[NodeFilter | None, str], set[str]] = {}
 
-    def existing_domains(pod: PodInfo, key: str) -> set[str]:
-        sig = (tuple(sorted(pod.node_selector.items())), pod.required_terms)
-        ck = (sig, key)
+    def existing_domains(where: NodeFilter | None, key: str) -> set[str]:
+        """Domains of existing nodes a spread constraint counts (its node policies)."""
+        ck = (where, key)
         if ck not in eligible_cache:
             eligible_cache[ck] = {
                 n.labels[key]
@@ -280,11 +407,12 @@ def pin_domains(
                 if key in n.labels
                 and not n.deleting
                 and n.error is None
-                and pod_accepts(pod, n.labels)
+                and (where is None or where.accepts(n.labels, n.taints))
             }
         return eligible_cache[ck]
 
-    for req, spread_t, anti_t, aff_t in plans:
+    def pin(entry: _PinEntry) -> None:
+        req, spread_t, anti_t, aff_t = entry
         cls = req.cls
         pod = cls.proto
         keys = sorted(
@@ -292,33 +420,34 @@ def pin_domains(
             | {t.key for t in anti_t}
             | {t.key for t in aff_t}
             | {key for (m, key) in blocked if m.matches_pod(pod)}
-            | {
-                t.topology_key
-                for other in requests
-                for t in domain_keys(other.cls.proto)[1]
-                if term_matcher(t, other.cls.proto.namespace).matches_pod(pod)
-            }
+            | {key for m, key in pending_terms if m.matches_pod(pod)}
         )
         hard_keys = {t.key for t, _ in spread_t} | {t.key for t in aff_t}
-        # Candidate domains with a rank: preference, best pool priority, name.
-        domains: dict[tuple[tuple[str, str], ...], tuple[int, int]] = {}
+        # Candidate domains with a rank: labelled with every key, preference, best
+        # pool priority, name.
+        domains: dict[tuple[tuple[str, str], ...], tuple[int, int, int]] = {}
+        dom_labels: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
         for slot in req.slots:
             if any(k not in slot.topology for k in hard_keys):
                 continue
             dom = tuple((k, slot.topology.get(k, "")) for k in keys)
             pref = req.preference.get(slot.index, 0)
-            rank = domains.get(dom, (0, 0))
-            domains[dom] = (max(rank[0], pref), max(rank[1], slot.pool.priority))
-        ordered = sorted(domains, key=lambda d: (-domains[d][0], -domains[d][1], d))
-        eligible_all = {
-            t.key: existing_domains(pod, t.key) | {dict(d)[t.key] for d in ordered}
+            rank = domains.get(dom, (0, 0, 0))
+            unlabelled = sum(1 for _, v in dom if not v)
+            domains[dom] = (unlabelled, max(rank[1], pref), max(rank[2], slot.pool.priority))
+            dom_labels.setdefault(dom, slot.match_labels)
+        ordered = sorted(domains, key=lambda d: (domains[d][0], -domains[d][1], -domains[d][2], d))
+        eligible_all = [
+            existing_domains(t.where, t.key) | {dict(d)[t.key] for d in ordered}
             for t, _ in spread_t
-        }
+        ]
         self_spread = [t.matcher.matches_pod(pod) for t, _ in spread_t]
         self_aff = [t.matcher.matches_pod(pod) for t in aff_t]
         my_trackers = [t for t in trackers.values() if t.matcher.matches_pod(pod)]
         my_blocks = [(k, vals) for (m, k), vals in blocked.items() if m.matches_pod(pod)]
-        own_anti = [(term_matcher(t, pod.namespace), t.topology_key) for t in domain_keys(pod)[1]]
+        own_anti = [
+            (term_matcher(t, pod.namespace, nss), t.topology_key) for t in domain_keys(pod)[1]
+        ]
         placed: Counter[tuple[tuple[str, str], ...]] = Counter()
         why = ""
         pods = list(cls.pods)
@@ -355,8 +484,9 @@ def pin_domains(
                             break
                 score = 0
                 if ok:
-                    for (t, c), selfm in zip(spread_t, self_spread, strict=True):
-                        doms = eligible_all[t.key]
+                    for (t, c), selfm, doms in zip(
+                        spread_t, self_spread, eligible_all, strict=True
+                    ):
                         if c.min_domains is not None and len(doms) < c.min_domains:
                             low = 0
                         else:
@@ -378,7 +508,9 @@ def pin_domains(
             placed[dom] += 1
             done += 1
             for t in my_trackers:
-                if d.get(t.key):
+                if d.get(t.key) and (
+                    t.where is None or t.where.accepts(dom_labels[dom], req.taints)
+                ):
                     t.counts[d[t.key]] += 1
             for m, k in own_anti:
                 if d.get(k):
@@ -392,6 +524,27 @@ def pin_domains(
             groups.append((dom, pods[cursor : cursor + n]))
             cursor += n
         result.pinned[cls.id] = groups
+
+    # A pod with required affinity waits until the pending pods it may follow have
+    # their domains, so chains (A follows B follows C) resolve in one pass. What
+    # waits on itself in a cycle is pinned last, and fails unless it may start alone.
+    left = plans
+    while left:
+        waiting = []
+        for entry in left:
+            if entry[3] and any(
+                other is not entry and t.matcher.matches_pod(other[0].cls.proto)
+                for t in entry[3]
+                for other in left
+            ):
+                waiting.append(entry)
+            else:
+                pin(entry)
+        if len(waiting) == len(left):
+            for entry in waiting:
+                pin(entry)
+            break
+        left = waiting
     return result
 
 

@@ -12,12 +12,15 @@ from growthrs_core.cluster import (
     NodeSelectorTerm,
     Requirement,
     Toleration,
+    parse_claim,
     parse_daemonset,
     parse_group,
     parse_label_selector,
     parse_node,
     parse_node_request,
     parse_pod,
+    parse_storage_class,
+    parse_volume,
     pod_requests,
 )
 
@@ -260,6 +263,8 @@ def test_pod_affinity_anti_affinity_and_spread() -> None:
                 "whenUnsatisfiable": "ScheduleAnyway",
                 "labelSelector": {"matchLabels": {"app": "web"}},
                 "minDomains": 3,
+                "nodeAffinityPolicy": "Ignore",
+                "nodeTaintsPolicy": "Honor",
             },
             {"topologyKey": "kubernetes.io/hostname"},
         ],
@@ -284,11 +289,14 @@ def test_pod_affinity_anti_affinity_and_spread() -> None:
         "ScheduleAnyway",
         3,
     )
+    assert (first.node_affinity_policy, first.node_taints_policy) == ("Ignore", "Honor")
     assert (second.max_skew, second.when_unsatisfiable, second.selector) == (
         1,
         "DoNotSchedule",
         LabelSelector(nothing=True),
     )
+    # The scheduler's defaults: node affinity honoured, taints ignored.
+    assert (second.node_affinity_policy, second.node_taints_policy) == ("Honor", "Ignore")
     # Without a labelSelector a constraint counts no pod; with {} it counts every pod.
     assert not second.selector.matches({"app": "web"}) and not second.selector.matches({})
     assert parse_label_selector({}).matches({"app": "web"})
@@ -729,3 +737,117 @@ def test_parse_node_request_errors(obj: dict[str, Any], where: str) -> None:
         assert view.spec is not None and view.group == "g"
     else:
         assert view.spec is None and view.group == ""
+
+
+# -- volumes -----------------------------------------------------------------------------------
+
+
+def test_pod_claims_include_generic_ephemeral_volumes() -> None:
+    spec = {
+        "containers": [container()],
+        "volumes": [
+            {"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}},
+            {"name": "cache", "emptyDir": {}},
+            {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {}}}},
+        ],
+    }
+    record = parse_pod(pod(spec, name="web-0"))
+    assert record.error is None
+    assert record.claims == ("data-web-0", "web-0-scratch")
+
+
+def test_claims_say_how_they_get_a_volume() -> None:
+    bound = parse_claim(
+        {
+            "metadata": {"namespace": "shop", "name": "data"},
+            "spec": {"storageClassName": "fast", "volumeName": "pv-1"},
+            "status": {"phase": "Bound"},
+        }
+    )
+    assert (bound.key, bound.storage_class, bound.volume_name, bound.phase) == (
+        "shop/data",
+        "fast",
+        "pv-1",
+        "Bound",
+    )
+    unset = parse_claim({"metadata": {"namespace": "shop", "name": "x"}, "spec": {}})
+    assert (unset.storage_class, unset.volume_name, unset.phase) == (None, "", "Pending")
+    none = parse_claim(
+        {
+            "metadata": {"name": "y", "deletionTimestamp": "2024-01-01T00:00:00Z"},
+            "spec": {"storageClassName": ""},
+        }
+    )
+    assert none.storage_class == "" and none.deleting
+
+
+def test_volumes_keep_their_node_affinity_and_legacy_zone_labels() -> None:
+    csi = parse_volume(
+        {
+            "metadata": {"name": "pv-1"},
+            "spec": {
+                "nodeAffinity": {
+                    "required": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "csi.hetzner.cloud/location",
+                                        "operator": "In",
+                                        "values": ["fsn1"],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+        }
+    )
+    assert csi.terms == (
+        NodeSelectorTerm((Requirement("csi.hetzner.cloud/location", "In", ("fsn1",)),)),
+    )
+    legacy = parse_volume(
+        {
+            "metadata": {
+                "name": "pv-2",
+                "labels": {"topology.kubernetes.io/zone": "fsn1-dc14__fsn1-dc15"},
+            },
+            "spec": {},
+        }
+    )
+    assert legacy.terms == (
+        NodeSelectorTerm(
+            (Requirement("topology.kubernetes.io/zone", "In", ("fsn1-dc14", "fsn1-dc15")),)
+        ),
+    )
+    assert parse_volume({"metadata": {"name": "pv-3"}, "spec": {}}).terms == ()
+
+
+def test_storage_classes() -> None:
+    sc = parse_storage_class(
+        {
+            "metadata": {
+                "name": "hcloud-volumes",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "allowedTopologies": [
+                {
+                    "matchLabelExpressions": [
+                        {"key": "csi.hetzner.cloud/location", "values": ["fsn1", "nbg1"]}
+                    ]
+                }
+            ],
+        }
+    )
+    assert (sc.name, sc.binding_mode, sc.default) == (
+        "hcloud-volumes",
+        "WaitForFirstConsumer",
+        True,
+    )
+    assert sc.allowed_topologies == (
+        NodeSelectorTerm((Requirement("csi.hetzner.cloud/location", "In", ("fsn1", "nbg1")),)),
+    )
+    plain = parse_storage_class({"metadata": {"name": "x"}})
+    assert (plain.binding_mode, plain.allowed_topologies, plain.default) == ("Immediate", (), False)

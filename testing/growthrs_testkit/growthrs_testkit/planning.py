@@ -13,16 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from growthrs_core.cluster import (
+    ClaimInfo,
     DaemonSetInfo,
     GroupView,
     NodeInfo,
     NodeRequestView,
     PodInfo,
+    StorageClassInfo,
+    VolumeInfo,
+    parse_claim,
     parse_daemonset,
     parse_group,
     parse_node,
     parse_node_request,
     parse_pod,
+    parse_storage_class,
+    parse_volume,
 )
 from growthrs_core.domain import InstanceType, Offering, Region, Resources, Zone
 from growthrs_core.planner import Plan, PlanningInput, plan
@@ -111,6 +117,7 @@ def pod(
     overhead: dict[str, str] | None = None,
     priority: int | None = None,
     uid: str | None = None,
+    claims: Sequence[str] = (),
     raw: dict[str, Any] | None = None,
 ) -> PodInfo:
     requests: dict[str, str] = {}
@@ -142,6 +149,11 @@ def pod(
         spec["priority"] = priority
     if node:
         spec["nodeName"] = node
+    if claims:
+        spec["volumes"] = [
+            {"name": f"v{i}", "persistentVolumeClaim": {"claimName": c}}
+            for i, c in enumerate(claims)
+        ]
     meta: dict[str, Any] = {
         "name": name,
         "namespace": ns,
@@ -257,7 +269,15 @@ def run(
     node_requests: Sequence[NodeRequestView] = (),
     strategies: Sequence[Strategy] | None = None,
     unavailable: frozenset[tuple[str, str]] = frozenset(),
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    claims: Sequence[ClaimInfo] = (),
+    volumes: Sequence[VolumeInfo] = (),
+    storage_classes: Sequence[StorageClassInfo] = (),
+    topology_aliases: Mapping[str, str] | None = None,
 ) -> Plan:
+    extra: dict[str, Any] = {}
+    if topology_aliases is not None:
+        extra["topology_aliases"] = topology_aliases
     return plan(
         PlanningInput(
             pods=list(pending),
@@ -268,8 +288,74 @@ def run(
             offerings=offerings if offerings is not None else {"hetzner": lineup(["cx22"])},
             strategies=list(strategies if strategies is not None else DEFAULT_CHAIN),
             unavailable=unavailable,
+            namespaces=dict(namespaces or {}),
+            claims=list(claims),
+            volumes=list(volumes),
+            storage_classes=list(storage_classes),
+            **extra,
         )
     )
+
+
+def claim(
+    name: str,
+    storage_class: str | None = None,
+    volume: str = "",
+    *,
+    ns: str = "default",
+) -> ClaimInfo:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"]}
+    if storage_class is not None:
+        spec["storageClassName"] = storage_class
+    if volume:
+        spec["volumeName"] = volume
+    return parse_claim(
+        {
+            "metadata": {"name": name, "namespace": ns},
+            "spec": spec,
+            "status": {"phase": "Bound" if volume else "Pending"},
+        }
+    )
+
+
+def volume(name: str, *requirements: tuple[str, str, Sequence[str]]) -> VolumeInfo:
+    """A PersistentVolume whose node affinity is one term of (key, operator, values)."""
+    spec: dict[str, Any] = {"capacity": {"storage": "10Gi"}}
+    if requirements:
+        spec["nodeAffinity"] = {
+            "required": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": k, "operator": op, "values": list(v)}
+                            for k, op, v in requirements
+                        ]
+                    }
+                ]
+            }
+        }
+    return parse_volume({"metadata": {"name": name}, "spec": spec})
+
+
+def storage_class(
+    name: str,
+    mode: str = "WaitForFirstConsumer",
+    topologies: Mapping[str, Sequence[str]] | None = None,
+    *,
+    default: bool = False,
+) -> StorageClassInfo:
+    obj: dict[str, Any] = {"metadata": {"name": name}, "volumeBindingMode": mode}
+    if default:
+        obj["metadata"]["annotations"] = {"storageclass.kubernetes.io/is-default-class": "true"}
+    if topologies:
+        obj["allowedTopologies"] = [
+            {
+                "matchLabelExpressions": [
+                    {"key": k, "values": list(v)} for k, v in topologies.items()
+                ]
+            }
+        ]
+    return parse_storage_class(obj)
 
 
 def node_requests_from(result: Plan, phase: str = "Pending") -> list[NodeRequestView]:
@@ -295,6 +381,31 @@ def node_requests_from(result: Plan, phase: str = "Pending") -> list[NodeRequest
             )
         )
     return out
+
+
+def stuck(result: Plan) -> dict[str, str]:
+    """Pod key → message of every ``cannot_serve`` outcome."""
+    return {k: o.message for k, o in result.outcomes.items() if o.kind == "cannot_serve"}
+
+
+def reasons(result: Plan) -> dict[str, str]:
+    """Pod key → reason code of every ``cannot_serve`` outcome."""
+    return {k: o.reason for k, o in result.outcomes.items() if o.kind == "cannot_serve"}
+
+
+def covered(result: Plan) -> dict[str, str]:
+    """Pod key → the NodeRequest of every ``in_flight`` outcome."""
+    return {k: o.node_request for k, o in result.outcomes.items() if o.kind == "in_flight"}
+
+
+def fits(result: Plan) -> dict[str, str]:
+    """Pod key → the existing node of every ``fits_existing`` outcome."""
+    return {k: o.node for k, o in result.outcomes.items() if o.kind == "fits_existing"}
+
+
+def planned(result: Plan) -> set[str]:
+    """Keys of the pods with a ``planned`` outcome."""
+    return {k for k, o in result.outcomes.items() if o.kind == "planned"}
 
 
 def summary(result: Plan) -> list[tuple[str, int]]:
@@ -384,12 +495,12 @@ def optimum(inst: Instance, time_limit: float | None = None) -> tuple[float, int
     return cost, nodes
 
 
-def planned(inst: Instance, chain: list[Strategy]) -> tuple[float, int]:
+def planned_cost(inst: Instance, chain: list[Strategy]) -> tuple[float, int]:
     """The planner's packing of ``inst`` with strategy ``chain``: (cost, nodes)."""
     names = [str(o.instance_type) for o in inst.offerings]
     result = run(
         inst.pods, [group(pools=[pool(names)])], {"hetzner": inst.offerings}, strategies=chain
     )
-    assert not result.unplaceable
+    assert not result.stuck()
     assert sum(len(n.pods) for n in result.new_nodes) == len(inst.pods)
     return sum(n.offering.cost_per_hour for n in result.new_nodes), len(result.new_nodes)

@@ -13,7 +13,9 @@ from growthrs_core.domain import InstanceType, Offering, Region, Resources, Zone
 from growthrs_core.planner import new_node_labels, offering_satisfies, unschedulable_pods
 from growthrs_testkit.planning import (
     CHEAPEST_CHAIN,
+    covered,
     daemonset,
+    fits,
     group,
     lineup,
     node,
@@ -22,7 +24,9 @@ from growthrs_testkit.planning import (
     pod,
     pods,
     pool,
+    reasons,
     run,
+    stuck,
     summary,
 )
 
@@ -73,7 +77,8 @@ def test_unschedulable_pods_skips_what_others_place() -> None:
 def test_broken_pods_are_reported_and_skipped() -> None:
     bad = pod("bad", cpu="lots")
     result = run([bad, pod("good")], G, HETZNER)
-    assert "default/bad" in result.broken and "lots" in result.broken["default/bad"]
+    assert reasons(result) == {"default/bad": "InvalidPodSpec"}
+    assert "lots" in stuck(result)["default/bad"]
     assert summary(result) == [("cx22@fsn1", 1)]
 
 
@@ -107,7 +112,8 @@ def test_init_containers_sidecars_and_overhead_count() -> None:
 def test_ambiguous_groups_get_no_node() -> None:
     groups = [group("a", pools=[pool(["cx22"])]), group("b", pools=[pool(["cx22"])])]
     result = run([pod("p")], groups, HETZNER)
-    assert result.ambiguous == {"default/p": ["a", "b"]}
+    assert reasons(result) == {"default/p": "AmbiguousNodeGroup"}
+    assert "several node groups (a, b)" in stuck(result)["default/p"]
     assert not result.new_nodes
 
 
@@ -133,8 +139,12 @@ def test_missing_and_invalid_pinned_groups() -> None:
         [*G, broken],
         HETZNER,
     )
-    assert result.missing_group == {"default/lost": "nope"}
-    assert "broken is invalid: pools: too short" in result.unplaceable["default/odd"]
+    assert reasons(result) == {
+        "default/lost": "NodeGroupNotFound",
+        "default/odd": "InvalidNodeGroup",
+    }
+    assert "node group 'nope', which does not exist" in stuck(result)["default/lost"]
+    assert "broken is invalid: pools: too short" in stuck(result)["default/odd"]
     assert not result.new_nodes
 
 
@@ -145,7 +155,8 @@ def test_pinned_group_still_checks_taints_and_selectors() -> None:
     ]
     pinned = pod("p", node_selector={"growthrs.io/node-group": "gpu"})
     result = run([pinned], groups, HETZNER)
-    assert "taint gpu:NoSchedule not tolerated" in result.unplaceable["default/p"]
+    assert "taint gpu:NoSchedule not tolerated" in stuck(result)["default/p"]
+    assert reasons(result) == {"default/p": "NoMatchingGroup"}
     ok = pod(
         "q",
         node_selector={"growthrs.io/node-group": "gpu"},
@@ -157,9 +168,10 @@ def test_pinned_group_still_checks_taints_and_selectors() -> None:
 def test_no_group_matches_explains_per_group() -> None:
     groups = [group("tainted", pools=[pool(["cx22"])], taints=[{"key": "k", "value": "v"}])]
     result = run([pod("p")], groups, HETZNER)
-    assert result.unplaceable["default/p"] == (
+    assert stuck(result)["default/p"] == (
         "no node group matches (tainted: taint k=v:NoSchedule not tolerated)"
     )
+    assert reasons(result) == {"default/p": "NoMatchingGroup"}
 
 
 @pytest.mark.parametrize(
@@ -213,28 +225,31 @@ def test_node_affinity_operators(expression: dict[str, Any], matches: bool) -> N
 
 def test_selector_no_offering_meets_is_unplaceable() -> None:
     result = run([pod("p", node_selector={"node.kubernetes.io/instance-type": "cx99"})], G, HETZNER)
-    assert "matches none of its offerings" in result.unplaceable["default/p"]
+    assert "matches none of its offerings" in stuck(result)["default/p"]
+    assert reasons(result) == {"default/p": "NoMatchingGroup"}
     assert not result.new_nodes
 
 
 def test_too_big_reason_names_the_largest_offering() -> None:
     groups = [group(pools=[pool(["cx22", "ccx63"])])]
     result = run([pod("huge", "64", "1Ti")], groups, {"hetzner": lineup(["cx22", "ccx63"])})
-    assert result.unplaceable["default/huge"] == (
+    assert stuck(result)["default/huge"] == (
         "no offering of group default fits cpu 64/memory 1024Gi (largest: ccx63 48 CPU/192Gi)"
     )
+    assert reasons(result) == {"default/huge": "NoOfferingFits"}
 
 
 def test_provider_not_installed() -> None:
     groups = [group(pools=[pool(["cx22"], provider="nowhere")])]
     result = run([pod("p")], groups, HETZNER)
-    assert "provider nowhere has no offerings" in result.unplaceable["default/p"]
+    assert "provider nowhere has no offerings" in stuck(result)["default/p"]
+    assert reasons(result) == {"default/p": "NoOfferingFits"}
 
 
 def test_pool_without_matching_offerings_is_explained() -> None:
     groups = [group(pools=[pool(["cx22"], locations=["ash"])])]
     result = run([pod("p")], groups, HETZNER)
-    assert "no offering of cx22 in ash" in result.unplaceable["default/p"]
+    assert "no offering of cx22 in ash" in stuck(result)["default/p"]
 
 
 # -- existing room ---------------------------------------------------------------------
@@ -246,7 +261,7 @@ def test_pods_that_fit_existing_nodes_are_left_to_the_scheduler() -> None:
     a, b = pod("a", "400m", "1Gi"), pod("b", "400m", "1Gi")
     result = run([bound, a, b], G, HETZNER, nodes=[existing])
     # 500m are free: one of the two fits, the other needs a node.
-    assert result.fits_existing == ["default/a"]
+    assert fits(result) == {"default/a": "n1"}
     assert [p.name for n in result.new_nodes for p in n.pods] == ["b"]
 
 
@@ -268,7 +283,7 @@ def test_nodes_that_offer_no_room(blocked: NodeInfo) -> None:
     else:
         groups = G
     result = run([p], groups, HETZNER, nodes=[blocked])
-    assert result.fits_existing == []
+    assert fits(result) == {}
     assert len(result.new_nodes) == 1
 
 
@@ -288,7 +303,7 @@ def test_existing_room_respects_host_ports_and_anti_affinity() -> None:
         },
     )
     result = run([bound, same_port, anti_pod], G, HETZNER, nodes=[existing])
-    assert result.fits_existing == []
+    assert fits(result) == {}
     assert len(result.new_nodes) == 1  # the two may share a new node
 
 
@@ -301,7 +316,8 @@ def test_planning_again_with_the_plans_node_requests_plans_nothing() -> None:
     assert first.new_nodes
     again = run(pending, G, HETZNER, node_requests=node_requests_from(first))
     assert again.new_nodes == []
-    assert set(again.covered) == {p.key for p in pending}
+    assert set(covered(again)) == {p.key for p in pending}
+    assert set(again.outcomes) == {p.key for p in pending}
 
 
 def test_leftover_room_of_an_in_flight_request_takes_new_pods() -> None:
@@ -312,12 +328,12 @@ def test_leftover_room_of_an_in_flight_request_takes_new_pods() -> None:
     # the node already on its way and buys nothing.
     late = pod("late", "1", "1Gi")
     again = run([pod("a", "1", "1Gi"), late], G, HETZNER, node_requests=nrs)
-    assert again.covered == {"default/a": nrs[0].name, "default/late": nrs[0].name}
+    assert covered(again) == {"default/a": nrs[0].name, "default/late": nrs[0].name}
     assert again.new_nodes == []
     # What the offering has no room left for is a shortfall.
     wide = pod("wide", "1500m", "1Gi")
     short = run([pod("a", "1", "1Gi"), wide], G, HETZNER, node_requests=nrs)
-    assert "default/wide" not in short.covered
+    assert "default/wide" not in covered(short)
     assert [len(n.pods) for n in short.new_nodes] == [1]
     # A request sized for two pods, now listing one still pending, covers the newcomer.
     big = parse_node_request(
@@ -337,7 +353,7 @@ def test_leftover_room_of_an_in_flight_request_takes_new_pods() -> None:
         }
     )
     third = run([pod("a", "1", "1Gi"), late], G, HETZNER, node_requests=[big])
-    assert third.covered == {"default/a": "nr-big", "default/late": "nr-big"}
+    assert covered(third) == {"default/a": "nr-big", "default/late": "nr-big"}
     assert third.new_nodes == []
 
 
@@ -366,7 +382,7 @@ def test_request_whose_node_is_ready_but_still_tainted_keeps_its_room() -> None:
     )
     held = run(pending, G, HETZNER, node_requests=[big], nodes=[tainted])
     assert held.new_nodes == []
-    assert held.covered == {"default/a": "nr-big", "default/late": "nr-big"}
+    assert covered(held) == {"default/a": "nr-big", "default/late": "nr-big"}
     # Once the taint is gone the node's own free room is what counts.
     free = run(pending, G, HETZNER, node_requests=[big], nodes=[node("nr-big", "2", "4Gi")])
     assert free.new_nodes == []
@@ -390,7 +406,8 @@ def test_in_flight_requests_count_against_max_nodes() -> None:
         node_requests=node_requests_from(first),
     )
     assert again.new_nodes == []
-    assert "reached maxNodes 1" in again.unplaceable["default/b"]
+    assert "reached maxNodes 1" in stuck(again)["default/b"]
+    assert reasons(again)["default/b"] == "MaxNodesReached"
 
 
 # -- DaemonSets ------------------------------------------------------------------------
@@ -417,7 +434,8 @@ def test_daemonsets_that_would_not_run_there_are_not_counted() -> None:
 def test_daemonset_host_ports_block_pods_with_the_same_port() -> None:
     ds = daemonset("exporter", "10m", "10Mi", host_port=9100)
     result = run([pod("p", host_port=9100)], G, HETZNER, daemonsets=[ds])
-    assert "host ports are taken by DaemonSet pods" in result.unplaceable["default/p"]
+    assert "host ports are taken by DaemonSet pods (9100/TCP)" in stuck(result)["default/p"]
+    assert reasons(result) == {"default/p": "Unsatisfiable"}
 
 
 # -- limits and minimums -----------------------------------------------------------------
@@ -654,7 +672,8 @@ def test_spread_over_a_zone_no_node_reports_the_constraint() -> None:
         nodes=nodes,
     )
     assert len([p for n in result.new_nodes for p in n.pods]) == 1
-    (reason,) = set(result.unplaceable.values())
+    (reason,) = set(stuck(result).values())
+    assert set(reasons(result).values()) == {"Unsatisfiable"}
     assert "topology spread on topology.kubernetes.io/zone (maxSkew 1)" in reason
 
 
@@ -678,7 +697,8 @@ def test_hostname_affinity_to_pods_on_full_nodes_is_unplaceable() -> None:
     web = pod("web", labels={"app": "web"}, affinity=_affinity("cache", HOSTNAME))
     result = run([running, web], G, HETZNER, nodes=[full])
     assert not result.new_nodes
-    assert "pod affinity" in result.unplaceable["default/web"]
+    assert "pod affinity" in stuck(result)["default/web"]
+    assert reasons(result) == {"default/web": "Unsatisfiable"}
 
 
 def test_zone_affinity_follows_running_pods() -> None:
@@ -781,7 +801,7 @@ def test_room_in_a_zone_a_running_pod_keeps_us_out_of_is_not_used() -> None:
     web = pod("web", labels={"app": "web"})
     offers = {"hetzner": lineup(["cx22"], ("fsn1", "nbg1"))}
     result = run([loner, web], [group(pools=[pool(["cx22"])])], offers, nodes=nodes)
-    assert result.fits_existing == []
+    assert fits(result) == {}
     assert summary(result) == [("cx22@nbg1", 1)]
 
 

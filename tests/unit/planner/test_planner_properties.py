@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from growthrs_core.cluster import DaemonSetInfo, GroupView, NodeInfo, PodInfo
 from growthrs_core.domain import Offering, Taint
-from growthrs_core.planner import Plan, offering_satisfies
+from growthrs_core.planner import REASONS, Plan, offering_satisfies, unschedulable_pods
 from growthrs_testkit.planning import (
     DEFAULT_CHAIN,
     daemonset,
@@ -110,18 +110,53 @@ def clusters(draw: st.DrawFn) -> Cluster:
             kw["tolerations"] = [{"key": "special", "operator": "Exists"}]
         if selector:
             kw["node_selector"] = selector
-        feature = draw(
-            st.sampled_from(["none", "none", "anti", "zone-anti", "spread", "host-spread", "port"])
-        )
-        if feature in ("anti", "zone-anti"):
-            key = HOSTNAME if feature == "anti" else ZONE
+        if len(regions) > 1 and draw(st.integers(0, 3)) == 0:
+            # Overlapping acceptance sets: some regions, not one.
+            accepted = draw(st.lists(st.sampled_from(regions), min_size=1, unique=True))
             kw["affinity"] = {
-                "podAntiAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": [
-                        {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key}
-                    ]
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {"key": REGION, "operator": "In", "values": sorted(accepted)}
+                                ]
+                            }
+                        ]
+                    }
                 }
             }
+        feature = draw(
+            st.sampled_from(
+                ["none", "none", "anti", "zone-anti", "spread", "host-spread", "port"]
+                + (["follow", "zone-follow"] if d else [])
+            )
+        )
+        if feature in ("follow", "zone-follow"):
+            # Required affinity to the previous Deployment's pods (a chain when it follows too).
+            kw.setdefault("affinity", {}).update(
+                {
+                    "podAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [
+                            {
+                                "labelSelector": {"matchLabels": {"app": f"app{d - 1}"}},
+                                "topologyKey": HOSTNAME if feature == "follow" else ZONE,
+                            }
+                        ]
+                    }
+                }
+            )
+        elif feature in ("anti", "zone-anti"):
+            key = HOSTNAME if feature == "anti" else ZONE
+            kw.setdefault("affinity", {}).update(
+                {
+                    "podAntiAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [
+                            {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key}
+                        ]
+                    }
+                }
+            )
         elif feature in ("spread", "host-spread"):
             kw["spread"] = [
                 {
@@ -201,10 +236,18 @@ def test_planned_nodes_can_run_their_pods(c: Cluster) -> None:
         assert len(ports) == len(set(ports))
         for p in planned.pods:
             assert all(planned.labels.get(k) == v for k, v in p.node_selector.items())
+            if p.required_terms:
+                assert any(t.matches(planned.labels) for t in p.required_terms)
             assert _tolerated(p, planned.taints)
             for q in planned.pods:
                 if p is not q:
                     assert not _selects(p, q, HOSTNAME)
+            for t in p.affinity:
+                if t.topology_key == HOSTNAME:
+                    assert any(
+                        t.selector.matches(q.labels) and q.namespace == p.namespace
+                        for q in planned.pods
+                    )
             for s in p.spread:
                 if s.topology_key == HOSTNAME:
                     same = sum(1 for q in planned.pods if s.selector.matches(q.labels))
@@ -221,23 +264,25 @@ def test_planned_nodes_can_run_their_pods(c: Cluster) -> None:
 @given(clusters())
 def test_every_pending_pod_is_accounted_for_once(c: Cluster) -> None:
     result = c.plan()
+    candidates = {p.key for p in unschedulable_pods(c.pods)}
     pending = {p.key for p in c.pods if not p.node_name}
+    assert candidates == pending
     planned = [p.key for n in result.new_nodes for p in n.pods]
     assert len(planned) == len(set(planned))
-    buckets = [
-        set(planned),
-        set(result.unplaceable),
-        set(result.ambiguous),
-        set(result.missing_group),
-        set(result.broken),
-        set(result.covered),
-        set(result.fits_existing),
-    ]
-    for i, a in enumerate(buckets):
-        for b in buckets[i + 1 :]:
-            assert not a & b
-    assert set().union(*buckets) == pending
-    assert set(result.triggered) == set(planned)
+    # One outcome per candidate pod, and nothing else.
+    assert set(result.outcomes) == candidates
+    # Planned outcomes agree with the planned nodes' pods.
+    by_node = {p.key: i for i, n in enumerate(result.new_nodes) for p in n.pods}
+    assert {k: o.planned_node for k, o in result.outcomes.items() if o.kind == "planned"} == by_node
+    for o in result.outcomes.values():
+        assert o.message
+        assert (o.kind == "cannot_serve") == bool(o.reason)
+        if o.kind == "cannot_serve":
+            assert o.reason in REASONS
+        assert (o.kind == "fits_existing") == bool(o.node)
+        assert (o.kind == "in_flight") == bool(o.node_request)
+        assert (o.kind == "planned") == (o.planned_node is not None)
+    assert result.stuck() == {k for k, o in result.outcomes.items() if o.kind == "cannot_serve"}
 
 
 @PROPERTY_SETTINGS
@@ -247,7 +292,9 @@ def test_planning_again_with_its_node_requests_plans_nothing(c: Cluster) -> None
     again = c.plan(node_requests=node_requests_from(first))
     assert again.new_nodes == []
     for key in (p.key for n in first.new_nodes for p in n.pods):
-        assert key in again.covered
+        assert again.outcomes[key].kind == "in_flight"
+    # Across a restart no pod the first pass could serve becomes one that cannot be served.
+    assert again.stuck() <= first.stuck()
 
 
 @PROPERTY_SETTINGS
@@ -261,4 +308,4 @@ def test_same_input_same_plan(c: Cluster, rnd: random.Random) -> None:
     assert [(n.offering.key, [p.key for p in n.pods]) for n in other.new_nodes] == [
         (n.offering.key, [p.key for p in n.pods]) for n in first.new_nodes
     ]
-    assert other.unplaceable == first.unplaceable
+    assert other.outcomes == first.outcomes

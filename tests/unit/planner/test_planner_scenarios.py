@@ -15,10 +15,12 @@ from growthrs_testkit.planning import (
     group,
     lineup,
     offering,
+    planned,
     pod,
     pods,
     pool,
     run,
+    stuck,
     summary,
 )
 
@@ -246,7 +248,7 @@ SCENARIOS = [
 def test_scenario(sc: Scenario) -> None:
     result = run(sc.pods, sc.groups, {"hetzner": sc.offerings}, strategies=CHEAPEST_CHAIN)
     assert summary(result) == sorted(sc.expect)
-    assert len(result.unplaceable) == sc.unplaceable
-    planned = {p.key for n in result.new_nodes for p in n.pods}
-    assert not planned & set(result.unplaceable)
-    assert set(result.triggered) == planned
+    assert len(stuck(result)) == sc.unplaceable
+    on_nodes = {p.key for n in result.new_nodes for p in n.pods}
+    assert not on_nodes & set(stuck(result))
+    assert planned(result) == on_nodes
