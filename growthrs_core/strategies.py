@@ -3,13 +3,22 @@
 The shape comes from Cluster Autoscaler's expanders. Strategies chain: each one
 narrows the ties the previous one left, and :func:`choose` breaks a final tie
 deterministically, so the same input always gives the same node.
+
+A strategy may instead ask the planner to compare *whole packings*: with
+``packs_whole_group = True`` (as :class:`CheapestStrategy` has), the planner
+narrows the options with the strategies before it (say ``priority``: the
+highest pool priority that can take the pods), then packs all the pods of a
+round onto the offerings left at once, for the lowest total hourly cost and
+then the fewest nodes (see ``docs/planner.md``). Per-option scoring, as
+Cluster Autoscaler's expanders do it, sees one offering at a time and cannot
+tell that a mix of offerings, or a bigger node, is cheaper overall.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from growthrs_core.domain import Offering, Resources
 
@@ -76,7 +85,13 @@ class PriorityStrategy:
 
 
 class CheapestStrategy:
-    """Lowest cost per placed pod."""
+    """The cheapest packing of all the pods, then the fewest nodes (``cheapest``).
+
+    The planner packs whole groups for it (``packs_whole_group``); where it is
+    asked to narrow single options (a NodeRequest's fallback offerings, say), it
+    keeps the lowest cost per placed pod."""
+
+    packs_whole_group: ClassVar[bool] = True
 
     def best_options(self, options: Sequence[ScaleUpOption]) -> list[ScaleUpOption]:
         return _keep_min(options, lambda o: round(o.cost_per_hour / max(len(o.pods), 1), 9))
@@ -109,15 +124,31 @@ def tie_break_key(option: ScaleUpOption) -> tuple[object, ...]:
     )
 
 
-def choose(options: Sequence[ScaleUpOption], chain: Sequence[Strategy]) -> ScaleUpOption | None:
-    """Run the strategy chain and break the final tie deterministically."""
+def packs_whole_group(strategy: object) -> bool:
+    """Whether the planner should pack whole groups for ``strategy`` (see the module)."""
+    return bool(getattr(strategy, "packs_whole_group", False))
+
+
+def narrow(options: Sequence[ScaleUpOption], chain: Sequence[Strategy]) -> list[ScaleUpOption]:
+    """Run the strategy chain: the options every strategy in turn kept."""
     remaining = list(options)
     for strategy in chain:
         if len(remaining) <= 1:
             break
         narrowed = strategy.best_options(remaining)
         # A strategy that returns nothing (or strangers) is ignored, not trusted.
-        narrowed = [o for o in narrowed if o in remaining]
-        if narrowed:
-            remaining = narrowed
+        # Membership by identity first: comparing options by value hashes their pods.
+        ids = {id(o) for o in remaining}
+        kept = [o for o in narrowed if id(o) in ids]
+        if len(kept) < len(narrowed):
+            values = set(remaining)
+            kept = [o for o in narrowed if id(o) in ids or o in values]
+        if kept:
+            remaining = kept
+    return remaining
+
+
+def choose(options: Sequence[ScaleUpOption], chain: Sequence[Strategy]) -> ScaleUpOption | None:
+    """Run the strategy chain and break the final tie deterministically."""
+    remaining = narrow(options, chain)
     return min(remaining, key=tie_break_key) if remaining else None
