@@ -389,11 +389,13 @@ def pin_domains(
     plans.sort(key=lambda p: (bool(p[3]), -p[0].cls.proto.priority, p[0].cls.id))
     # Domain-level (anti-)affinity terms of pending pods: the pods they select need a
     # value for their key (a follower's target gets a domain its followers can join).
-    pending_terms = [
-        (term_matcher(t, other.cls.proto.namespace, nss), t.topology_key)
-        for other in requests
-        for t in (*domain_keys(other.cls.proto)[1], *domain_keys(other.cls.proto)[2])
-    ]
+    pending_terms = list(
+        dict.fromkeys(
+            (term_matcher(t, other.cls.proto.namespace, nss), t.topology_key)
+            for other in requests
+            for t in (*domain_keys(other.cls.proto)[1], *domain_keys(other.cls.proto)[2])
+        )
+    )
 
     eligible_cache: dict[tuple[NodeFilter | None, str], set[str]] = {}
 
@@ -411,20 +413,29 @@ def pin_domains(
             }
         return eligible_cache[ck]
 
-    def pin(entry: _PinEntry) -> None:
-        req, spread_t, anti_t, aff_t = entry
-        cls = req.cls
-        pod = cls.proto
-        keys = sorted(
-            {t.key for t, _ in spread_t}
-            | {t.key for t in anti_t}
-            | {t.key for t in aff_t}
-            | {key for (m, key) in blocked if m.matches_pod(pod)}
-            | {key for m, key in pending_terms if m.matches_pod(pod)}
+    domain_cache: dict[
+        tuple[object, ...],
+        tuple[
+            list[tuple[tuple[str, str], ...]], dict[tuple[tuple[str, str], ...], Mapping[str, str]]
+        ],
+    ] = {}
+
+    def candidate_domains(
+        req: PinRequest, keys: list[str], hard_keys: set[str]
+    ) -> tuple[
+        list[tuple[tuple[str, str], ...]], dict[tuple[tuple[str, str], ...], Mapping[str, str]]
+    ]:
+        """Candidate domains with a rank: labelled with every key, preference, best pool
+        priority, name. Classes that may use the same slots share them (many do)."""
+        ck = (
+            tuple(id(s) for s in req.slots),
+            tuple(keys),
+            frozenset(hard_keys),
+            tuple(sorted(req.preference.items())),
         )
-        hard_keys = {t.key for t, _ in spread_t} | {t.key for t in aff_t}
-        # Candidate domains with a rank: labelled with every key, preference, best
-        # pool priority, name.
+        found = domain_cache.get(ck)
+        if found is not None:
+            return found
         domains: dict[tuple[tuple[str, str], ...], tuple[int, int, int]] = {}
         dom_labels: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
         for slot in req.slots:
@@ -437,6 +448,22 @@ def pin_domains(
             domains[dom] = (unlabelled, max(rank[1], pref), max(rank[2], slot.pool.priority))
             dom_labels.setdefault(dom, slot.match_labels)
         ordered = sorted(domains, key=lambda d: (domains[d][0], -domains[d][1], -domains[d][2], d))
+        domain_cache[ck] = (ordered, dom_labels)
+        return ordered, dom_labels
+
+    def pin(entry: _PinEntry) -> None:
+        req, spread_t, anti_t, aff_t = entry
+        cls = req.cls
+        pod = cls.proto
+        keys = sorted(
+            {t.key for t, _ in spread_t}
+            | {t.key for t in anti_t}
+            | {t.key for t in aff_t}
+            | {key for (m, key) in blocked if m.matches_pod(pod)}
+            | {key for m, key in pending_terms if m.matches_pod(pod)}
+        )
+        hard_keys = {t.key for t, _ in spread_t} | {t.key for t in aff_t}
+        ordered, dom_labels = candidate_domains(req, keys, hard_keys)
         eligible_all = [
             existing_domains(t.where, t.key) | {dict(d)[t.key] for d in ordered}
             for t, _ in spread_t
