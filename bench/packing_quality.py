@@ -25,7 +25,7 @@ import time
 
 from growthrs_testkit.planning import (
     CHEAPEST_CHAIN,
-    DEFAULT_CHAIN,
+    LEAST_WASTE_CHAIN,
     optimum,
     planned_cost,
     random_instance,
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'chain':<22} {'optimal':>7} {'within 5 %':>10} {'mean':>6} {'worst':>6} {'plan s':>7}")
     for name, chain in (
         ("priority,cheapest", CHEAPEST_CHAIN),
-        ("priority,least-waste", DEFAULT_CHAIN),
+        ("priority,least-waste", LEAST_WASTE_CHAIN),
     ):
         ratios = []
         t0 = time.perf_counter()

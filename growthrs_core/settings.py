@@ -62,8 +62,9 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="Seconds between NodeRequest / scale-down steps."
     )
     strategies: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["priority", "least-waste"],
-        description="Strategy chain, comma separated: each narrows the ties the previous left.",
+        default_factory=lambda: ["priority", "cheapest"],
+        description="Strategy chain, comma separated: each narrows the ties the previous left "
+        "(cheapest: the lowest hourly cost of the whole packing, then the fewest nodes).",
     )
 
     # -- node requests -------------------------------------------------------------

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from growthrs_core.cluster import PodInfo
 from growthrs_core.domain import Resources
 from growthrs_core.labels import HOSTNAME_LABEL
+from growthrs_core.planner import cutting
 from growthrs_core.planner.selection import PodClass
 from growthrs_core.planner.slots import UNLIMITED, Slot
 from growthrs_core.planner.topology import (
@@ -48,6 +49,12 @@ REPACK_LIMIT = 100
 offering of the pool (then right-sized) and the cheapest packing is kept."""
 EXACT_BUDGET = 10_000
 """Search steps one exact packing may take before the heuristic packing is kept."""
+EXACT_PODS = 5_000
+"""Plain pods of one whole round that the cutting-stock solver packs exactly (integer
+program over the patterns within the gap); a bigger round gets its LP rounded."""
+EXACT_SOLVES = 4
+"""Exact cutting-stock solves one plan may make (each up to a few hundred ms); the
+rest get their LP rounded."""
 PLAN_EXACT_BUDGET = 40_000
 """Search steps all exact packings of one plan may take together (0.1-0.4 s)."""
 
@@ -193,29 +200,41 @@ def build_items(units: Sequence[Unit], running: RunningPods) -> list[Item]:
             trackers.setdefault(m, len(trackers))
         for m in aff[i]:
             trackers.setdefault(m, len(trackers))
+    # Who selects whom: each matcher is tried only on the units that carry one of
+    # its labels (all pairs would be quadratic in the units).
+    by_pair: dict[tuple[str, str], list[int]] = {}
+    for j in rel:
+        for pair in units[j].cls.proto.labels.items():
+            by_pair.setdefault(pair, []).append(j)
+
+    def selected(m: PodMatcher) -> list[int]:
+        pool = by_pair.get(m.selector.match_labels[0], []) if m.selector.match_labels else rel
+        return [j for j in pool if m.matches_pod(units[j].cls.proto)]
+
+    clashes: dict[int, set[int]] = {i: set() for i in rel}
+    for i in rel:
+        for m in anti[i]:
+            for j in selected(m):
+                clashes[i].add(j)
+                clashes[j].add(i)
+    by_port: dict[tuple[int, str], list[int]] = {}
+    for i in rel:
+        for port, proto_, _ in units[i].cls.proto.host_ports:
+            by_port.setdefault((port, proto_), []).append(i)
+    for sharing in by_port.values():
+        for i in sharing:
+            clashes[i].update(sharing)
     for i in rel:
         item = item_of_unit[i]
         proto = units[i].cls.proto
         ports = frozenset((port, proto_) for port, proto_, _ in proto.host_ports)
-        conflicts: set[int] = set()
-        self_conflict = bool(ports)
-        for j in rel:
-            other = units[j].cls.proto
-            clash = any(m.matches_pod(other) for m in anti[i]) or any(
-                m.matches_pod(proto) for m in anti[j]
-            )
-            if not clash and ports:
-                clash = bool(ports & {(a, b) for a, b, _ in other.host_ports})
-            if clash:
-                if i == j:
-                    self_conflict = True
-                else:
-                    conflicts.add(item_of_unit[j].id)
+        self_conflict = bool(ports) or i in clashes[i]
+        conflicts = {item_of_unit[j].id for j in clashes[i] if j != i}
         counts_into = tuple(t for m, t in trackers.items() if m.matches_pod(proto))
         caps = tuple((trackers[m], skew, trackers[m] in counts_into) for m, skew in spread[i])
         needs = []
         for m in aff[i]:
-            others = any(m.matches_pod(units[j].cls.proto) for j in rel if j != i)
+            others = any(j != i for j in selected(m))
             first_ok = m.matches_pod(proto) and not others and not running.any(m)
             needs.append((trackers[m], first_ok))
         item.conflicts = frozenset(conflicts)
@@ -286,9 +305,19 @@ def fill_node(
     while todo:
         waiting: list[Item] = []
         added = False
-        for it in todo:
+        # The least CPU and memory any item from here on asks for: once the node has
+        # less left, nothing further fits (a full node stops early).
+        least_cpu = [0] * (len(todo) + 1)
+        least_mem = [0] * (len(todo) + 1)
+        least_cpu[-1] = least_mem[-1] = UNLIMITED
+        for idx in range(len(todo) - 1, -1, -1):
+            least_cpu[idx] = min(least_cpu[idx + 1], todo[idx].cpu)
+            least_mem[idx] = min(least_mem[idx + 1], todo[idx].memory)
+        for idx, it in enumerate(todo):
+            if slots_left <= 0 or cpu < least_cpu[idx] or mem < least_mem[idx]:
+                break
             n = remaining[it.id]
-            if n <= 0 or slots_left <= 0:
+            if n <= 0:
                 continue
             if it.cpu > cpu or it.memory > mem or it.ephemeral > eph or it.gpu > gpu:
                 continue
@@ -391,18 +420,21 @@ def pattern_requests(pattern: Pattern, slot: Slot, *, overhead: bool = True) -> 
 
 def fits_pattern(pattern: Pattern, slot: Slot) -> bool:
     """Whether one node of ``slot`` can hold ``pattern`` (all constraints but order)."""
-    if not all(slot.index in it.slots for it, _ in pattern):
-        return False
-    cpu = sum(it.cpu * k for it, k in pattern)
-    mem = sum(it.memory * k for it, k in pattern)
-    eph = sum(it.ephemeral * k for it, k in pattern)
-    gpu = sum(it.gpu * k for it, k in pattern)
-    count = sum(k for _, k in pattern)
+    index = slot.index
+    cpu = mem = eph = gpu = count = 0
+    for it, k in pattern:
+        if index not in it.slots:
+            return False
+        cpu += it.cpu * k
+        mem += it.memory * k
+        eph += it.ephemeral * k
+        gpu += it.gpu * k
+        count += k
     if cpu > slot.cpu or mem > slot.memory or eph > slot.ephemeral or gpu > slot.gpu:
         return False
     if count > slot.pods:
         return False
-    return all(slot.ds_ports.isdisjoint(it.ports) for it, _ in pattern)
+    return not slot.ds_ports or all(slot.ds_ports.isdisjoint(it.ports) for it, _ in pattern)
 
 
 class PreferenceStrategy:
@@ -595,6 +627,17 @@ def cheapest_slot(pattern: Pattern, slots: Sequence[Slot]) -> Slot | None:
     return min(fitting, key=_slot_order) if fitting else None
 
 
+def by_price(slots: Sequence[Slot]) -> list[Slot]:
+    """``slots`` cheapest first, as :func:`first_fitting` wants them."""
+    return sorted(slots, key=_slot_order)
+
+
+def first_fitting(pattern: Pattern, ordered: Sequence[Slot]) -> Slot | None:
+    """:func:`cheapest_slot` over slots already in :func:`by_price` order: stops at the
+    first that holds the pattern instead of trying them all."""
+    return next((s for s in ordered if fits_pattern(pattern, s)), None)
+
+
 def sized_cost(blocks: Sequence[tuple[Slot, Pattern, int]]) -> tuple[float, int]:
     """(hourly cost, node count) of a packing: what re-packing minimises, in that order."""
     return (
@@ -693,3 +736,242 @@ def repack_cheapest(
         if cost[0] < best[0] - 1e-9 or (abs(cost[0] - best[0]) <= 1e-9 and cost[1] < best[1]):
             best, found = cost, sized
     return found
+
+
+# -- the cheapest whole packing ------------------------------------------------------------
+
+LADDER = 12
+"""Candidate node shapes a whole packing tries at most (then refines around the best)."""
+SOLVER_PIECES = 16
+"""Classes of plain pods the cutting-stock solver takes at most (its knapsacks grow
+with them); a round with more is packed by :func:`pack_whole`."""
+SOLVER_KINDS = 24
+"""Undominated slots the cutting-stock solver considers at most (spread by price)."""
+
+
+def plain(it: Item) -> bool:
+    """Pods without node-level relations (anti-affinity, spread or affinity on the
+    hostname, host ports): the cutting-stock solver packs these."""
+    return not (it.conflicts or it.max_per_node < UNLIMITED or it.ports or it.caps or it.needs)
+
+
+def slot_shape(slot: Slot) -> tuple[int, int, int, int, int, frozenset[tuple[int, str]]]:
+    return (slot.cpu, slot.memory, slot.ephemeral, slot.gpu, slot.pods, slot.ds_ports)
+
+
+def _signature(
+    slot: Slot, sets: Sequence[frozenset[int]], prefs: Sequence[Item]
+) -> tuple[object, ...]:
+    """What decides whether two slots are interchangeable for ``items`` but for size and
+    price: pool, availability, which items may use it, and their preferences there."""
+    return (
+        slot.pool_index,
+        slot.unavailable,
+        tuple(slot.index in s for s in sets),
+        tuple(it.preference.get(slot.index, 0) for it in prefs),
+    )
+
+
+def undominated_slots(slots: Sequence[Slot], items: Sequence[Item]) -> list[Slot]:
+    """The slots no other slot beats for ``items``: a slot of the same pool and
+    availability that the same items may use, with at least their preference there,
+    no dearer, at least as big in every dimension and with no more host ports taken
+    never has to be used. Of identical ones the first in order is kept."""
+    sets = sorted({it.slots for it in items}, key=lambda s: (len(s), sorted(s)))
+    prefs = [it for it in items if it.preference]
+    groups: dict[tuple[object, ...], list[Slot]] = {}
+    for slot in slots:
+        groups.setdefault(_signature(slot, sets, prefs), []).append(slot)
+    keep: set[int] = set()
+    for members in groups.values():
+        frontier: list[Slot] = []
+        for slot in sorted(members, key=_slot_order):
+            if any(
+                f.cpu >= slot.cpu
+                and f.memory >= slot.memory
+                and f.ephemeral >= slot.ephemeral
+                and f.gpu >= slot.gpu
+                and f.pods >= slot.pods
+                and f.ds_ports <= slot.ds_ports
+                for f in frontier
+            ):
+                continue
+            frontier.append(slot)
+            keep.add(slot.index)
+    return [s for s in slots if s.index in keep]
+
+
+def _ladder(count: int) -> list[int]:
+    """Up to :data:`LADDER` positions of ``count``, spread geometrically (small ones close)."""
+    if count <= LADDER:
+        return list(range(count))
+    picks = {round((count - 1) ** (k / (LADDER - 1))) for k in range(LADDER)}
+    picks.update({0, count - 1})
+    return sorted(picks)
+
+
+Sized = list[tuple[Slot, Pattern, int]]
+
+
+class Sizer:
+    """The cheapest slot of a pool and location (among ``slots``) that holds a node's
+    pods: nodes packed on one slot move to it (right-sizing), remembered per pattern."""
+
+    def __init__(self, slots: Sequence[Slot]) -> None:
+        self.by_place: dict[tuple[int, tuple[str, str]], list[Slot]] = {}
+        for slot in sorted(slots, key=_slot_order):
+            self.by_place.setdefault((slot.pool_index, slot.location), []).append(slot)
+        self.memo: dict[tuple[int, tuple[str, str], tuple[tuple[int, int], ...]], Slot] = {}
+
+    def __call__(self, slot: Slot, pattern: Pattern) -> Slot:
+        place = (slot.pool_index, slot.location)
+        key = (place[0], place[1], tuple((it.id, k) for it, k in pattern))
+        found = self.memo.get(key)
+        if found is None:
+            found = slot
+            best: tuple[float, int] | None = None
+            for other in self.by_place.get(place, ()):
+                price = other.offering.cost_per_hour
+                if price > slot.offering.cost_per_hour or (best is not None and price > best[0]):
+                    break
+                if fits_pattern(pattern, other):
+                    # Of the cheapest that hold it, the one the pods prefer most.
+                    score = sum(it.preference.get(other.index, 0) * k for it, k in pattern)
+                    if best is None or score > best[1]:
+                        found, best = other, (price, score)
+            self.memo[key] = found
+        return found
+
+
+def pack_whole(
+    items: Sequence[Item],
+    slots: Sequence[Slot],
+    rooms: Mapping[int, int],
+    started: set[int],
+) -> Sized | None:
+    """The cheapest packing of ``items`` this heuristic finds on ``slots``: for each
+    candidate slot, first-fit-decreasing onto its nodes with every node then moved
+    to the cheapest slot of its pool and location that holds it; the packing that
+    places the most pods wins, then the cheapest, then the one with fewer nodes.
+
+    Candidates are the undominated slots, one per shape; with many shapes a
+    geometric ladder of them (by price) and then the shapes between the best rung
+    and its neighbours, halving the interval (costs rarely have many local minima
+    along a line of sizes). ``rooms``: pool → nodes it may still add."""
+    sizer = Sizer(slots)
+    pool = undominated_slots(slots, items)
+    seen: dict[tuple[object, ...], Slot] = {}
+    sets = sorted({it.slots for it in items}, key=lambda s: (len(s), sorted(s)))
+    prefs = [it for it in items if it.preference]
+    for slot in sorted(pool, key=_slot_order):
+        key = (slot_shape(slot), _signature(slot, sets, prefs))
+        seen.setdefault(key, slot)
+    shapes = sorted(seen.values(), key=_slot_order)
+    if not shapes:
+        return None
+    results: dict[int, tuple[tuple[int, float, int, int, int], Sized]] = {}
+
+    def evaluate(pos: int) -> tuple[int, float, int, int, int]:
+        if pos in results:
+            return results[pos][0]
+        slot = shapes[pos]
+        feasible = [it for it in items if slot.index in it.slots and it.remaining > 0]
+        packing = pack(feasible, slot, rooms.get(slot.pool_index, UNLIMITED), started)
+        sized = [(sizer(slot, pattern), pattern, n) for pattern, n in packing.blocks]
+        cost, nodes = sized_cost(sized)
+        liked = sum(
+            it.preference.get(target.index, 0) * k * n
+            for target, pattern, n in sized
+            for it, k in pattern
+            if it.preference
+        )
+        key = (-sum(packing.placed.values()), round(cost, 9), nodes, -liked, pos)
+        results[pos] = (key, sized)
+        return key
+
+    rungs = _ladder(len(shapes))
+    for pos in rungs:
+        evaluate(pos)
+    best = min(results, key=lambda p: results[p][0])
+    at = rungs.index(best)
+    lo = rungs[at - 1] if at > 0 else best
+    hi = rungs[at + 1] if at + 1 < len(rungs) else best
+    # Bracketing search between the best rung's neighbours.
+    while hi - lo > 2:
+        probe = (lo + best) // 2 if best - lo > hi - best else (best + hi + 1) // 2
+        if probe in (lo, best, hi):
+            break
+        if evaluate(probe) < results[best][0]:
+            lo, hi = (lo, best) if probe < best else (best, hi)
+            best = probe
+        elif probe < best:
+            lo = probe
+        else:
+            hi = probe
+    for pos in range(lo, hi + 1):
+        evaluate(pos)
+    best = min(results, key=lambda p: results[p][0])
+    return results[best][1]
+
+
+def solve_plain(
+    items: Sequence[Item],
+    slots: Sequence[Slot],
+    rooms: Mapping[int, int],
+    total_room: int,
+    *,
+    exact: bool,
+) -> Sized | None:
+    """The cheapest packing of plain ``items`` on ``slots`` by the cutting-stock solver
+    (:mod:`.cutting`), then the fewest nodes: None without HiGHS. Pods a node limit
+    leaves out stay in their items. ``rooms``: pool → nodes it may still add;
+    ``total_room``: the group's."""
+    kinds = undominated_slots([s for s in slots if s.usable], items)
+    if not kinds or not cutting.available():
+        return None
+    if len(kinds) > SOLVER_KINDS:
+        # Many sizes (a provider with hundreds of types): a ladder of them by price.
+        ordered = sorted(kinds, key=_slot_order)
+        picks = {round(i * (len(ordered) - 1) / (SOLVER_KINDS - 1)) for i in range(SOLVER_KINDS)}
+        kinds = [ordered[i] for i in sorted(picks)]
+    demand = [it.remaining for it in items]
+    totals = [
+        sum(getattr(it, dim) * n for it, n in zip(items, demand, strict=True))
+        for dim in ("cpu", "memory", "ephemeral", "gpu")
+    ]
+    totals.append(sum(demand))
+    pieces = [
+        cutting.Piece(
+            (it.cpu, it.memory, it.ephemeral, it.gpu, 1),
+            n,
+            frozenset(k for k, s in enumerate(kinds) if s.index in it.slots),
+            {k: it.preference[s.index] for k, s in enumerate(kinds) if s.index in it.preference},
+        )
+        for it, n in zip(items, demand, strict=True)
+    ]
+    # A node never needs more of a dimension than all the pods ask for: the cap keeps
+    # "unlimited" ephemeral storage a sane number for the solver.
+    kinds_c = [
+        cutting.Kind(
+            s.offering.cost_per_hour,
+            tuple(
+                min(c, t)
+                for c, t in zip((s.cpu, s.memory, s.ephemeral, s.gpu, s.pods), totals, strict=True)
+            ),
+            s.pool_index,
+        )
+        for s in kinds
+    ]
+    sol = cutting.solve(
+        pieces,
+        kinds_c,
+        {s.pool_index: rooms.get(s.pool_index, UNLIMITED) for s in kinds},
+        total_room,
+        exact=exact,
+    )
+    if sol is None:
+        return None
+    return [
+        (kinds[k], tuple((items[i], c) for i, c in enumerate(counts) if c), n)
+        for k, counts, n in sol.bins
+    ]

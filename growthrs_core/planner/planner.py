@@ -20,6 +20,7 @@ the same input gives the same plan.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,25 +57,32 @@ from growthrs_core.planner.outcome import (
 )
 from growthrs_core.planner.packing import (
     EXACT_LIMIT,
+    EXACT_PODS,
+    EXACT_SOLVES,
     REPACK_LIMIT,
+    SOLVER_PIECES,
     Item,
     Packing,
     Pattern,
     StepBudget,
     Unit,
     build_items,
-    cheapest_slot,
+    by_price,
     choose_with_preference,
     exact_pack,
     exact_supported,
     fill_node,
+    first_fitting,
     fits_pattern,
     order_for,
     pack,
+    pack_whole,
     pattern_requests,
+    plain,
     preference_score,
     repack_cheapest,
     sized_cost,
+    solve_plain,
 )
 from growthrs_core.planner.selection import PodClass, classify, unschedulable_pods
 from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group
@@ -90,7 +98,13 @@ from growthrs_core.planner.topology import (
 )
 from growthrs_core.planner.volumes import TOPOLOGY_ALIASES, VolumeIndex, VolumeNeed
 from growthrs_core.quantity import format_cpu, format_memory
-from growthrs_core.strategies import ScaleUpOption, Strategy
+from growthrs_core.strategies import (
+    PriorityStrategy,
+    ScaleUpOption,
+    Strategy,
+    narrow,
+    packs_whole_group,
+)
 
 
 @dataclass(frozen=True)
@@ -258,6 +272,14 @@ class _Planner:
         self.out = Plan()
         self.blocks: list[_Block] = []
         self.exact_budget = StepBudget()
+        whole = next((i for i, st in enumerate(self.chain) if packs_whole_group(st)), None)
+        self.whole = whole is not None
+        """Pack whole rounds for the cheapest total (a ``packs_whole_group`` strategy)."""
+        self.prefix = self.chain[:whole] if whole is not None else []
+        """The strategies that narrow the slots before a whole packing."""
+        self.solves = EXACT_SOLVES
+        """Exact cutting-stock solves left for this plan (each may take a while)."""
+        self.price_order: dict[str, list[Slot]] = {}
 
     def run(self) -> Plan:
         inp, out = self.inp, self.out
@@ -407,6 +429,7 @@ class _Planner:
         for g, entries in per_group.items():
             ctx = groups[g]
             units: list[Unit] = []
+            domain_slots: dict[tuple[tuple[str, str], ...], frozenset[int]] = {}
             for cls, m in entries:
                 if not cls.pods:
                     continue
@@ -416,11 +439,13 @@ class _Planner:
                     )
                     continue
                 for dom, pods in pins.pinned.get(cls.id, []):
-                    in_dom = frozenset(
-                        s.index
-                        for s in ctx.slots
-                        if all(s.topology.get(k, "") == v for k, v in dom)
-                    )
+                    in_dom = domain_slots.get(dom)
+                    if in_dom is None:
+                        in_dom = domain_slots[dom] = frozenset(
+                            s.index
+                            for s in ctx.slots
+                            if all(s.topology.get(k, "") == v for k, v in dom)
+                        )
                     units.append(
                         Unit(cls, pods, m.slots & in_dom, m.label_slots & in_dom, dom, m.preference)
                     )
@@ -460,7 +485,10 @@ class _Planner:
                 self._fill_gaps(ctx, blocks, active, started, limits)
                 active = [it for it in active if it.remaining > 0]
                 while active:
-                    block_list = self._round(ctx, active, limits, started)
+                    if self.whole:
+                        block_list = self._cheapest(ctx, active, limits, started)
+                    else:
+                        block_list = self._round(ctx, active, limits, started)
                     if not block_list:
                         break
                     blocks.extend(block_list)
@@ -520,7 +548,8 @@ class _Planner:
                 extra, exception = fill_node(
                     order_for(feasible, slot), remaining, slot, started, block.pattern
                 )
-            if not extra and block.pattern:
+            if not feasible and block.pattern:
+                # (A node they may use but that is full stays where it is.)
                 moved = self._move_to_share(ctx, block, live, remaining, started, limits)
                 if moved is not None:
                     slot, extra, exception = moved
@@ -541,6 +570,13 @@ class _Planner:
                 it.cursor += k * repeat
                 started.update(it.counts_into)
             i -= 1  # the same block may take more from other items
+
+    def _by_price(self, ctx: GroupContext) -> list[Slot]:
+        """The group's slots cheapest first (computed once per group)."""
+        found = self.price_order.get(ctx.name)
+        if found is None:
+            found = self.price_order[ctx.name] = by_price(ctx.slots)
+        return found
 
     def _move_to_share(
         self,
@@ -597,13 +633,161 @@ class _Planner:
             if not extra:
                 continue
             delta = slot.offering.cost_per_hour - here.offering.cost_per_hour
-            alone = cheapest_slot(extra, ctx.slots)
+            alone = first_fitting(extra, self._by_price(ctx))
             if alone is None or delta > alone.offering.cost_per_hour + 1e-12:
                 continue
             key = (-sum(k for _, k in extra), delta, index)
             if best is None or key < best[0]:
                 best = (key, slot, extra, exception)
         return None if best is None else (best[1], best[2], best[3])
+
+    def _cheapest(
+        self, ctx: GroupContext, active: list[Item], limits: _Limits, started: set[int]
+    ) -> list[_Block]:
+        """One whole round: the pods of ``active`` that the best pool level (what the
+        strategies before ``cheapest`` leave) can take, packed at once for the lowest
+        hourly cost, then the fewest nodes. Pods without node-level relations go to
+        the cutting-stock solver (:func:`~.packing.solve_plain`); a set with relations
+        (or without HiGHS) gets the cheapest of the first-fit-decreasing packings
+        (:func:`~.packing.pack_whole`), and the nodes of it that hold only plain pods
+        are solved again."""
+        slots = self._level(ctx, active, limits, started)
+        if not slots:
+            return []
+        indices = frozenset(s.index for s in slots)
+        items = [it for it in active if it.remaining > 0 and not it.slots.isdisjoint(indices)]
+        if not items:
+            return []
+        rooms = {s.pool_index: limits.headroom(s.pool_index) for s in slots}
+        total_room = UNLIMITED
+        if ctx.spec.maxNodes is not None:
+            total_room = max(ctx.spec.maxNodes - limits.total, 0)
+        sized: list[tuple[Slot, Pattern, int]] | None = None
+        if (
+            all(plain(it) for it in items)
+            and len(items) <= SOLVER_PIECES
+            and sum(it.remaining for it in items) > EXACT_LIMIT
+        ):
+            # (Up to EXACT_LIMIT pods, the exact re-pack of small batches is as good.)
+            sized = self._solve(items, slots, rooms, total_room)
+        if sized is None:
+            sized = pack_whole(items, slots, rooms, started)
+            if sized is not None:
+                sized = self._resolve_plain(sized, slots, rooms, total_room)
+        if not sized:
+            return []
+        # Either way each node is on the cheapest slot that holds it already: final.
+        out = []
+        for slot, pattern, n in sized:
+            out.append(_Block(ctx, slot, pattern, n, final=True))
+            limits.add(slot.pool_index, n)
+            for it, k in pattern:
+                it.cursor += k * n
+                started.update(it.counts_into)
+        return out
+
+    def _solve(
+        self,
+        items: list[Item],
+        slots: list[Slot],
+        rooms: Mapping[int, int],
+        total_room: int,
+    ) -> list[tuple[Slot, Pattern, int]] | None:
+        """The cutting-stock packing of plain ``items``: exact while this plan's budget
+        of exact solves lasts and the batch is not huge, else rounded (dive)."""
+        exact = self.solves > 0 and sum(it.remaining for it in items) <= EXACT_PODS
+        if exact:
+            self.solves -= 1
+        return solve_plain(items, slots, rooms, total_room, exact=exact)
+
+    def _resolve_plain(
+        self,
+        sized: list[tuple[Slot, Pattern, int]],
+        slots: list[Slot],
+        rooms: Mapping[int, int],
+        total_room: int,
+    ) -> list[tuple[Slot, Pattern, int]]:
+        """Pack the pods of the nodes of ``sized`` that hold only plain pods again with
+        the cutting-stock solver, when that is cheaper (nodes with relations stay)."""
+        mixed = [b for b in sized if not all(plain(it) for it, _ in b[1])]
+        alone = [b for b in sized if all(plain(it) for it, _ in b[1])]
+        if not alone or sum(n for _, _, n in alone) < 2:
+            return sized
+        counts: dict[int, int] = {}
+        by_id: dict[int, Item] = {}
+        for _, pattern, n in alone:
+            for it, k in pattern:
+                counts[it.id] = counts.get(it.id, 0) + k * n
+                by_id[it.id] = it
+        # The solver packs an item's pods from its cursor: hand it copies with just
+        # these pods left.
+        copies = [
+            dataclasses.replace(by_id[i], cursor=len(by_id[i].pods) - counts[i])
+            for i in sorted(counts)
+        ]
+        # The limits are not charged for ``sized`` yet: the re-pack may use what the
+        # nodes with relations leave.
+        taken: dict[int, int] = {}
+        for slot, _, n in mixed:
+            taken[slot.pool_index] = taken.get(slot.pool_index, 0) + n
+        room = {p: max(r - taken.get(p, 0), 0) for p, r in rooms.items()}
+        total = total_room
+        if total_room < UNLIMITED:
+            total = max(total_room - sum(taken.values()), 0)
+        if len(copies) > SOLVER_PIECES:
+            return sized
+        again = self._solve(copies, slots, room, total)
+        if again is None or any(
+            sum(k * n for _, pattern, n in again for it, k in pattern if it.id == i) != c
+            for i, c in counts.items()
+        ):
+            return sized
+        if sized_cost(again) >= sized_cost(alone):
+            return sized
+        original = {it.id: it for it in by_id.values()}
+        return mixed + [
+            (slot, tuple((original[it.id], k) for it, k in pattern), n)
+            for slot, pattern, n in again
+        ]
+
+    def _level(
+        self, ctx: GroupContext, active: list[Item], limits: _Limits, started: set[int]
+    ) -> list[Slot]:
+        """The slots a whole round may use: those with room that some pod of ``active``
+        fits, not backing off while others are not, narrowed by the strategies before
+        the whole-packing one (``priority``: the highest pool priority left)."""
+        wanted: set[int] = set()
+        for it in active:
+            if it.remaining > 0:
+                wanted.update(it.slots)
+        candidates = [
+            ctx.slots[i]
+            for i in sorted(wanted)
+            if ctx.slots[i].usable and limits.headroom(ctx.slots[i].pool_index) > 0
+        ]
+        available = [s for s in candidates if not s.unavailable]
+        candidates = available or candidates
+        if not candidates:
+            return []
+        if all(isinstance(st, PriorityStrategy) for st in self.prefix):
+            if not self.prefix:
+                return candidates
+            top = max(s.pool.priority for s in candidates)
+            return [s for s in candidates if s.pool.priority == top]
+        # Another strategy narrows first: it sees one option per slot, as in a round.
+        by_id = {it.id: it for it in active}
+        options: list[ScaleUpOption] = []
+        slot_of: dict[int, Slot] = {}
+        for slot in candidates:
+            feasible = [it for it in active if it.remaining > 0 and slot.index in it.slots]
+            packing = pack(feasible, slot, limits.headroom(slot.pool_index), started)
+            if packing.node_count:
+                option = self._option(slot, packing, by_id)
+                options.append(option)
+                slot_of[id(option)] = slot
+        kept = narrow(options, self.prefix)
+        chosen = {id(slot_of[id(o)]) for o in kept}
+        return [s for s in candidates if id(s) in chosen]
 
     def _round(
         self, ctx: GroupContext, active: list[Item], limits: _Limits, started: set[int]
@@ -767,6 +951,8 @@ class _Planner:
         """
         by_place: dict[tuple[int, tuple[str, str]], list[_Block]] = {}
         for block in blocks:
+            if self.whole and block.final:
+                continue  # a whole round's packing is compared and right-sized already
             by_place.setdefault((block.slot.pool_index, block.slot.location), []).append(block)
         replaced: dict[int, list[_Block]] = {}
         freed = False
@@ -871,9 +1057,13 @@ class _Planner:
 
     def _emit(self) -> None:
         assigned: dict[tuple[str, int], int] = {}
+        facts: dict[str, _GroupFacts] = {}
         for block in self.blocks:
             slot = block.slot
-            requirements = _requirements(block.ctx, slot, block.pattern)
+            found = facts.get(block.ctx.name)
+            if found is None:
+                found = facts[block.ctx.name] = _GroupFacts.of(block.ctx)
+            requirements = _requirements(block.ctx, slot, block.pattern, found)
             text = (
                 f"planned a {slot.offering.key} node in node group {block.ctx.name} "
                 f"(pool {slot.pool_index}, {slot.pool.provider}) for {block.pods_per_node} pod(s)"
@@ -954,7 +1144,32 @@ def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
     ]
 
 
-def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requirements:
+@dataclass(frozen=True)
+class _GroupFacts:
+    """What every NodeRequest requirement of a group compares with: the values its
+    slots have, and their offering keys (computed once per plan, not per node)."""
+
+    archs: set[str]
+    regions: set[str]
+    zones: set[str]
+    types: set[str]
+    keys: dict[int, str]
+
+    @classmethod
+    def of(cls, ctx: GroupContext) -> _GroupFacts:
+        slots = ctx.slots
+        return cls(
+            archs={s.offering.arch for s in slots},
+            regions={str(s.offering.region) for s in slots},
+            zones={str(s.offering.zone) for s in slots},
+            types={str(s.offering.instance_type) for s in slots},
+            keys={s.index: s.offering.key for s in slots},
+        )
+
+
+def _requirements(
+    ctx: GroupContext, slot: Slot, pattern: Pattern, facts: _GroupFacts | None = None
+) -> Requirements:
     """Demand of the node's pods plus DaemonSet overhead, and every placement
     constraint that shaped the plan, so a fallback offering can be checked
     (:func:`~growthrs_core.planner.matching.offering_satisfies`).
@@ -968,6 +1183,7 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
     hold the pods, ``offerings`` names the ones that can.
     """
     all_slots = ctx.slots
+    facts = facts or _GroupFacts.of(ctx)
     req = pattern_requests(pattern, slot)
     count = sum(k for _, k in pattern)
     place: frozenset[int] | None = None
@@ -980,25 +1196,20 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
     def narrow(values: set[str], full: set[str]) -> list[str] | None:
         return None if values == full else sorted(values)
 
-    arch = narrow({s.offering.arch for s in fitting}, {s.offering.arch for s in all_slots})
-    regions = narrow(
-        {str(s.offering.region) for s in fitting}, {str(s.offering.region) for s in all_slots}
-    )
+    arch = narrow({s.offering.arch for s in fitting}, facts.archs)
+    regions = narrow({str(s.offering.region) for s in fitting}, facts.regions)
     zones_chosen = {s.offering.zone for s in fitting}
     zones: list[str] | None = None
     if None not in zones_chosen:
-        zones = narrow({str(z) for z in zones_chosen}, {str(s.offering.zone) for s in all_slots})
-    types = narrow(
-        {str(s.offering.instance_type) for s in fitting},
-        {str(s.offering.instance_type) for s in all_slots},
-    )
+        zones = narrow({str(z) for z in zones_chosen}, facts.zones)
+    types = narrow({str(s.offering.instance_type) for s in fitting}, facts.types)
     gpu_model = None
     if req.gpu:
         models = {s.offering.resources.gpu_model for s in fitting if s.offering.resources.gpu}
         if len(models) == 1:
             gpu_model = next(iter(models))
     pods = count + slot.ds_pods
-    fit_keys = {s.offering.key for s in fitting}
+    fit_keys = {facts.keys[s.index] for s in fitting}
 
     def admitted(s: Slot) -> bool:
         """Whether the floor and the lists let ``s``'s offering through."""
@@ -1021,7 +1232,8 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
             and (types is None or o.instance_type in types)
         )
 
-    loose = any(s.offering.key not in fit_keys and admitted(s) for s in all_slots)
+    keys = facts.keys
+    loose = any(keys[s.index] not in fit_keys and admitted(s) for s in all_slots)
     return Requirements(
         cpu=format_cpu(req.cpu_millis),
         memory=format_memory(req.memory_mib),

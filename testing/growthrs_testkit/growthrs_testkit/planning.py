@@ -39,8 +39,10 @@ from growthrs_core.strategies import (
     Strategy,
 )
 
-DEFAULT_CHAIN: list[Strategy] = [PriorityStrategy(), LeastWasteStrategy()]
 CHEAPEST_CHAIN: list[Strategy] = [PriorityStrategy(), CheapestStrategy()]
+LEAST_WASTE_CHAIN: list[Strategy] = [PriorityStrategy(), LeastWasteStrategy()]
+DEFAULT_CHAIN: list[Strategy] = CHEAPEST_CHAIN
+"""The operator's default (``--strategies priority,cheapest``)."""
 
 # name: (cores, GiB, EUR/h, arch) — Hetzner's lineup.
 HETZNER: dict[str, tuple[int, int, float, str]] = {
@@ -503,4 +505,168 @@ def planned_cost(inst: Instance, chain: list[Strategy]) -> tuple[float, int]:
     )
     assert not result.stuck()
     assert sum(len(n.pods) for n in result.new_nodes) == len(inst.pods)
+    return sum(n.offering.cost_per_hour for n in result.new_nodes), len(result.new_nodes)
+
+
+# -- whole workloads against a catalogue, and their exact optimum --------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    """``count`` identical pods of one size."""
+
+    name: str
+    count: int
+    cpu_millis: int
+    memory_mib: int
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Pods of a few shapes, created at once, for one pool of ``offerings`` (one location)."""
+
+    name: str
+    shapes: tuple[Shape, ...]
+    offerings: tuple[Offering, ...]
+
+    def pods(self) -> list[PodInfo]:
+        out = []
+        for s in self.shapes:
+            for i in range(s.count):
+                out.append(
+                    PodInfo(
+                        namespace="default",
+                        name=f"{s.name}-{i}",
+                        uid=f"{s.name}-{i}",
+                        labels={"app": s.name},
+                        requests=Resources(cpu_millis=s.cpu_millis, memory_mib=s.memory_mib),
+                        unschedulable=True,
+                        owner_kind="ReplicaSet",
+                        owner_name=s.name,
+                    )
+                )
+        return out
+
+
+DEDICATED_PREFIX = "ccx"
+"""Hetzner's dedicated-vCPU line (CCX): the third workload leaves it out."""
+
+
+def cost_workloads(catalogue: Sequence[Offering], scale: float = 1.0) -> list[Workload]:
+    """The three workloads of the packing-cost benchmark, ``scale`` times 1,000 pods:
+
+    - ``uniform``: 250m/256Mi pods only (Karpenter's KWOK comparison);
+    - ``mixed``: web pods of 250m/256Mi, API pods of 500m/1Gi and memory-heavy
+      cache pods of 500m/4Gi;
+    - ``mixed-no-ccx``: the same without the dedicated CCX types.
+
+    ``catalogue`` is the offerings of one location (say
+    ``growthrs_kwok.offerings.catalogue("fsn1")``); GPU types are left out.
+    """
+    cpu_types = tuple(o for o in catalogue if not o.resources.gpu)
+    shared = tuple(o for o in cpu_types if not o.instance_type.startswith(DEDICATED_PREFIX))
+
+    def n(count: int) -> int:
+        return max(1, round(count * scale))
+
+    mixed = (
+        Shape("web", n(500), 250, 256),
+        Shape("api", n(300), 500, 1024),
+        Shape("cache", n(200), 500, 4096),
+    )
+    return [
+        Workload("uniform", (Shape("web", n(1000), 250, 256),), cpu_types),
+        Workload("mixed", mixed, cpu_types),
+        Workload("mixed-no-ccx", mixed, shared),
+    ]
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """What HiGHS found for a workload: the best packing's cost and nodes, the best
+    bound on the objective and the relative gap between them (0: proven optimal)."""
+
+    cost: float
+    nodes: int
+    bound: float
+    gap: float
+    optimal: bool
+
+
+def _patterns(shapes: Sequence[Shape], o: Offering) -> list[tuple[int, ...]]:
+    """Every maximal pattern (pods per shape on one node of ``o``) within the demand:
+    with the demand a lower bound, an optimal packing needs no other (fill up any)."""
+    cap = (o.resources.cpu_millis, o.resources.memory_mib, o.max_pods)
+    out: list[tuple[int, ...]] = []
+    acc = [0] * len(shapes)
+
+    def rec(i: int, cpu: int, mem: int, pods: int) -> None:
+        if i == len(shapes):
+            if any(acc) and all(
+                acc[j] >= s.count or s.cpu_millis > cpu or s.memory_mib > mem or pods < 1
+                for j, s in enumerate(shapes)
+            ):
+                out.append(tuple(acc))
+            return
+        s = shapes[i]
+        k = min(s.count, cpu // max(s.cpu_millis, 1), mem // max(s.memory_mib, 1), pods)
+        for take in range(k, -1, -1):
+            acc[i] = take
+            rec(i + 1, cpu - take * s.cpu_millis, mem - take * s.memory_mib, pods - take)
+        acc[i] = 0
+
+    rec(0, *cap)
+    return out
+
+
+def pattern_optimum(
+    workload: Workload, time_limit: float = 60.0, max_cost: float | None = None
+) -> Optimum:
+    """Solve the workload exactly: an integer program over every maximal pattern of
+    every offering (HiGHS, ``time_limit`` seconds). Minimises the hourly cost, or with
+    ``max_cost`` the node count among packings that cost at most that."""
+    import highspy
+
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.silent()
+    h.setOptionValue("time_limit", time_limit)
+    h.setOptionValue("mip_rel_gap", 0.0)
+    shapes = workload.shapes
+    columns: list[tuple[Offering, tuple[int, ...]]] = [
+        (o, p) for o in workload.offerings for p in _patterns(shapes, o)
+    ]
+    x = [h.addIntegral(lb=0) for _ in columns]
+    for i, s in enumerate(shapes):
+        h.addConstr(sum(p[i] * v for (_, p), v in zip(columns, x, strict=True) if p[i]) >= s.count)
+    cost_expr = sum(o.cost_per_hour * v for (o, _), v in zip(columns, x, strict=True))
+    if max_cost is None:
+        h.minimize(cost_expr)
+    else:
+        h.addConstr(cost_expr <= max_cost + 1e-9)
+        h.minimize(sum(x))
+    values = h.vals(x)
+    info = h.getInfo()
+    cost = sum(o.cost_per_hour * round(v) for (o, _), v in zip(columns, values, strict=True))
+    nodes = sum(round(v) for v in values)
+    status = h.getModelStatus()
+    return Optimum(
+        cost=cost,
+        nodes=nodes,
+        bound=float(info.mip_dual_bound),
+        gap=float(info.mip_gap),
+        optimal=status == highspy.HighsModelStatus.kOptimal,
+    )
+
+
+def planned_workload(workload: Workload, chain: Sequence[Strategy]) -> tuple[float, int]:
+    """Plan ``workload`` with ``chain`` (one group, one pool of its offerings): (cost, nodes)."""
+    names = sorted({str(o.instance_type) for o in workload.offerings})
+    result = run(
+        workload.pods(),
+        [group(pools=[pool(names)])],
+        {"hetzner": list(workload.offerings)},
+        strategies=list(chain),
+    )
+    assert not result.stuck(), result.stuck()
+    assert sum(len(n.pods) for n in result.new_nodes) == sum(s.count for s in workload.shapes)
     return sum(n.offering.cost_per_hour for n in result.new_nodes), len(result.new_nodes)
