@@ -51,11 +51,13 @@ of the cheapest node), far below any real difference in price, and well above
 the solver's tolerances."""
 PREFERENCE_WEIGHT = 1e-9
 """Objective weight of one unit of preferred node-affinity weight (same scale)."""
-PRICING_NODES = 4_000
+PRICING_NODES = 2_000
 """Branch-and-bound nodes one pricing knapsack may take (then its best pattern so far)."""
-WORK_LIMIT = 150_000
-"""Knapsack search nodes one solve may take in all: beyond, column generation stops
-with the patterns it has (the bound is then not proven)."""
+WORK_LIMIT = 40_000
+"""Knapsack search nodes one solve may take in all (its dives and restricted solves
+included): beyond, column generation stops with the patterns it has (the bound is
+then not proven) and prices with :data:`SPENT_PRICING_NODES`."""
+SPENT_PRICING_NODES = 40
 MAX_ROUNDS = 80
 """Column-generation rounds before the LP is taken as it is."""
 MIP_NODES = 5_000
@@ -178,13 +180,12 @@ class _Knapsack:
             mixes.append([1.0 / capacity[q] if q == r else 0.0 for q in range(dims)])
         for a, r in enumerate(active):
             for q in active[a + 1 :]:
-                for share in (0.25, 0.5, 0.75):
-                    w = [0.0] * dims
-                    w[r], w[q] = share / capacity[r], (1 - share) / capacity[q]
-                    mixes.append(w)
+                w = [0.0] * dims
+                w[r], w[q] = 0.5 / capacity[r], 0.5 / capacity[q]
+                mixes.append(w)
         if len(active) > 2:
             mixes.append([1.0 / capacity[q] if q in active else 0.0 for q in range(dims)])
-        self.mixes = mixes
+        self.mixes = [[(r, wr) for r, wr in enumerate(w) if wr] for w in mixes]
         self.weights = [
             [sum(w[r] * self.siz[p][r] for r in range(dims)) for p in range(m)] for w in mixes
         ]
@@ -195,7 +196,9 @@ class _Knapsack:
         best = float("inf")
         val, ub = self.val, self.ub
         for w, ws, order in zip(self.mixes, self.weights, self.orders, strict=True):
-            left = sum(wr * rr for wr, rr in zip(w, room, strict=True) if wr)
+            left = 0.0
+            for r, wr in w:
+                left += wr * room[r]
             total = 0.0
             for p in order:
                 if p < depth:
@@ -365,8 +368,8 @@ class _Master:
     taken: dict[int, int] = field(default_factory=dict)
     """Nodes per limit group a dive fixed."""
     taken_total: int = 0
-    work: int = 0
-    """Knapsack search nodes spent so far."""
+    work: list[int] = field(default_factory=lambda: [WORK_LIMIT])
+    """Knapsack search nodes left, shared with the solves this one starts."""
 
     def __post_init__(self) -> None:
         self.limited = sorted(g for g, r in self.rooms.items() if r < UNLIMITED)
@@ -489,6 +492,7 @@ def solve(
     *,
     exact: bool = True,
     by_capacity: bool = True,
+    work: list[int] | None = None,
 ) -> Solution | None:
     """The cheapest packing of ``pieces`` onto ``kinds`` within the node limits
     (``rooms``: limit group → nodes it may still add; ``total_room``: all groups
@@ -510,6 +514,8 @@ def solve(
     unit = 1.0
     penalty = 2.0 * max(k.cost for k in kinds) + 1.0
     m = _Master(pieces, kinds, rooms, total_room, unit, penalty)
+    if work is not None:
+        m.work = work
     sizes = [p.size for p in pieces]
     keep = undominated(pieces, kinds, rooms)
     bounds_of = [
@@ -528,7 +534,7 @@ def solve(
     # Small pods: the cheapest nodes whose total capacity holds them often hold them
     # packed as well, and then nothing is cheaper.
     if by_capacity:
-        first = _within_capacity(m, bounds_of)
+        first = _within_capacity(m, bounds_of, exact)
         if first is not None:
             unplaced = _uncovered(pieces, first)
             return Solution(_trim(pieces, kinds, first, unplaced, rooms), unplaced, None, True)
@@ -595,15 +601,17 @@ def _generate(
             values = _values(m, duals, bonus)
             floor = min(_reduced(m, ki, 0.0, duals) for ki in members)
             knapsack = _Knapsack(values, sizes, bounds, capacity)
-            worth, counts, proven = knapsack.best(PRICING_NODES, floor)
-            m.work += knapsack.nodes
+            # Out of budget, pricing is little more than the greedy fill.
+            limit = PRICING_NODES if m.work[0] > 0 else SPENT_PRICING_NODES
+            worth, counts, proven = knapsack.best(limit, floor)
+            m.work[0] -= knapsack.nodes
             complete = complete and proven
             for ki in members:
                 if _reduced(m, ki, worth, duals) < -1e-9 * m.unit and m.add(ki, counts):
                     added = True
         if not added:
             return lower, duals, complete
-        if m.work > WORK_LIMIT:
+        if m.work[0] <= 0:
             break
     return lower, duals, False
 
@@ -660,7 +668,7 @@ def _dive(
 
 
 def _within_capacity(
-    m: _Master, bounds_of: Sequence[list[int]]
+    m: _Master, bounds_of: Sequence[list[int]], exact: bool
 ) -> list[tuple[tuple[int, tuple[int, ...]], int]] | None:
     """All the pods on the cheapest set of nodes whose total capacity holds them
     (then the fewest nodes), if they can be packed there: no packing is cheaper, nor
@@ -701,8 +709,9 @@ def _within_capacity(
         sub_pieces,
         sub_kinds,
         {j: counts[ki] for j, ki in enumerate(chosen)},
-        exact=True,
+        exact=exact,
         by_capacity=False,
+        work=m.work,
     )
     if sub is None or any(sub.unplaced):
         return None
@@ -925,10 +934,14 @@ def _cover_rest(
         if best is None:
             break
         _, ki, counts = best
-        out.append(((ki, tuple(counts)), 1))
-        used[kinds[ki].group] = used.get(kinds[ki].group, 0) + 1
-        total += 1
-        left = [v - a for v, a in zip(left, counts, strict=True)]
+        # As many such nodes as the pods left fill completely (at least one).
+        g = kinds[ki].group
+        n = min([v // a for v, a in zip(left, counts, strict=True) if a] or [1])
+        n = max(1, min(n, m.rooms.get(g, UNLIMITED) - used.get(g, 0), m.total_room - total))
+        out.append(((ki, tuple(counts)), n))
+        used[g] = used.get(g, 0) + n
+        total += n
+        left = [v - a * n for v, a in zip(left, counts, strict=True)]
     return out
 
 
@@ -956,9 +969,12 @@ def _within(
         values = _values(m, duals, bonus)
         # worth >= cost + extra - gap, for the cheapest member.
         need = min(_reduced(m, ki, 0.0, duals) for ki in members) - gap
-        patterns = _Knapsack(values, sizes, bounds, capacity).above(
-            need, ENUMERATION_LIMIT - len(found), ENUMERATION_NODES
-        )
+        knapsack = _Knapsack(values, sizes, bounds, capacity)
+        limit = min(ENUMERATION_NODES, m.work[0])
+        if limit <= 0:
+            return None
+        patterns = knapsack.above(need, ENUMERATION_LIMIT - len(found), limit)
+        m.work[0] -= knapsack.nodes
         if patterns is None:
             return None
         for counts in patterns:

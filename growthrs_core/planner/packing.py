@@ -55,6 +55,9 @@ program over the patterns within the gap); a bigger round gets its LP rounded.""
 EXACT_SOLVES = 4
 """Exact cutting-stock solves one plan may make (each up to a few hundred ms); the
 rest get their LP rounded."""
+PLAN_SOLVER_WORK = 60_000
+"""Knapsack search nodes all cutting-stock solves of one plan may take together (about
+0.5 s); then they price greedily (see :data:`~.cutting.WORK_LIMIT`)."""
 PLAN_EXACT_BUDGET = 40_000
 """Search steps all exact packings of one plan may take together (0.1-0.4 s)."""
 
@@ -279,10 +282,11 @@ def fill_node(
     slot: Slot,
     started: set[int],
     base: Pattern = (),
+    least: tuple[list[int], list[int]] | None = None,
 ) -> tuple[Pattern, bool]:
     """Greedy fill of one node of ``slot`` that already holds ``base``; returns what to
     add and whether an affinity "first pod" exception was used (such a node is not
-    repeated)."""
+    repeated). ``least``: :func:`least_from` of ``order``, when the caller keeps it."""
     cpu, mem, eph, gpu, slots_left = slot.cpu, slot.memory, slot.ephemeral, slot.gpu, slot.pods
     ports: set[tuple[int, str]] = set(slot.ds_ports)
     on_node: dict[int, int] = {}
@@ -299,7 +303,7 @@ def fill_node(
             tc[t] = tc.get(t, 0) + k
     pattern: list[tuple[Item, int]] = []
     used_exception = False
-    todo = list(order)
+    todo = order if isinstance(order, list) else list(order)
     # Pods that must join others (required hostname affinity) wait until a pass has
     # put what they follow on the node: a chain A -> B -> C fills in as many passes.
     while todo:
@@ -307,12 +311,10 @@ def fill_node(
         added = False
         # The least CPU and memory any item from here on asks for: once the node has
         # less left, nothing further fits (a full node stops early).
-        least_cpu = [0] * (len(todo) + 1)
-        least_mem = [0] * (len(todo) + 1)
-        least_cpu[-1] = least_mem[-1] = UNLIMITED
-        for idx in range(len(todo) - 1, -1, -1):
-            least_cpu[idx] = min(least_cpu[idx + 1], todo[idx].cpu)
-            least_mem[idx] = min(least_mem[idx + 1], todo[idx].memory)
+        if least is not None and todo is order:
+            least_cpu, least_mem = least
+        else:
+            least_cpu, least_mem = least_from(todo)
         for idx, it in enumerate(todo):
             if slots_left <= 0 or cpu < least_cpu[idx] or mem < least_mem[idx]:
                 break
@@ -369,6 +371,23 @@ def fill_node(
     return tuple(pattern), used_exception
 
 
+def least_from(order: Sequence[Item]) -> tuple[list[int], list[int]]:
+    """The least CPU and memory of the items from each position of ``order`` on."""
+    n = len(order)
+    least_cpu = [UNLIMITED] * (n + 1)
+    least_mem = [UNLIMITED] * (n + 1)
+    cpu = mem = UNLIMITED
+    for idx in range(n - 1, -1, -1):
+        it = order[idx]
+        if it.cpu < cpu:
+            cpu = it.cpu
+        if it.memory < mem:
+            mem = it.memory
+        least_cpu[idx] = cpu
+        least_mem[idx] = mem
+    return least_cpu, least_mem
+
+
 def order_for(items: Sequence[Item], slot: Slot) -> list[Item]:
     """Priority first, pods that must join others last, then decreasing size."""
     return sorted(items, key=lambda it: (-it.priority, bool(it.needs), -_size_key(it, slot), it.id))
@@ -389,8 +408,9 @@ def pack(
     local_started = set(started)
     blocks: list[tuple[Pattern, int]] = []
     nodes = 0
+    least = least_from(order)
     while order and nodes < max_nodes:
-        pattern, exception = fill_node(order, remaining, slot, local_started)
+        pattern, exception = fill_node(order, remaining, slot, local_started, (), least)
         if not pattern:
             break
         repeat = 1 if exception else min(remaining[it.id] // k for it, k in pattern)
@@ -400,7 +420,9 @@ def pack(
             local_started.update(it.counts_into)
         blocks.append((pattern, repeat))
         nodes += repeat
-        order = [it for it in order if remaining[it.id] > 0]
+        kept = [it for it in order if remaining[it.id] > 0]
+        if len(kept) < len(order):
+            order, least = kept, least_from(kept)
     placed = {it.id: start[it.id] - remaining[it.id] for it in items}
     return Packing(blocks=blocks, placed={k: v for k, v in placed.items() if v})
 
@@ -785,8 +807,12 @@ def undominated_slots(slots: Sequence[Slot], items: Sequence[Item]) -> list[Slot
     keep: set[int] = set()
     for members in groups.values():
         frontier: list[Slot] = []
+        most = [-1, -1, -1, -1, -1]  # the frontier's largest of each dimension
         for slot in sorted(members, key=_slot_order):
-            if any(
+            size = (slot.cpu, slot.memory, slot.ephemeral, slot.gpu, slot.pods)
+            if any(s > m for s, m in zip(size, most, strict=True)):
+                pass  # bigger than anything cheaper in some dimension: never dominated
+            elif any(
                 f.cpu >= slot.cpu
                 and f.memory >= slot.memory
                 and f.ephemeral >= slot.ephemeral
@@ -797,6 +823,7 @@ def undominated_slots(slots: Sequence[Slot], items: Sequence[Item]) -> list[Slot
             ):
                 continue
             frontier.append(slot)
+            most = [max(m, s) for m, s in zip(most, size, strict=True)]
             keep.add(slot.index)
     return [s for s in slots if s.index in keep]
 
@@ -830,15 +857,39 @@ class Sizer:
         if found is None:
             found = slot
             best: tuple[float, int] | None = None
+            cpu = mem = eph = gpu = count = 0
+            ports: set[tuple[int, str]] = set()
+            liked = False
+            for it, k in pattern:
+                cpu += it.cpu * k
+                mem += it.memory * k
+                eph += it.ephemeral * k
+                gpu += it.gpu * k
+                count += k
+                ports |= it.ports
+                liked = liked or bool(it.preference)
             for other in self.by_place.get(place, ()):
                 price = other.offering.cost_per_hour
                 if price > slot.offering.cost_per_hour or (best is not None and price > best[0]):
                     break
-                if fits_pattern(pattern, other):
-                    # Of the cheapest that hold it, the one the pods prefer most.
-                    score = sum(it.preference.get(other.index, 0) * k for it, k in pattern)
-                    if best is None or score > best[1]:
-                        found, best = other, (price, score)
+                if (
+                    cpu > other.cpu
+                    or mem > other.memory
+                    or eph > other.ephemeral
+                    or gpu > other.gpu
+                    or count > other.pods
+                    or not other.ds_ports.isdisjoint(ports)
+                    or any(other.index not in it.slots for it, _ in pattern)
+                ):
+                    continue
+                # Of the cheapest that hold it, the one the pods prefer most.
+                score = (
+                    sum(it.preference.get(other.index, 0) * k for it, k in pattern) if liked else 0
+                )
+                if best is None or score > best[1]:
+                    found, best = other, (price, score)
+                if not liked:
+                    break
             self.memo[key] = found
         return found
 
@@ -851,8 +902,9 @@ def pack_whole(
 ) -> Sized | None:
     """The cheapest packing of ``items`` this heuristic finds on ``slots``: for each
     candidate slot, first-fit-decreasing onto its nodes with every node then moved
-    to the cheapest slot of its pool and location that holds it; the packing that
-    places the most pods wins, then the cheapest, then the one with fewer nodes.
+    to the cheapest slot of its pool and location that holds it, and the pods it
+    cannot take on the best other slot for them; the packing that places the most
+    pods wins, then the cheapest, then the one with fewer nodes.
 
     Candidates are the undominated slots, one per shape; with many shapes a
     geometric ladder of them (by price) and then the shapes between the best rung
@@ -871,13 +923,72 @@ def pack_whole(
         return None
     results: dict[int, tuple[tuple[int, float, int, int, int], Sized]] = {}
 
+    rungs = _ladder(len(shapes))
+    packed: dict[tuple[object, ...], tuple[Sized, dict[int, int]]] = {}
+    needs = any(it.needs for it in items)
+
+    def ffd(
+        slot: Slot, counts: Mapping[int, int], used: Mapping[int, int], begun: set[int]
+    ) -> tuple[Sized, dict[int, int]]:
+        """First-fit-decreasing of ``counts`` pods (item id → pods) on ``slot``, right-sized."""
+        feasible = [it for it in items if slot.index in it.slots and counts.get(it.id, 0) > 0]
+        room = rooms.get(slot.pool_index, UNLIMITED) - used.get(slot.pool_index, 0)
+        if not feasible or room <= 0:
+            return [], {}
+        # Completions pack the same leftovers on the same slots again: remember them.
+        room = min(room, sum(counts[it.id] for it in feasible))
+        key = (
+            slot.index,
+            tuple((it.id, counts[it.id]) for it in feasible),
+            room,
+            frozenset(begun) if needs else None,
+        )
+        found = packed.get(key)
+        if found is None:
+            packing = pack(feasible, slot, room, begun, counts)
+            found = packed[key] = (
+                [(sizer(slot, pattern), pattern, n) for pattern, n in packing.blocks],
+                packing.placed,
+            )
+        return found
+
+    def rest_of(counts: Mapping[int, int], placed: Mapping[int, int]) -> dict[int, int]:
+        return {i: n - placed.get(i, 0) for i, n in counts.items() if n > placed.get(i, 0)}
+
     def evaluate(pos: int) -> tuple[int, float, int, int, int]:
         if pos in results:
             return results[pos][0]
         slot = shapes[pos]
-        feasible = [it for it in items if slot.index in it.slots and it.remaining > 0]
-        packing = pack(feasible, slot, rooms.get(slot.pool_index, UNLIMITED), started)
-        sized = [(sizer(slot, pattern), pattern, n) for pattern, n in packing.blocks]
+        counts = {it.id: it.remaining for it in items if it.remaining > 0}
+        sized, placed = ffd(slot, counts, {}, started)
+        left = rest_of(counts, placed)
+        # Completing costs at least nothing: not worth it once dearer than a packing
+        # that places everything.
+        if left and sized_cost(sized)[0] < ceiling[0]:
+            # Pods this shape cannot take (too big, or a limit): the cheapest other
+            # shape for them completes the packing, so that a small shape for most
+            # pods can beat a big one for all.
+            used: dict[int, int] = {}
+            for target, _, n in sized:
+                used[target.pool_index] = used.get(target.pool_index, 0) + n
+            begun = set(started)
+            for _, pattern, _ in sized:
+                for it, _ in pattern:
+                    begun.update(it.counts_into)
+            extra: tuple[tuple[int, float, int], Sized, dict[int, int]] | None = None
+            for other in (shapes[q] for q in rungs):
+                if other is slot:
+                    continue
+                more, got = ffd(other, left, used, begun)
+                if not got:
+                    continue
+                cost, nodes = sized_cost(more)
+                key2 = (-sum(got.values()), round(cost, 9), nodes)
+                if extra is None or key2 < extra[0]:
+                    extra = (key2, more, got)
+            if extra is not None:
+                sized = sized + extra[1]
+                left = rest_of(left, extra[2])
         cost, nodes = sized_cost(sized)
         liked = sum(
             it.preference.get(target.index, 0) * k * n
@@ -885,12 +996,15 @@ def pack_whole(
             for it, k in pattern
             if it.preference
         )
-        key = (-sum(packing.placed.values()), round(cost, 9), nodes, -liked, pos)
+        unplaced = sum(left.values())
+        key = (unplaced, round(cost, 9), nodes, -liked, pos)
         results[pos] = (key, sized)
+        if not unplaced:
+            ceiling[0] = min(ceiling[0], cost)
         return key
 
-    rungs = _ladder(len(shapes))
-    for pos in rungs:
+    ceiling = [float("inf")]
+    for pos in reversed(rungs):  # big shapes first: they usually place everything
         evaluate(pos)
     best = min(results, key=lambda p: results[p][0])
     at = rungs.index(best)
@@ -921,6 +1035,7 @@ def solve_plain(
     total_room: int,
     *,
     exact: bool,
+    work: list[int] | None = None,
 ) -> Sized | None:
     """The cheapest packing of plain ``items`` on ``slots`` by the cutting-stock solver
     (:mod:`.cutting`), then the fewest nodes: None without HiGHS. Pods a node limit
@@ -968,6 +1083,7 @@ def solve_plain(
         {s.pool_index: rooms.get(s.pool_index, UNLIMITED) for s in kinds},
         total_room,
         exact=exact,
+        work=work,
     )
     if sol is None:
         return None

@@ -42,6 +42,7 @@ from growthrs_core.labels import (
     NODE_GROUP_LABEL,
     POOL_LABEL,
 )
+from growthrs_core.planner.cutting import WORK_LIMIT
 from growthrs_core.planner.existing import place_on_existing
 from growthrs_core.planner.groups import GroupMatch, GroupMatcher
 from growthrs_core.planner.inflight import InFlight, collect, take_room
@@ -59,6 +60,7 @@ from growthrs_core.planner.packing import (
     EXACT_LIMIT,
     EXACT_PODS,
     EXACT_SOLVES,
+    PLAN_SOLVER_WORK,
     REPACK_LIMIT,
     SOLVER_PIECES,
     Item,
@@ -280,6 +282,8 @@ class _Planner:
         self.solves = EXACT_SOLVES
         """Exact cutting-stock solves left for this plan (each may take a while)."""
         self.price_order: dict[str, list[Slot]] = {}
+        self.work = [PLAN_SOLVER_WORK]
+        """Knapsack search nodes the plan's cutting-stock solves may still take."""
 
     def run(self) -> Plan:
         inp, out = self.inp, self.out
@@ -698,7 +702,11 @@ class _Planner:
         exact = self.solves > 0 and sum(it.remaining for it in items) <= EXACT_PODS
         if exact:
             self.solves -= 1
-        return solve_plain(items, slots, rooms, total_room, exact=exact)
+        # Each solve may spend up to its own limit, within what the plan has left.
+        work = [min(WORK_LIMIT, max(self.work[0], 0))]
+        found = solve_plain(items, slots, rooms, total_room, exact=exact, work=work)
+        self.work[0] -= min(WORK_LIMIT, max(self.work[0], 0)) - work[0]
+        return found
 
     def _resolve_plain(
         self,

@@ -428,7 +428,7 @@ def pin_domains(
         """Candidate domains with a rank: labelled with every key, preference, best pool
         priority, name. Classes that may use the same slots share them (many do)."""
         ck = (
-            tuple(id(s) for s in req.slots),
+            tuple(map(id, req.slots)),
             tuple(keys),
             frozenset(hard_keys),
             tuple(sorted(req.preference.items())),
