@@ -8,10 +8,19 @@ three locations (57 offerings), 1,000 existing nodes full of running pods,
 and three DaemonSets.
 
 Each (size, constraints on/off) runs in a fresh worker process, so the peak
-RSS it reports belongs to that size alone. Usage::
+RSS it reports belongs to that size alone.
+
+``--karpenter`` plans Karpenter's own scheduling benchmark instead
+(``bench.karpenter_inputs``: 400 instance types in three zones, five equal
+shares of generic, zone-spread, hostname-spread, zone-affinity and hostname
+anti-affinity pods, no existing nodes) at 1,000 to 20,000 pods, and compares
+the throughput with Karpenter's ``BenchmarkScheduling*`` on this machine.
+Usage::
 
     python -m bench.planner_bench [--sizes 1000,10000,50000] [--repeat 3] [--json out.json]
-    python -m bench.planner_bench --smoke
+    python -m bench.planner_bench --karpenter [--sizes 1000,5000,10000,20000] [--repeat 3]
+    python -m bench.planner_bench --smoke [--karpenter]
+    ... [--strategies priority,least-waste]   (default: the operator's, priority,cheapest)
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import sys
 import time
 from typing import Any
 
+from bench import karpenter_inputs
 from growthrs_core.cluster import (
     DaemonSetInfo,
     GroupView,
@@ -47,7 +57,34 @@ from growthrs_core.labels import (
     ZONE_LABEL,
 )
 from growthrs_core.planner import PlanningInput, plan
-from growthrs_core.strategies import LeastWasteStrategy, PriorityStrategy
+from growthrs_core.strategies import (
+    CheapestStrategy,
+    LeastWasteStrategy,
+    MostPodsStrategy,
+    PriorityStrategy,
+    Strategy,
+)
+
+STRATEGIES: dict[str, type] = {
+    "priority": PriorityStrategy,
+    "cheapest": CheapestStrategy,
+    "least-waste": LeastWasteStrategy,
+    "most-pods": MostPodsStrategy,
+}
+"""The built-in strategies by name (the plugin manager registers the same)."""
+DEFAULT_STRATEGIES = "priority,cheapest"
+
+KARPENTER_SIZES = [1000, 5000, 10000, 20000]
+KARPENTER_PODS_PER_S = {1000: 616, 5000: 533, 10000: 453, 20000: 318}
+"""Karpenter v1.14.1 ``BenchmarkScheduling{1000,5000,10000,20000}`` measured on this
+project's machine (2 cores): its pods/sec metric."""
+KARPENTER_TARGET = 5.0
+"""The planner should take at most a fifth of Karpenter's time at every size."""
+
+
+def chain(names: str) -> list[Strategy]:
+    return [STRATEGIES[n.strip()]() for n in names.split(",") if n.strip()]
+
 
 # name: (cores, memory GiB, EUR/h, arch) — Hetzner Cloud's lineup.
 LINEUP: dict[str, tuple[int, int, float, str]] = {
@@ -221,7 +258,11 @@ def _deployment_pods(
 
 
 def cluster(
-    pending: int, nodes: int = 1000, constrained: bool = True, seed: int = 7
+    pending: int,
+    nodes: int = 1000,
+    constrained: bool = True,
+    seed: int = 7,
+    strategies: list[Strategy] | None = None,
 ) -> PlanningInput:
     """A reproducible synthetic cluster with ``pending`` unschedulable pods."""
     rng = random.Random(seed)
@@ -290,7 +331,7 @@ def cluster(
         groups=groups(),
         node_requests=[],
         offerings=offerings(),
-        strategies=[PriorityStrategy(), LeastWasteStrategy()],
+        strategies=strategies if strategies is not None else chain(DEFAULT_STRATEGIES),
     )
 
 
@@ -299,9 +340,20 @@ def _rss_mib() -> float:
     return peak / 1024 if sys.platform != "darwin" else peak / 2**20
 
 
-def worker(size: int, constrained: bool, repeat: int, nodes: int) -> dict[str, Any]:
+def worker(
+    size: int,
+    constrained: bool,
+    repeat: int,
+    nodes: int,
+    strategies: str = DEFAULT_STRATEGIES,
+    karpenter: bool = False,
+) -> dict[str, Any]:
     """Build one cluster and plan it ``repeat`` times; runs in its own process."""
-    inp = cluster(size, nodes=nodes, constrained=constrained)
+    if karpenter:
+        inp = karpenter_inputs.planning_input(size, chain(strategies))
+        nodes = 0
+    else:
+        inp = cluster(size, nodes=nodes, constrained=constrained, strategies=chain(strategies))
     rss_before = _rss_mib()
     times = []
     cpu_times = []
@@ -313,6 +365,8 @@ def worker(size: int, constrained: bool, repeat: int, nodes: int) -> dict[str, A
         cpu_times.append(time.process_time() - cpu_started)
     assert result is not None
     return {
+        "input": "karpenter" if karpenter else "hetzner",
+        "strategies": strategies,
         "pending": size,
         "constraints": constrained,
         "existing_nodes": nodes,
@@ -341,7 +395,14 @@ def worker(size: int, constrained: bool, repeat: int, nodes: int) -> dict[str, A
     }
 
 
-def _spawn(size: int, constrained: bool, repeat: int, nodes: int) -> dict[str, Any]:
+def _spawn(
+    size: int,
+    constrained: bool,
+    repeat: int,
+    nodes: int,
+    strategies: str = DEFAULT_STRATEGIES,
+    karpenter: bool = False,
+) -> dict[str, Any]:
     cmd = [
         sys.executable,
         "-m",
@@ -352,9 +413,13 @@ def _spawn(size: int, constrained: bool, repeat: int, nodes: int) -> dict[str, A
         str(repeat),
         "--nodes",
         str(nodes),
+        "--strategies",
+        strategies,
     ]
     if not constrained:
         cmd.append("--no-constraints")
+    if karpenter:
+        cmd.append("--karpenter")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
@@ -381,35 +446,77 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def karpenter_table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'pods':>6} {'min s':>7} {'median s':>8} {'max s':>7} {'cpu s':>7} {'pods/s':>7} "
+        f"{'Karpenter':>9} {'target':>7} {'x Karp.':>7} {'nodes':>6} {'EUR/h':>9} {'RSS MiB':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        karp = KARPENTER_PODS_PER_S.get(r["pending"])
+        target = f"{karp * KARPENTER_TARGET:>7.0f}" if karp else f"{'-':>7}"
+        ratio = f"{r['pods_per_s'] / karp:>7.1f}" if karp else f"{'-':>7}"
+        lines.append(
+            f"{r['pending']:>6} {r['min_s']:>7.3f} {r['median_s']:>8.3f} {r['max_s']:>7.3f} "
+            f"{r['cpu_median_s']:>7.3f} {r['pods_per_s']:>7.0f} "
+            f"{(karp if karp else '-'):>9} {target} {ratio} {r['new_nodes']:>6} "
+            f"{r['new_nodes_cost_per_hour']:>9.2f} {r['rss_peak_mib']:>8.1f}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.planner_bench", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "--sizes", default="1000,10000,50000", help="pending pod counts, comma separated"
+        "--sizes",
+        default="",
+        help="pending pod counts, comma separated (default 1000,10000,50000; "
+        "with --karpenter 1000,5000,10000,20000)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="plans per size (min/median/max)")
     parser.add_argument("--nodes", type=int, default=1000, help="existing nodes")
     parser.add_argument("--json", dest="json_path", help="write the results here")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
+    parser.add_argument(
+        "--karpenter", action="store_true", help="Karpenter's scheduling benchmark inputs"
+    )
+    parser.add_argument(
+        "--strategies",
+        default=DEFAULT_STRATEGIES,
+        help=f"strategy chain, comma separated (default {DEFAULT_STRATEGIES})",
+    )
     parser.add_argument("--no-constraints", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
-        print(json.dumps(worker(args.worker, not args.no_constraints, args.repeat, args.nodes)))
+        row = worker(
+            args.worker,
+            not args.no_constraints,
+            args.repeat,
+            args.nodes,
+            args.strategies,
+            args.karpenter,
+        )
+        print(json.dumps(row))
         return 0
+    default_sizes = KARPENTER_SIZES if args.karpenter else [1000, 10000, 50000]
     if args.smoke:
         sizes, repeat, nodes = [200, 1000], 1, 50
     else:
-        sizes = [int(s) for s in args.sizes.split(",") if s]
+        sizes = [int(s) for s in args.sizes.split(",") if s] if args.sizes else default_sizes
         repeat, nodes = args.repeat, args.nodes
     rows = []
     for size in sizes:
-        for constrained in (True, False):
-            if args.smoke:  # in-process: quick, but the RSS figures are the process's
-                rows.append(worker(size, constrained, repeat, nodes))
-            else:
-                rows.append(_spawn(size, constrained, repeat, nodes))
+        for constrained in (True,) if args.karpenter else (True, False):
+            run = worker if args.smoke else _spawn  # smoke: in-process (RSS is the process's)
+            rows.append(run(size, constrained, repeat, nodes, args.strategies, args.karpenter))
+    print(f"strategies: {args.strategies}")
+    if args.karpenter:
+        print(karpenter_table(rows))
+        _write(args.json_path, rows)
+        return 0
     print(table(rows))
     for size in sizes:
         on = next(r for r in rows if r["pending"] == size and r["constraints"])
@@ -418,16 +525,21 @@ def main(argv: list[str] | None = None) -> int:
             f"constraints cost at {size} pods: {on['median_s'] - off['median_s']:+.3f} s "
             f"({on['median_s'] / off['median_s']:.2f}x)"
         )
-    if args.json_path:
-        # bench/results/ is not in git: a fresh clone has no such folder yet.
-        os.makedirs(os.path.dirname(os.path.abspath(args.json_path)), exist_ok=True)
-        with open(args.json_path, "w", encoding="utf-8") as fh:
-            json.dump(
-                {"python": sys.version.split()[0], "cpus": os.cpu_count(), "results": rows},
-                fh,
-                indent=2,
-            )
+    _write(args.json_path, rows)
     return 0
+
+
+def _write(path: str | None, rows: list[dict[str, Any]]) -> None:
+    if not path:
+        return
+    # bench/results/ is not in git: a fresh clone has no such folder yet.
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(
+            {"python": sys.version.split()[0], "cpus": os.cpu_count(), "results": rows},
+            fh,
+            indent=2,
+        )
 
 
 if __name__ == "__main__":
