@@ -74,7 +74,22 @@ class Settings(BaseSettings):
         default=2, ge=1, description="Creations tried in one pool before falling back to the next."
     )
     offering_backoff: float = Field(
-        default=300.0, ge=0, description="Seconds an offering that had no capacity is skipped."
+        default=300.0,
+        ge=0,
+        description="Seconds an offering that had no capacity is first skipped (doubling after each failure).",
+    )
+    failure_backoff: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds an offering whose create failed otherwise is first skipped (doubling).",
+    )
+    group_backoff: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a group creates nothing after a request of it went Unmet (doubling).",
+    )
+    backoff_max: float = Field(
+        default=3600.0, gt=0, description="Longest any of these backoffs grows."
     )
     ready_ttl: float = Field(
         default=600.0, ge=0, description="Seconds a Ready NodeRequest is kept."

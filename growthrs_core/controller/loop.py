@@ -16,6 +16,7 @@ from typing import Any
 
 from growthrs_core import planner
 from growthrs_core.controller.calls import ProviderCalls
+from growthrs_core.controller.config import ConfigVersions, PoolConfiguration
 from growthrs_core.controller.events import EventRecorder
 from growthrs_core.controller.health import (
     NODE_REQUESTS,
@@ -32,6 +33,7 @@ from growthrs_core.controller.state import Caches, cached_snapshot, secret_reade
 from growthrs_core.controller.writes import ApiWrites
 from growthrs_core.decisions.backoff import BackoffPolicy
 from growthrs_core.decisions.batching import BatchWindow, WaitingPods
+from growthrs_core.decisions.failures import FailurePolicy
 from growthrs_core.decisions.memory import LoopMemory, seed_from_groups
 from growthrs_core.decisions.node_request import MachineConfig
 from growthrs_core.decisions.reconcile import DecisionConfig, plan_pass, tick
@@ -55,7 +57,11 @@ def decision_config(settings: Settings) -> DecisionConfig:
         scale_down=ScaleDownConfig(
             enabled=settings.scale_down_enabled, new_node_grace=settings.scale_down_new_node_grace
         ),
-        offering_backoff=BackoffPolicy(settings.offering_backoff, settings.offering_backoff),
+        failures=FailurePolicy(
+            capacity=BackoffPolicy(settings.offering_backoff, settings.backoff_max),
+            failure=BackoffPolicy(settings.failure_backoff, settings.backoff_max),
+            group=BackoffPolicy(settings.group_backoff, settings.backoff_max),
+        ),
         orphan_grace=settings.orphan_grace,
     )
 
@@ -70,7 +76,9 @@ class Controller:
         clock: Callable[[], datetime] = now,
     ) -> None:
         if not settings.cluster_name:
-            raise ValueError("resolve the cluster identity first (controller.state.cluster_identity)")
+            raise ValueError(
+                "resolve the cluster identity first (controller.state.cluster_identity)"
+            )
         self.settings = settings
         self.manager = manager
         self.clock = clock
@@ -104,6 +112,16 @@ class Controller:
         )
         self.calls = ProviderCalls(self.memory, timeout=settings.provider_timeout, wake=self.wake)
         self.writes = ApiWrites(self.kube, self.caches)
+        self.versions = ConfigVersions(self.kube, self.writes)
+        self.hub.secrets_for = self.versions.reader_for
+        self.pool_config = PoolConfiguration(
+            hub=self.hub,
+            calls=self.calls,
+            memory=self.memory,
+            versions=self.versions,
+            writes=self.writes,
+            clock=clock,
+        )
         self.remover = Remover(
             hub=self.hub,
             calls=self.calls,
@@ -122,7 +140,8 @@ class Controller:
             caches=self.caches,
             events=self.events,
             remover=self.remover,
-            backoff=self.cfg.offering_backoff,
+            failures=self.cfg.failures,
+            versions=self.versions,
             clock=clock,
             wake=self.wake,
             workers=settings.api_workers,
@@ -258,6 +277,9 @@ class Controller:
                 next_resync = moment + self.settings.resync_interval if resync else next_resync
                 if resync:
                     self.remover.collect_orphans(snapshot)
+                    groups = dict(snapshot.groups_by_name)
+                    self.pool_config.lift_blocks(groups)
+                    self.pool_config.check_pools(groups)
             if moment >= next_tick or self.wake.is_set():
                 self.wake.clear()
                 self.tick()
@@ -320,7 +342,6 @@ class Controller:
             snapshot,
             self.memory,
             self.cfg,
-            self.chain,
             installed_names=", ".join(self.manager.providers) or "none",
         )
         for name, retry in decided.retry_deletes:

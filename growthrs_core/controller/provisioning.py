@@ -18,6 +18,7 @@ from typing import Any
 from growthrs_core import planner
 from growthrs_core.cluster import GroupView, NodeRequestView, PodInfo
 from growthrs_core.controller.calls import ProviderCalls
+from growthrs_core.controller.config import ConfigVersions, node_class_of
 from growthrs_core.controller.events import EventRecorder, ObjectRef
 from growthrs_core.controller.health import NODE_REQUESTS_CREATED, PROVIDER_ERRORS
 from growthrs_core.controller.providers import ProviderHub
@@ -25,8 +26,13 @@ from growthrs_core.controller.removal import Remover
 from growthrs_core.controller.state import Caches
 from growthrs_core.controller.writes import ApiWrites
 from growthrs_core.crd.models import API_VERSION
-from growthrs_core.decisions.backoff import BackoffPolicy
-from growthrs_core.decisions.candidates import after_create_error
+from growthrs_core.decisions.failures import (
+    FailurePolicy,
+    after_create_error,
+    remember_create_failure,
+    remember_create_success,
+    remember_unmet,
+)
 from growthrs_core.decisions.memory import CallKey, CreateCall, LoopMemory
 from growthrs_core.decisions.node_request import (
     CreateInstance,
@@ -41,7 +47,7 @@ from growthrs_core.decisions.node_request.registration import ready_labels
 from growthrs_core.decisions.node_request.types import last_created
 from growthrs_core.decisions.reconcile import StatusPoll
 from growthrs_core.domain import CreateRequest, NodeId, Taint
-from growthrs_core.errors import ProviderError, ProviderInternal
+from growthrs_core.errors import MissingConfig, ProviderError, ProviderInternal
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +75,8 @@ class Provisioner:
         caches: Caches,
         events: EventRecorder,
         remover: Remover,
-        backoff: BackoffPolicy,
+        failures: FailurePolicy,
+        versions: ConfigVersions,
         clock: Callable[[], datetime],
         wake: threading.Event,
         workers: int,
@@ -81,7 +88,8 @@ class Provisioner:
         self.caches = caches
         self.events = events
         self.remover = remover
-        self.backoff = backoff
+        self.failures = failures
+        self.versions = versions
         self.clock = clock
         self.wake = wake
         self.workers = workers
@@ -124,6 +132,10 @@ class Provisioner:
             written = self.writes.node_request_status(nr, t.status)
             if written is not None:
                 nr = written
+            if t.status.phase == "Unmet" and group is not None:
+                remember_unmet(
+                    self.memory, group.name, t.status.message or "", self.failures, self.clock()
+                )
             if t.status.phase == "Unmet" and nr.spec is not None:
                 for ref in nr.spec.pods:
                     pod = self.caches.pods.get(f"{ref.namespace}/{ref.name}")
@@ -197,33 +209,57 @@ class Provisioner:
                         action.provider, action.node_name, "its NodeRequest is gone"
                     )
                 return
+            if isinstance(result, Exception) and not isinstance(result, ProviderError):
+                result = ProviderInternal(f"{type(result).__name__}: {result}")
             if isinstance(result, ProviderError):
                 PROVIDER_ERRORS.labels(action.provider, type(result).__name__).inc()
-                self._remember_failure(nr.name, action, result)
-            elif isinstance(result, Exception):
-                result = ProviderInternal(f"{type(result).__name__}: {result}")
-                self._remember_failure(nr.name, action, result)
+                self._remember_failure(nr.name, action, result, group)
+            else:
+                remember_create_success(
+                    self.memory, (action.provider, action.offering.key), group.name
+                )
             self.apply(fresh, on_create_result(fresh, action, result, self.clock()), group)
             self.wake.set()
 
         self.calls.track(CallKey("create", nr.name), future, done)
 
-    def _remember_failure(self, name: str, action: CreateInstance, error: ProviderError) -> None:
-        key = (action.provider, action.offering.key)
+    def _remember_failure(
+        self, name: str, action: CreateInstance, error: ProviderError, group: GroupView
+    ) -> None:
+        offering = (action.provider, action.offering.key)
         now = self.clock()
-        verdict = after_create_error(
-            error, key, self.memory.offering_backoffs.get(key), self.backoff, now
+        fingerprint: tuple[tuple[str, str], ...] = ()
+        if isinstance(error, MissingConfig):
+            found = self.versions.fingerprint(
+                action.provider, node_class_of(group, action.pool_index)
+            )
+            fingerprint = tuple(sorted(found.items()))
+        failure = after_create_error(
+            error,
+            offering,
+            self.memory.offering_backoffs.get(offering),
+            self.failures,
+            now,
+            generation=group.generation,
+            fingerprint=fingerprint,
         )
-        if verdict.retry_at is not None:
-            self.memory.retry_at[name] = verdict.retry_at
+        remember_create_failure(
+            self.memory, failure, name, offering, (group.name, action.pool_index)
+        )
+        if failure.retry_at is not None:
             log.info(
                 "NodeRequest %s: %s asked to wait %.1fs before the next create",
                 name,
                 action.provider,
-                (verdict.retry_at - now).total_seconds(),
+                (failure.retry_at - now).total_seconds(),
             )
-        if verdict.offering_backoff is not None:
-            self.memory.offering_backoffs[key] = verdict.offering_backoff
+        if failure.block is not None:
+            log.warning(
+                "group %s pool %d creates nothing until its configuration changes: %s",
+                group.name,
+                action.pool_index,
+                failure.block.message,
+            )
 
     def label_node(self, nr: NodeRequestView, action: LabelNode, group: GroupView | None) -> None:
         created = last_created(nr.status)

@@ -178,11 +178,29 @@ class Condition(_Model):
     observedGeneration: int | None = None
 
 
+class PoolBlockStatus(_Model):
+    """Why a pool creates nothing now, and what must change before it may again."""
+
+    reason: str = Field(description="ConfigurationError or InvalidPool.")
+    message: str = Field(default="", description="What is wrong, in words.")
+    since: str = Field(default="", description="When the pool was blocked (RFC 3339).")
+    generation: int = Field(
+        default=0, description="The group's generation then; an edit of the group lifts the block."
+    )
+    fingerprint: list[str] = Field(
+        default_factory=list,
+        description="Versions of the node class and Secrets the provider read ('what=version'); a change lifts the block.",
+    )
+
+
 class PoolStatus(_Model):
     index: int
     provider: str
     nodes: int = 0
     ready: int = 0
+    block: PoolBlockStatus | None = Field(
+        default=None, description="Set while the pool creates nothing, with why."
+    )
 
 
 class Backoff(_Model):

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from growthrs_core import planner
 from growthrs_core.cluster import GroupView, NodeRequestView
 from growthrs_core.crd.models import PHASES
-from growthrs_core.decisions.backoff import Backoff, BackoffPolicy
+from growthrs_core.decisions.backoff import Backoff
 from growthrs_core.decisions.candidates import candidates
 from growthrs_core.decisions.deletes import due_deletes
+from growthrs_core.decisions.failures import FailurePolicy, cooling, unproven_in_flight
 from growthrs_core.decisions.group_status import GroupStatusUpdate, status_updates
 from growthrs_core.decisions.memory import DeleteRetry, LoopMemory, OfferingRef
 from growthrs_core.decisions.node_request import (
@@ -26,6 +27,7 @@ from growthrs_core.decisions.node_request import (
     MachineConfig,
     Observation,
     Transition,
+    excluded,
     node_name_for,
     step,
 )
@@ -49,7 +51,7 @@ class DecisionConfig:
 
     machine: MachineConfig = field(default_factory=MachineConfig)
     scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
-    offering_backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(300.0, 300.0))
+    failures: FailurePolicy = field(default_factory=FailurePolicy)
     orphan_grace: float = 600.0
 
 
@@ -100,9 +102,15 @@ def _observe(
     snapshot: Snapshot,
     memory: LoopMemory,
     usage: Counter[PoolKey],
+    probing: frozenset[OfferingRef],
+    max_attempts: int,
 ) -> Observation:
     node = snapshot.nodes_by_name.get(nr.status.nodeName or "")
     if nr.phase == "Pending":
+        backoff = memory.group_backoffs.get(group.name)
+        if backoff is not None and backoff.active(snapshot.now):
+            return Observation(node=node, hold=f"group {group.name} is backing off")
+        given_up, no_capacity = excluded(nr.status, max_attempts)
         found, unusable = candidates(
             nr,
             group,
@@ -110,8 +118,16 @@ def _observe(
             memory.unavailable(snapshot.now),
             usage,
             node_name_for(nr.name, nr.status),
+            excluded=no_capacity,
+            given_up=given_up,
+            blocks=memory.pool_blocks,
         )
-        return Observation(node=node, candidates=found, unusable=unusable)
+        return Observation(
+            node=node,
+            candidates=found,
+            unusable=unusable,
+            probing=probing | cooling(memory, snapshot.now),
+        )
     last = memory.provider_status.get(nr.status.nodeName or "")
     return Observation(node=node, provider_status=last[1] if last else None)
 
@@ -150,16 +166,13 @@ def scale_down_plan(
 
 
 def tick(
-    snapshot: Snapshot,
-    memory: LoopMemory,
-    cfg: DecisionConfig,
-    chain: Sequence[Strategy],
-    installed_names: str = "",
+    snapshot: Snapshot, memory: LoopMemory, cfg: DecisionConfig, installed_names: str = ""
 ) -> TickPlan:
     """Step every NodeRequest, decide scale-down and the groups' status."""
     now = snapshot.now
     usage = pool_usage(snapshot, memory.creating)
     busy = {c.name for c in memory.calls if c.kind == "create"}
+    probing = set(unproven_in_flight(memory))
     phases: dict[str, int] = dict.fromkeys(PHASES, 0)
     steps: list[RequestStep] = []
     polls: list[StatusPoll] = []
@@ -175,16 +188,22 @@ def tick(
         poll = _poll(nr, memory, now)
         if poll is not None:
             polls.append(poll)
-        transition = step(nr, _observe(nr, group, snapshot, memory, usage), now, cfg.machine, chain)
+        observed = _observe(
+            nr, group, snapshot, memory, usage, frozenset(probing), cfg.machine.max_attempts
+        )
+        transition = step(nr, observed, now, cfg.machine)
         for action in transition.actions:
             if isinstance(action, CreateInstance):
                 usage[(group.name, action.pool_index)] += 1
+                offering = (action.provider, action.offering.key)
+                if offering not in memory.proven:
+                    probing.add(offering)  # one create at a time until one succeeds
         steps.append(RequestStep(nr, group, transition))
     return TickPlan(
         steps=steps,
         polls=polls,
         scale_down=scale_down_plan(snapshot, memory, cfg),
-        group_statuses=status_updates(snapshot, memory.offering_backoffs, installed_names),
+        group_statuses=status_updates(snapshot, memory, installed_names),
         retry_deletes=due_deletes(memory.delete_retries, now),
         phases=phases,
     )
@@ -206,6 +225,8 @@ def dry_run(
     plan = plan_pass(snapshot, memory, chain)
     planned = {n.group for n in plan.new_nodes}
     backing_off = {
-        k: b for k, b in sorted(memory.offering_backoffs.items()) if b.active(snapshot.now)
+        k: b
+        for k, b in sorted(memory.offering_backoffs.items())
+        if b.hard and b.active(snapshot.now)
     }
     return DryRun(plan, scale_down_plan(snapshot, memory, cfg, also_waiting=planned), backing_off)

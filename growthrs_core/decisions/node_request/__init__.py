@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from growthrs_core.cluster import NodeRequestView
@@ -28,7 +27,6 @@ from growthrs_core.decisions.node_request.types import (
     Transition,
     node_name_for,
 )
-from growthrs_core.strategies import Strategy
 
 
 def step(
@@ -36,14 +34,13 @@ def step(
     obs: Observation,
     now: datetime,
     cfg: MachineConfig,
-    chain: Sequence[Strategy],
 ) -> Transition:
     """Advance one NodeRequest by what was observed. Idempotent: stepping twice on
     the same observation gives the same answer."""
     if nr.deleting or nr.spec is None:
         return NOTHING
     if nr.status.phase == "Pending":
-        return step_pending(nr, obs, now, cfg, chain)
+        return step_pending(nr, obs, now, cfg)
     if nr.status.phase == "Provisioning":
         return joined(nr, obs, now) or check_provisioning(nr, obs, now, cfg)
     return expire(nr, obs, now, cfg)

@@ -39,6 +39,11 @@ class Observation:
     candidates: Sequence[Candidate] = ()
     unusable: Sequence[str] = ()
     """Why pools without candidates are out, e.g. "pool 1 (hetzner): provider not installed"."""
+    probing: frozenset[tuple[str, str]] = frozenset()
+    """(provider, offering) another request is probing: wait for its answer rather than
+    make a second call that will likely fail the same way."""
+    hold: str = ""
+    """Why the request must not create now (its group is backing off), or empty."""
 
 
 @dataclass(frozen=True)
