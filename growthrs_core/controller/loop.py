@@ -17,6 +17,7 @@ from typing import Any
 from growthrs_core import planner
 from growthrs_core.controller.calls import ProviderCalls
 from growthrs_core.controller.config import ConfigVersions, PoolConfiguration
+from growthrs_core.controller.dissolution import Dissolver
 from growthrs_core.controller.events import EventRecorder
 from growthrs_core.controller.health import (
     NODE_REQUESTS,
@@ -145,6 +146,13 @@ class Controller:
             clock=clock,
             wake=self.wake,
             workers=settings.api_workers,
+        )
+        self.dissolver = Dissolver(
+            writes=self.writes,
+            remover=self.remover,
+            memory=self.memory,
+            events=self.events,
+            clock=clock,
         )
         self.last_loop = time.monotonic()
         self.health: HealthServer | None = None
@@ -353,6 +361,7 @@ class Controller:
         for phase, count in decided.phases.items():
             NODE_REQUESTS.labels(phase).set(count)
         self.remover.scale_down(decided.scale_down, snapshot)
+        self.dissolver.apply(decided.dissolution, snapshot)
         for update in decided.group_statuses:
             group = snapshot.groups_by_name[update.group]
             if self.writes.group_status(update.group, update.status):

@@ -137,6 +137,33 @@ class ApiWrites:
         self.caches.groups.put(obj)
         return True
 
+    def group_finalizers(self, group: GroupView, finalizers: list[str]) -> None:
+        """Set the group's finalizers (guarded by its resourceVersion-free merge patch)."""
+        try:
+            obj = self.kube.patch(ngp_path(group.name), {"metadata": {"finalizers": finalizers}})
+        except KubeError as exc:
+            log.warning("cannot update the finalizers of group %s: %s", group.name, exc)
+            return
+        self.caches.groups.put(obj)
+
+    # -- pods ----------------------------------------------------------------------------
+
+    def evict(self, namespace: str, name: str) -> int:
+        """Ask the Eviction API to evict a pod (PodDisruptionBudgets hold): the HTTP
+        status, 201 when granted, 429 when a budget refused, 404 when gone already."""
+        body = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        try:
+            self.kube.create(f"/api/v1/namespaces/{namespace}/pods/{name}/eviction", body)
+        except KubeError as exc:
+            if exc.status not in (404, 429):
+                log.warning("cannot evict pod %s/%s: %s", namespace, name, exc)
+            return exc.status
+        return 201
+
     # -- node classes --------------------------------------------------------------------
 
     def node_class(self, kind: str, name: str, api_version: str) -> dict[str, object]:

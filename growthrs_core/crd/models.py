@@ -151,6 +151,15 @@ class NodeGroupWithPrioritySpec(_Model):
     taints: Annotated[list[TaintSpec], Field(max_length=32)] = Field(default_factory=list)
     nodeClassRef: NodeClassRef | None = None
     scaleDown: ScaleDown = Field(default_factory=ScaleDown)
+    nodesOnDeletion: Literal["Remove", "Release"] = Field(
+        default="Remove",
+        description=(
+            "What happens to the group's nodes when the group is deleted: Remove drains them"
+            " (evictions honour PodDisruptionBudgets) and deletes them and their instances"
+            " before the group goes; Release leaves them running, no longer managed, marked"
+            " with the annotation growthrs.io/released."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> NodeGroupWithPrioritySpec:

@@ -97,6 +97,10 @@ class LoopMemory:
     instance (scale-down removals are decided again every pass instead)."""
     orphans_seen: dict[OfferingRef, datetime] = field(default_factory=dict)
     """(provider, instance id) -> when it was first listed with nothing accounting for it."""
+    unowned_nodes: dict[str, datetime] = field(default_factory=dict)
+    """Node -> when it was first seen labelled for a group that does not exist."""
+    evictions_due: dict[str, datetime] = field(default_factory=dict)
+    """Pod key -> no eviction before then (a PodDisruptionBudget refused the last one)."""
     provider_status: dict[str, tuple[datetime, ProviderStatus]] = field(default_factory=dict)
     """Node name -> when the provider last answered ``status`` for it, and what."""
     creating: dict[str, CreateCall] = field(default_factory=dict)

@@ -19,6 +19,7 @@ from growthrs_core.crd.models import PHASES
 from growthrs_core.decisions.backoff import Backoff
 from growthrs_core.decisions.candidates import candidates
 from growthrs_core.decisions.deletes import due_deletes
+from growthrs_core.decisions.dissolve import Dissolution, dissolve
 from growthrs_core.decisions.failures import FailurePolicy, cooling, unproven_in_flight
 from growthrs_core.decisions.group_status import GroupStatusUpdate, status_updates
 from growthrs_core.decisions.memory import DeleteRetry, LoopMemory, OfferingRef
@@ -62,7 +63,7 @@ def plan_pass(snapshot: Snapshot, memory: LoopMemory, chain: Sequence[Strategy])
             pods=snapshot.pods,
             nodes=snapshot.nodes,
             daemonsets=snapshot.daemonsets,
-            groups=snapshot.groups,
+            groups=[g for g in snapshot.groups if not g.deleting],
             node_requests=snapshot.node_requests,
             offerings=snapshot.offerings,
             strategies=chain,
@@ -94,6 +95,7 @@ class TickPlan:
     group_statuses: list[GroupStatusUpdate]
     retry_deletes: list[tuple[str, DeleteRetry]]
     phases: dict[str, int]
+    dissolution: Dissolution
 
 
 def _observe(
@@ -183,8 +185,8 @@ def tick(
         if nr.phase == "Pending" and nr.name in memory.retry_at and memory.retry_at[nr.name] > now:
             continue  # the provider asked to wait before the next create
         group = snapshot.groups_by_name.get(nr.group)
-        if group is None or group.spec is None:
-            continue
+        if group is None or group.spec is None or group.deleting:
+            continue  # a deleting group's requests are dissolved, not stepped
         poll = _poll(nr, memory, now)
         if poll is not None:
             polls.append(poll)
@@ -206,6 +208,7 @@ def tick(
         group_statuses=status_updates(snapshot, memory, installed_names),
         retry_deletes=due_deletes(memory.delete_retries, now),
         phases=phases,
+        dissolution=dissolve(snapshot, memory, cfg.orphan_grace),
     )
 
 

@@ -1,0 +1,124 @@
+"""End-to-end safety: deleting a group leaks nothing, and a released node stays.
+
+Each test states what it would have seen before: a deleted group's nodes and
+instances stayed forever (scale-down looked only at existing groups and orphan
+collection counted every Node as accounted for).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from growthrs_core.controller.kube import Kube, KubeError, ngp_path, node_path
+from growthrs_testkit.kube import (
+    create_namespace,
+    delete_group_and_nodes,
+    deployment_body,
+    group_body,
+    group_nodes,
+    install_crds,
+    kube_for,
+    pods,
+    running,
+    wait_for,
+)
+from growthrs_testkit.operator import Operator
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(kube_cluster: Any) -> str:
+    return str(kube_cluster.kubeconfig)
+
+
+@pytest.fixture(scope="module")
+def kube(kubeconfig: str) -> Kube:
+    client = kube_for(kubeconfig)
+    install_crds(client)
+    return client
+
+
+@pytest.fixture
+def ns(kube: Kube) -> Iterator[str]:
+    name = f"e2e-{uuid.uuid4().hex[:6]}"
+    create_namespace(kube, name)
+    yield name
+    kube.delete(f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture
+def operator(kubeconfig: str, tmp_path: Path) -> Iterator[list[Operator]]:
+    started: list[Operator] = []
+    yield started
+    for op in started:
+        if op.alive():
+            op.stop()
+        print(f"--- operator log {op.log_path} (tail) ---")
+        print("\n".join(op.log().splitlines()[-50:]))
+
+
+def gone(kube: Kube, path: str) -> bool:
+    try:
+        kube.get(path)
+    except KubeError as exc:
+        return exc.status == 404
+    return False
+
+
+@pytest.mark.parametrize("policy", ["Remove", "Release"])
+def test_deleting_a_group_removes_or_releases_its_nodes_and_leaks_nothing(
+    kube: Kube, kubeconfig: str, ns: str, operator: list[Operator], tmp_path: Path, policy: str
+) -> None:
+    name = f"e2e-del-{policy.lower()}-{uuid.uuid4().hex[:4]}"
+    kube.create(
+        ngp_path(),
+        group_body(
+            name,
+            [{"provider": "kwok", "serverType": ["cx32"], "priority": 50}],
+            locations=["fsn1"],
+            scaleDown={"enabled": False},
+            nodesOnDeletion=policy,
+        ),
+    )
+    op = Operator(kubeconfig, tmp_path).start()
+    operator.append(op)
+    try:
+        kube.create(
+            f"/apis/apps/v1/namespaces/{ns}/deployments",
+            deployment_body("web", ns, 6, node_selector={"growthrs.io/node-group": name}),
+        )
+        wait_for("6 pods Running", lambda: running(pods(kube, ns, "app=web")) == 6, 120)
+        nodes = sorted(n["metadata"]["name"] for n in group_nodes(kube, name))
+        assert nodes
+        group = wait_for(
+            "the finalizer on the group",
+            lambda: (
+                lambda g: g if "growthrs.io/nodes" in g["metadata"].get("finalizers", []) else None
+            )(kube.get(ngp_path(name))),
+            30,
+        )
+        assert group
+        kube.delete(ngp_path(name))
+        wait_for("the group to be gone", lambda: gone(kube, ngp_path(name)), 120)
+        if policy == "Remove":
+            # Nodes and their (KWOK) instances are gone: nothing labelled for the group remains.
+            for node in nodes:
+                assert gone(kube, node_path(node)), f"{node} leaked"
+        else:
+            for node in nodes:
+                obj = kube.get(node_path(node))
+                labels = obj["metadata"].get("labels") or {}
+                assert not any(k.startswith("growthrs.io/node-group") for k in labels)
+                assert "growthrs.io/released" in (obj["metadata"].get("annotations") or {})
+        assert op.alive(), "the operator crashed"
+    finally:
+        delete_group_and_nodes(kube, name)
+        for node in [n["metadata"]["name"] for n in kube.list_all(node_path())[0]]:
+            if node.startswith(name):
+                kube.delete(node_path(node))
