@@ -122,3 +122,68 @@ def test_deleting_a_group_removes_or_releases_its_nodes_and_leaks_nothing(
         for node in [n["metadata"]["name"] for n in kube.list_all(node_path())[0]]:
             if node.startswith(name):
                 kube.delete(node_path(node))
+
+
+def nuke(kubeconfig: str, *args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "growthrs_core.cli",
+            "nuke",
+            "--yes",
+            "--kubeconfig",
+            kubeconfig,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_nuke_removes_instances_before_nodes_and_fails_loudly_when_it_cannot(
+    kube: Kube, kubeconfig: str, ns: str, operator: list[Operator], tmp_path: Path
+) -> None:
+    name = f"e2e-nuke-{uuid.uuid4().hex[:4]}"
+    kube.create(
+        ngp_path(),
+        group_body(
+            name,
+            [{"provider": "kwok", "serverType": ["cx22"], "priority": 50}],
+            locations=["fsn1"],
+            scaleDown={"enabled": False},
+        ),
+    )
+    cluster = f"nuke-{uuid.uuid4().hex[:6]}"
+    op = Operator(kubeconfig, tmp_path, cluster_name=cluster).start()
+    operator.append(op)
+    try:
+        kube.create(
+            f"/apis/apps/v1/namespaces/{ns}/deployments",
+            deployment_body(
+                "web", ns, 2, cpu="1500m", node_selector={"growthrs.io/node-group": name}
+            ),
+        )
+        wait_for("2 pods Running", lambda: running(pods(kube, ns, "app=web")) == 2, 120)
+        op.stop()
+        nodes = sorted(n["metadata"]["name"] for n in group_nodes(kube, name))
+        assert len(nodes) == 2
+        # The KWOK provider cannot start with this identity: it cannot list, so
+        # nothing of it may be removed, and nuke must say so and fail.
+        failed = nuke(kubeconfig, "--cluster-name", "not a label value!")
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "kwok" in failed.stderr and "could not be listed" in failed.stderr
+        for node in nodes:
+            assert f"node {node}: kept" in failed.stderr
+            assert not gone(kube, node_path(node))
+        done = nuke(kubeconfig, "--cluster-name", cluster)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "2 node(s), 2 instance(s)" in done.stdout, done.stdout
+        for node in nodes:
+            assert gone(kube, node_path(node))
+    finally:
+        delete_group_and_nodes(kube, name)
