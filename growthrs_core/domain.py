@@ -116,13 +116,18 @@ class ExtendedResources(Mapping[str, int]):
 NO_EXTENDED = ExtendedResources()
 
 
-def format_extended(name: str, amount: int) -> str:
-    """``example.com/widget 2``, ``hugepages-2Mi 1Gi``: an amount as people write it."""
-    if name.startswith(HUGEPAGES_PREFIX):
+def format_amount(name: str, amount: int) -> str:
+    """An amount of resource ``name`` as people write it: ``2``, or ``1Gi`` for hugepages."""
+    if name.startswith(HUGEPAGES_PREFIX) and amount:
         for suffix, size in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
             if amount % size == 0:
-                return f"{name} {amount // size}{suffix}"
-    return f"{name} {amount}"
+                return f"{amount // size}{suffix}"
+    return str(amount)
+
+
+def format_extended(name: str, amount: int) -> str:
+    """``example.com/widget 2``, ``hugepages-2Mi 1Gi``: for messages."""
+    return f"{name} {format_amount(name, amount)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ can create. Several matches are ambiguous, except that a group whose
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from growthrs_core.cluster import (
@@ -17,7 +17,7 @@ from growthrs_core.cluster import (
     PodInfo,
     Requirement,
 )
-from growthrs_core.domain import Taint
+from growthrs_core.domain import Taint, format_amount, format_extended
 from growthrs_core.labels import (
     ARCH_LABEL,
     GPU_MODEL_LABEL,
@@ -103,6 +103,8 @@ def slot_fits(pod: PodInfo, slot: Slot) -> bool:
     if req.cpu_millis > slot.cpu or req.memory_mib > slot.memory or req.gpu > slot.gpu:
         return False
     if (req.ephemeral_storage_gib or 0) > slot.ephemeral:
+        return False
+    if req.extended and not slot.extended.covers(req.extended):
         return False
     return all((port, proto) not in slot.ds_ports for port, proto, _ in pod.host_ports)
 
@@ -319,6 +321,7 @@ def _ports_only(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) ->
         and req.memory_mib <= s.memory
         and req.gpu <= s.gpu
         and (req.ephemeral_storage_gib or 0) <= s.ephemeral
+        and s.extended.covers(req.extended)
         for s in (ctx.slots[i] for i in label_slots)
     )
 
@@ -326,8 +329,13 @@ def _ports_only(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) ->
 def too_big(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) -> str:
     """``no offering of group default fits cpu 64/memory 1Ti (largest: ccx63 48 CPU/192Gi)``."""
     req = pod.requests
-    demand = demand_text(req.cpu_millis, req.memory_mib, req.gpu, req.ephemeral_storage_gib)
     slots = [ctx.slots[i] for i in sorted(label_slots)]
+    short = _extended_short(ctx, req.extended, slots)
+    if short is not None:
+        return short
+    demand = demand_text(
+        req.cpu_millis, req.memory_mib, req.gpu, req.ephemeral_storage_gib, req.extended
+    )
     largest = max(
         slots,
         key=lambda s: (
@@ -354,3 +362,33 @@ def too_big(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) -> str
         f"no offering of group {ctx.name} fits {demand} "
         f"(largest: {largest.offering.instance_type} {size}{note})"
     )
+
+
+def _extended_short(
+    ctx: GroupContext, demand: Mapping[str, int], slots: Sequence[Slot]
+) -> str | None:
+    """Why no offering fits when an extended resource is what is missing: the resources
+    no offering the pod may use declares, else those none has enough of."""
+    if not demand:
+        return None
+    absent = [n for n in demand if not any(n in s.offering.resources.extended for s in slots)]
+    if absent:
+        asked = ", ".join(format_extended(n, demand[n]) for n in absent)
+        return (
+            f"no offering of node group {ctx.name} the pod may use offers "
+            f"{', '.join(absent)} (it requests {asked}); add a pool whose offerings "
+            "declare it, or remove the request"
+        )
+    short = [n for n in demand if not any(s.extended.get(n, 0) >= demand[n] for s in slots)]
+    if not short:
+        return None
+    parts = []
+    for n in short:
+        best = max(slots, key=lambda s: (s.extended.get(n, 0), s.offering.key))
+        parts.append(
+            f"{format_extended(n, demand[n])} (most: {best.offering.instance_type} with "
+            f"{format_amount(n, best.extended.get(n, 0))}"
+            + (" after DaemonSet pods" if best.ds_overhead.extended.get(n) else "")
+            + ")"
+        )
+    return f"no offering of node group {ctx.name} has enough for the pod: {'; '.join(parts)}"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from growthrs_core.cluster import NodeInfo, NodeRequestView, PodInfo
 from growthrs_core.labels import HOSTNAME_LABEL
-from growthrs_core.planner.slots import GroupContext, Slot
+from growthrs_core.planner.slots import GroupContext, Slot, extended_room, take_extended
 
 
 @dataclass(eq=False)
@@ -33,6 +33,7 @@ class InFlight:
     ephemeral: int = 0
     gpu: int = 0
     pods: int = 0
+    extended: dict[str, int] = field(default_factory=dict)
     listed: list[PodInfo] = field(default_factory=list)
     node_exists: bool = False
 
@@ -97,12 +98,14 @@ def collect(
             flight.ephemeral = slot.ephemeral
             flight.gpu = slot.gpu
             flight.pods = slot.pods
+            flight.extended = dict(slot.extended)
             for pod in flight.listed:
                 flight.cpu -= pod.requests.cpu_millis
                 flight.memory -= pod.requests.memory_mib
                 flight.ephemeral -= pod.requests.ephemeral_storage_gib or 0
                 flight.gpu -= pod.requests.gpu
                 flight.pods -= 1
+                take_extended(flight.extended, pod.requests.extended, 1)
         flights.append(flight)
     return flights, covered
 
@@ -121,10 +124,13 @@ def take_room(flight: InFlight, pod: PodInfo, count: int) -> int:
         k = min(k, flight.ephemeral // req.ephemeral_storage_gib)
     if req.gpu:
         k = min(k, flight.gpu // req.gpu) if flight.gpu > 0 else 0
+    if req.extended:
+        k = min(k, extended_room(flight.extended, req.extended))
     k = max(k, 0)
     flight.cpu -= k * req.cpu_millis
     flight.memory -= k * req.memory_mib
     flight.ephemeral -= k * (req.ephemeral_storage_gib or 0)
     flight.gpu -= k * req.gpu
     flight.pods -= k
+    take_extended(flight.extended, req.extended, k)
     return k

@@ -35,7 +35,7 @@ from growthrs_core.cluster import (
     VolumeInfo,
 )
 from growthrs_core.crd.models import Requirements
-from growthrs_core.domain import Offering, Resources, Taint
+from growthrs_core.domain import NO_EXTENDED, Offering, Resources, Taint, extended_of
 from growthrs_core.labels import (
     HOSTNAME_LABEL,
     NODE_GROUP_LABEL,
@@ -77,7 +77,7 @@ from growthrs_core.planner.packing import (
     sized_cost,
 )
 from growthrs_core.planner.selection import PodClass, classify, unschedulable_pods
-from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group
+from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group, take_extended
 from growthrs_core.planner.topology import (
     MatcherIndex,
     Namespaces,
@@ -630,6 +630,7 @@ class _Planner:
                 slot.gpu,
                 slot.pods,
                 slot.ds_ports,
+                slot.extended,
                 tuple(it.id for it in feasible),
                 room,
             )
@@ -931,6 +932,7 @@ def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
     allowed: frozenset[int] | None = None
     cpu = mem = eph = gpu = count = 0
     ports: set[tuple[int, str]] = set()
+    extended: dict[str, int] = {}
     for it, k in pattern:
         allowed = it.slots if allowed is None else allowed & it.slots
         cpu += it.cpu * k
@@ -939,6 +941,7 @@ def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
         gpu += it.gpu * k
         count += k
         ports |= it.ports
+        take_extended(extended, it.extended, -k)
     assert allowed is not None
     return [
         s
@@ -951,6 +954,7 @@ def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
         and gpu <= s.gpu
         and count <= s.pods
         and s.ds_ports.isdisjoint(ports)
+        and s.extended.covers(extended)
     ]
 
 
@@ -999,6 +1003,9 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
             gpu_model = next(iter(models))
     pods = count + slot.ds_pods
     fit_keys = {s.offering.key for s in fitting}
+    extended = NO_EXTENDED.plus(slot.ds_overhead.extended)
+    for it, k in pattern:
+        extended = extended.plus(it.extended, k)
 
     def admitted(s: Slot) -> bool:
         """Whether the floor and the lists let ``s``'s offering through."""
@@ -1019,9 +1026,12 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
             and (regions is None or o.region in regions)
             and (zones is None or (o.zone or "") in zones)
             and (types is None or o.instance_type in types)
+            and extended_of(have).covers(extended)
         )
 
-    loose = any(s.offering.key not in fit_keys and admitted(s) for s in all_slots)
+    # Requirements carry no extended resources: a node whose pods request one names
+    # its offerings, so no fallback (nor a later edit of the group) picks one without.
+    loose = bool(extended) or any(s.offering.key not in fit_keys and admitted(s) for s in all_slots)
     return Requirements(
         cpu=format_cpu(req.cpu_millis),
         memory=format_memory(req.memory_mib),

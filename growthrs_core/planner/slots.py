@@ -7,18 +7,61 @@ pending pods), its topology domains, and whether the offering is backing off.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from growthrs_core.cluster import DaemonSetInfo, GroupView
 from growthrs_core.crd.models import NodeGroupWithPrioritySpec, Pool
-from growthrs_core.domain import Offering, Resources, Taint
+from growthrs_core.domain import NO_EXTENDED, ExtendedResources, Offering, Resources, Taint
 from growthrs_core.labels import ZONE_LABEL
 from growthrs_core.planner.matching import daemonset_overhead, matching_labels, new_node_labels
 from growthrs_core.strategies import PoolRef
 
 UNLIMITED = 1 << 62
 """Capacity of a dimension an offering does not limit (ephemeral storage unset)."""
+
+
+def extended_room(room: Mapping[str, int], demand: Mapping[str, int]) -> int:
+    """How many pods requesting ``demand`` (extended resources) fit in ``room``:
+    :data:`UNLIMITED` when they request none, 0 when ``room`` lacks one."""
+    k = UNLIMITED
+    for name, amount in demand.items():
+        if amount > 0:
+            k = min(k, room.get(name, 0) // amount)
+    return max(k, 0)
+
+
+def take_extended(room: dict[str, int], demand: Mapping[str, int], k: int) -> None:
+    """Take ``k`` pods' worth of ``demand`` from ``room``."""
+    for name, amount in demand.items():
+        room[name] = room.get(name, 0) - amount * k
+
+
+def extended_fits(pattern: Iterable[tuple[HasExtended, int]], slot: Slot) -> bool:
+    """Whether one node of ``slot`` has the extended resources for ``pattern``
+    ((item, pods) pairs)."""
+    used: dict[str, int] = {}
+    for it, k in pattern:
+        if it.extended:
+            take_extended(used, it.extended, -k)
+    return all(slot.extended.get(name, 0) >= amount for name, amount in used.items())
+
+
+class HasExtended(Protocol):
+    @property
+    def extended(self) -> Mapping[str, int]: ...
+
+
+def extended_capacity(have: Mapping[str, int], overhead: Mapping[str, int]) -> ExtendedResources:
+    """What pods may use of the extended resources an offering declares after the
+    DaemonSet pods' share; a DaemonSet pod asking for one the offering lacks does
+    not run there and takes none."""
+    if not have:
+        return NO_EXTENDED
+    return ExtendedResources(
+        (name, max(amount - overhead.get(name, 0), 0)) for name, amount in have.items()
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +87,8 @@ class Slot:
     gpu: int
     pods: int
     ref: PoolRef
+    extended: ExtendedResources = NO_EXTENDED
+    """Room for pods in each extended resource the offering declares (after DaemonSets)."""
 
     @property
     def usable(self) -> bool:
@@ -141,6 +186,7 @@ def build_group(
                     gpu=have.gpu - overhead.gpu,
                     pods=offering.max_pods - ds_pods,
                     ref=ref,
+                    extended=extended_capacity(have.extended, overhead.extended),
                 )
             )
     return ctx
