@@ -801,6 +801,17 @@ class NodeRequestView:
             and self.error is None
         )
 
+    @property
+    def unmet(self) -> bool:
+        """Unmet, readable and not being deleted: no pool could provide its node, and
+        it waits for its TTL (``unmet_ttl``) before the operator deletes it."""
+        return (
+            self.status.phase == "Unmet"
+            and not self.deleting
+            and self.spec is not None
+            and self.error is None
+        )
+
 
 def parse_group(obj: Mapping[str, Any]) -> GroupView:
     meta = obj.get("metadata") or {}

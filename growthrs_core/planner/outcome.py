@@ -7,7 +7,8 @@ place) ends in exactly one of four kinds:
 - ``fits_existing``: the free room of existing node ``node`` holds it, so it is
   left to the scheduler;
 - ``in_flight``: NodeRequest ``node_request`` (Pending or Provisioning) will
-  hold it: it lists the pod, or its offering has room left for it;
+  hold it: it lists the pod, or its offering has room left for it; or an Unmet
+  NodeRequest lists it and holds it until it is deleted after ``unmet_ttl``;
 - ``cannot_serve``: no plan can serve it now; ``reason`` is a machine-readable
   code (one of :data:`REASONS`) and ``message`` says in words which rule failed
   and what would change that.

@@ -179,7 +179,7 @@ class _Limits:
             pool = _int(node.labels.get(POOL_LABEL))
             self._count(pool, live=not node.deleting)
         for flight in flights:
-            if flight.group == ctx.name and not flight.node_exists:
+            if flight.group == ctx.name and not flight.node_exists and not flight.unmet:
                 self._count(flight.pool_index, live=True)
 
     def _count(self, pool: int | None, live: bool, n: int = 1) -> None:
@@ -294,8 +294,9 @@ class _Planner:
             )
 
         flights, covered = collect(inp.node_requests, groups, pending, nodes_by_name)
+        flight_of = {f.nr.name: f for f in flights}
         for key, nr_name in covered.items():
-            outcomes[key] = PodOutcome.in_flight(nr_name)
+            outcomes[key] = PodOutcome.in_flight(nr_name, flight_of[nr_name].cover_message())
         virtual = [
             (pod, f.topology_labels(), groups[f.group].taints)
             for f in flights
