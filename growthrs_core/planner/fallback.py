@@ -69,6 +69,7 @@ def fallback_offerings(
     unavailable: frozenset[tuple[str, str]] = frozenset(),
     *,
     excluded_pools: Collection[int] = frozenset(),
+    blocked_pools: Mapping[tuple[str, int], str] | None = None,
 ) -> list[tuple[int, Offering]]:
     """The (pool index, offering) pairs a NodeRequest of ``group`` may fall back to,
     best first.
@@ -77,20 +78,25 @@ def fallback_offerings(
     cluster's DaemonSets; ``node_request_pods``: the pods the request lists that
     are still pending (none: only the requirements' floor is checked);
     ``excluded``: (pool, offering key) pairs this request must not ask again (no
-    capacity); ``excluded_pools``: pools given up on; ``unavailable``: (provider,
-    offering key) backing off for everyone.
+    capacity); ``excluded_pools``: pools given up on; ``blocked_pools``: (group, pool
+    index) → why, as in ``PlanningInput.blocked_pools`` (pools a provider said cannot
+    work: never offered); ``unavailable``: (provider, offering key) backing off for
+    everyone.
 
     Order: offerings not backing off first; then the highest pool priority; then
     the cheapest; then pool index and offering key, so the answer is stable.
     """
     if group.spec is None:
         return []
-    ctx = build_group(group, offerings, daemonsets, unavailable, {})
+    blocked = {i: why for (g, i), why in (blocked_pools or {}).items() if g == group.name}
+    ctx = build_group(group, offerings, daemonsets, unavailable, {}, blocked)
     taints = ctx.taints
     found: list[tuple[tuple[bool, int, float, int, str], Slot]] = []
     for slot in ctx.slots:
         key = slot.offering.key
         if slot.pool_index in excluded_pools or (slot.pool_index, key) in excluded:
+            continue
+        if slot.blocked:
             continue
         if not offering_satisfies(slot.offering, requirements):
             continue

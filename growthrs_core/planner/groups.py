@@ -9,7 +9,7 @@ can create. Several matches are ambiguous, except that a group whose
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from growthrs_core.cluster import (
@@ -96,9 +96,11 @@ def _group_level(pod: PodInfo, ctx: GroupContext) -> bool:
     return accepts_labels(selector, terms, labels)
 
 
-def slot_fits(pod: PodInfo, slot: Slot) -> bool:
+def slot_fits(pod: PodInfo, slot: Slot, *, ignore_block: bool = False) -> bool:
+    """Whether a new node of ``slot`` has room for ``pod`` next to its DaemonSet pods
+    (a blocked pool's slot never, unless ``ignore_block``)."""
     req = pod.requests
-    if not slot.usable:
+    if not (slot.has_room if ignore_block else slot.usable):
         return False
     if req.cpu_millis > slot.cpu or req.memory_mib > slot.memory or req.gpu > slot.gpu:
         return False
@@ -188,6 +190,9 @@ class GroupMatcher:
             )
         slots = m.slots & label_slots
         if not slots:
+            blocked = blocked_match(ctx, cls.proto, label_slots)
+            if blocked is not None:
+                return blocked
             return GroupMatch(
                 group=ctx.name,
                 label_slots=label_slots,
@@ -271,6 +276,13 @@ class GroupMatcher:
         return self._fit(matches[0], pod)
 
     def _fit(self, ctx: GroupContext, pod: PodInfo) -> GroupMatch:
+        if not ctx.slots and ctx.blocked:
+            problems = "; ".join([ctx.blocked_text(ctx.blocked), *ctx.pool_problems])
+            return GroupMatch(
+                group=ctx.name,
+                code=outcome.SCALE_UP_BLOCKED,
+                reason=f"node group {ctx.name} has no offerings it may use: {problems}",
+            )
         if not ctx.slots:
             problems = "; ".join(ctx.pool_problems) or "no pools"
             return GroupMatch(
@@ -285,6 +297,9 @@ class GroupMatcher:
             fitting = frozenset(i for i in label_slots if slot_fits(pod, ctx.slots[i]))
             self._fits[key] = fitting
         if not fitting:
+            blocked = blocked_match(ctx, pod, label_slots)
+            if blocked is not None:
+                return blocked
             if _ports_only(ctx, pod, label_slots):
                 ports = ", ".join(f"{p}/{proto}" for p, proto, _ in pod.host_ports)
                 return GroupMatch(
@@ -309,6 +324,38 @@ class GroupMatcher:
         return GroupMatch(
             group=ctx.name, label_slots=label_slots, slots=fitting, preference=preference
         )
+
+
+def blocked_match(
+    ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]
+) -> GroupMatch | None:
+    """``ScaleUpBlocked`` when only slots of blocked pools among ``label_slots`` could
+    take ``pod``; None when none could (the pod has another problem)."""
+    if not ctx.blocked:
+        return None
+    pools = {
+        s.pool_index
+        for s in (ctx.slots[i] for i in label_slots)
+        if s.blocked and slot_fits(pod, s, ignore_block=True)
+    }
+    if not pools:
+        return None
+    return GroupMatch(
+        group=ctx.name,
+        label_slots=label_slots,
+        code=outcome.SCALE_UP_BLOCKED,
+        reason=blocked_reason(ctx, pools),
+    )
+
+
+def blocked_reason(ctx: GroupContext, pools: Iterable[int]) -> str:
+    pools = sorted(pools)
+    which = "pool" if len(pools) == 1 else "pools"
+    return (
+        f"only {which} {', '.join(str(i) for i in pools)} of node group {ctx.name} could "
+        f"serve it, and no node is planned there: {ctx.blocked_text(pools)}; fix the "
+        f"{which} or add one that can serve the pod"
+    )
 
 
 def _ports_only(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) -> bool:

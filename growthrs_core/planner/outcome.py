@@ -46,6 +46,9 @@ UNSATISFIABLE: Final = "Unsatisfiable"
 """Pod (anti-)affinity, topology spread or host ports leave no place on any new node."""
 INVALID_POD_SPEC: Final = "InvalidPodSpec"
 """The pod's spec cannot be read (say, a malformed quantity); it is skipped."""
+SCALE_UP_BLOCKED: Final = "ScaleUpBlocked"
+"""Only pools a provider said cannot work (no node class, a bad token, a missing Secret)
+could serve the pod; ``PlanningInput.blocked_pools`` says why."""
 
 REASONS: Final = (
     AMBIGUOUS_NODE_GROUP,
@@ -58,6 +61,7 @@ REASONS: Final = (
     NO_OFFERING_FITS,
     UNSATISFIABLE,
     INVALID_POD_SPEC,
+    SCALE_UP_BLOCKED,
 )
 """Every reason code a ``cannot_serve`` outcome may carry."""
 
@@ -68,6 +72,7 @@ _WARNINGS: Final = frozenset(
         INVALID_NODE_GROUP,
         INVALID_POD_SPEC,
         VOLUME_TOPOLOGY,
+        SCALE_UP_BLOCKED,
     }
 )
 

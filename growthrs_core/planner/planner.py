@@ -120,6 +120,10 @@ class PlanningInput:
     topology_aliases: Mapping[str, str] = field(default_factory=lambda: dict(TOPOLOGY_ALIASES))
     """Label key → ``region`` or ``zone``: keys a new node will carry with its region or
     zone (set by a CSI driver, say), for volume topology; see :mod:`.volumes`."""
+    blocked_pools: Mapping[tuple[str, int], str] = field(default_factory=dict)
+    """(group, pool index) → why, in words: pools a provider said cannot work (no node
+    class, a bad token, 401/403, a missing Secret). No node is planned in them; a pod
+    only such a pool could serve is ``ScaleUpBlocked``."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,9 @@ class _Planner:
             if pod.node_name and not pod.terminal and pod.error is None:
                 pods_by_node.setdefault(pod.node_name, []).append(pod)
         zmap = zone_of_region(inp.nodes)
+        blocked: dict[str, dict[int, str]] = {}
+        for (g, pool_index), why in inp.blocked_pools.items():
+            blocked.setdefault(g, {})[pool_index] = why
         groups: dict[str, GroupContext] = {}
         invalid: dict[str, str] = {}
         for view in sorted(inp.groups, key=lambda g: g.name):
@@ -274,7 +281,12 @@ class _Planner:
                 invalid[view.name] = view.error or "invalid spec"
             else:
                 groups[view.name] = build_group(
-                    view, inp.offerings, inp.daemonsets, inp.unavailable, zmap
+                    view,
+                    inp.offerings,
+                    inp.daemonsets,
+                    inp.unavailable,
+                    zmap,
+                    blocked.get(view.name),
                 )
 
         # Outcomes are recorded in an order that does not depend on the order of

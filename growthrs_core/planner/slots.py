@@ -89,10 +89,18 @@ class Slot:
     ref: PoolRef
     extended: ExtendedResources = NO_EXTENDED
     """Room for pods in each extended resource the offering declares (after DaemonSets)."""
+    blocked: str = ""
+    """Why its pool is blocked (``PlanningInput.blocked_pools``); empty when it is not."""
+
+    @property
+    def has_room(self) -> bool:
+        """Its DaemonSet pods leave room for at least one pod."""
+        return self.cpu >= 0 and self.memory >= 0 and self.ephemeral >= 0 and self.pods >= 1
 
     @property
     def usable(self) -> bool:
-        return self.cpu >= 0 and self.memory >= 0 and self.ephemeral >= 0 and self.pods >= 1
+        """A new node may be planned here: room for a pod, and its pool not blocked."""
+        return self.has_room and not self.blocked
 
     @property
     def location(self) -> tuple[str, str]:
@@ -108,6 +116,16 @@ class GroupContext:
     taints: tuple[Taint, ...]
     slots: list[Slot] = field(default_factory=list)
     pool_problems: list[str] = field(default_factory=list)
+    blocked: dict[int, str] = field(default_factory=dict)
+    """Pool index → why no node may be planned in it (``PlanningInput.blocked_pools``)."""
+
+    def pool_label(self, index: int) -> str:
+        return f"pool {index} ({self.spec.pools[index].provider})"
+
+    def blocked_text(self, pools: Iterable[int]) -> str:
+        """``pool 0 (hetzner) is blocked: no node class``, for messages."""
+        parts = [f"{self.pool_label(i)} is blocked: {self.blocked[i]}" for i in sorted(pools)]
+        return "; ".join(parts)
 
     @property
     def name(self) -> str:
@@ -120,11 +138,23 @@ def build_group(
     daemonsets: Sequence[DaemonSetInfo],
     unavailable: frozenset[tuple[str, str]],
     zone_of_region: Mapping[str, str],
+    blocked: Mapping[int, str] | None = None,
 ) -> GroupContext:
+    """The group's slots; those of a pool in ``blocked`` (pool index → why) are kept,
+    marked, so the planner can say a pod only a blocked pool could serve is blocked."""
     assert view.spec is not None
     spec = view.spec
     taints = tuple(Taint(key=t.key, value=t.value, effect=t.effect) for t in spec.taints)
-    ctx = GroupContext(view=view, spec=spec, taints=taints)
+    ctx = GroupContext(
+        view=view,
+        spec=spec,
+        taints=taints,
+        blocked={
+            i: why or "its provider cannot use it"
+            for i, why in (blocked or {}).items()
+            if 0 <= i < len(spec.pools)
+        },
+    )
     ds_cache: dict[tuple[tuple[str, str], ...], tuple[Resources, int, frozenset[tuple[int, str]]]]
     ds_cache = {}
     for pool_index, pool in enumerate(spec.pools):
@@ -187,6 +217,7 @@ def build_group(
                     pods=offering.max_pods - ds_pods,
                     ref=ref,
                     extended=extended_capacity(have.extended, overhead.extended),
+                    blocked=ctx.blocked.get(pool_index, ""),
                 )
             )
     return ctx

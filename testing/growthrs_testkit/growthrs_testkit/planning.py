@@ -290,6 +290,7 @@ def run(
     volumes: Sequence[VolumeInfo] = (),
     storage_classes: Sequence[StorageClassInfo] = (),
     topology_aliases: Mapping[str, str] | None = None,
+    blocked_pools: Mapping[tuple[str, int], str] | None = None,
 ) -> Plan:
     extra: dict[str, Any] = {}
     if topology_aliases is not None:
@@ -308,6 +309,7 @@ def run(
             claims=list(claims),
             volumes=list(volumes),
             storage_classes=list(storage_classes),
+            blocked_pools=dict(blocked_pools or {}),
             **extra,
         )
     )
