@@ -25,6 +25,7 @@ from growthrs_core import (
     CreateRequest,
     Resources,
     format_cpu,
+    format_memory,
 )
 from growthrs_kwok import offerings
 
@@ -59,7 +60,8 @@ def parse_time(text: str) -> float | None:
 
 
 def resource_list(res: Resources, max_pods: int) -> dict[str, str]:
-    """``status.capacity`` / ``status.allocatable`` as the kubelet would report them."""
+    """``status.capacity`` / ``status.allocatable`` as the kubelet would report them,
+    extended resources and hugepages included, so the scheduler sees them."""
     out = {
         "cpu": format_cpu(res.cpu_millis),
         "memory": f"{res.memory_mib}Mi",
@@ -69,7 +71,17 @@ def resource_list(res: Resources, max_pods: int) -> dict[str, str]:
         out["ephemeral-storage"] = f"{res.ephemeral_storage_gib}Gi"
     if res.gpu:
         out[GPU_RESOURCE] = str(res.gpu)
+    for name, amount in res.extended.items():
+        out[name] = _quantity(name, amount)
     return out
+
+
+def _quantity(name: str, amount: int) -> str:
+    """An extended resource's amount as a quantity: a count, or bytes for hugepages
+    (written in MiB when whole, as a kubelet reports them)."""
+    if name.startswith("hugepages-") and amount % 2**20 == 0:
+        return format_memory(amount // 2**20)
+    return str(amount)
 
 
 def node_info(name: str, arch: str) -> dict[str, str]:
