@@ -68,6 +68,9 @@ def plan_pass(snapshot: Snapshot, memory: LoopMemory, chain: Sequence[Strategy])
             offerings=snapshot.offerings,
             strategies=chain,
             unavailable=memory.unavailable(snapshot.now),
+            blocked_pools={
+                pool: f"{block.reason}: {block.message}" for pool, block in memory.pool_blocks.items()
+            },
         )
     )
 

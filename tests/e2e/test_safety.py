@@ -187,3 +187,82 @@ def test_nuke_removes_instances_before_nodes_and_fails_loudly_when_it_cannot(
             assert gone(kube, node_path(node))
     finally:
         delete_group_and_nodes(kube, name)
+
+
+def backoff_steps(seconds: float, base: float) -> int:
+    """How many tries an offering gets in ``seconds`` when the wait doubles from ``base``."""
+    steps, at, wait = 1, 0.0, base
+    while at + wait < seconds:
+        at, wait, steps = at + wait, wait * 2, steps + 1
+    return steps
+
+
+@pytest.mark.parametrize(
+    ("fault", "base"), [("GROWTHRS_KWOK_CREATE_ERROR", 10.0), ("GROWTHRS_KWOK_UNAVAILABLE", 60.0)]
+)
+def test_total_failure_does_not_churn(
+    kube: Kube,
+    kubeconfig: str,
+    ns: str,
+    operator: list[Operator],
+    tmp_path: Path,
+    fault: str,
+    base: float,
+) -> None:
+    """Every pool failing for 60 s: no storm of requests, calls or events.
+
+    Before: 204 NodeRequests, 816 create calls and 612 NotTriggerScaleUp events in 60 s
+    for 4 nodes needed. Bounds: requests ≤ the nodes needed, creates per offering ≤ one
+    per backoff step, one Event per pod and reason.
+    """
+    import re
+    import time
+    from collections import Counter
+
+    name = f"e2e-churn-{uuid.uuid4().hex[:4]}"
+    kube.create(
+        ngp_path(),
+        group_body(
+            name,
+            [
+                {"provider": "kwok", "serverType": ["cx32"], "priority": 90},
+                {"provider": "kwok", "serverType": ["cpx31"], "priority": 50},
+            ],
+            locations=["fsn1"],
+        ),
+    )
+    op = Operator(
+        kubeconfig,
+        tmp_path,
+        env={fault: "*@fsn1"},
+        offering_backoff=60,
+        failure_backoff=10,
+        group_backoff=30,
+        unmet_ttl=300,
+    ).start()
+    operator.append(op)
+    try:
+        kube.create(
+            f"/apis/apps/v1/namespaces/{ns}/deployments",
+            deployment_body("web", ns, 8, node_selector={"growthrs.io/node-group": name}),
+        )
+        time.sleep(60)  # deliberately: 60 s of total failure, then count
+        log = op.log()
+        requests = set(re.findall(rf"NodeRequest -/({name}-\w+): Pending:", log))
+        creates = Counter(re.findall(r"provisioning: NodeRequest \S+: creating (\S+) with kwok", log))
+        needed = 3  # 8 pods of 1 CPU, 3 to a cx32 or cpx31
+        assert 0 < len(requests) <= needed, requests
+        bound = backoff_steps(60, base)
+        assert creates and max(creates.values()) <= bound, (creates, bound)
+        events = [
+            e
+            for e in kube.list_all(f"/api/v1/namespaces/{ns}/events")[0]
+            if e.get("source", {}).get("component") == "growthrs"
+        ]
+        per_key = Counter((e["involvedObject"]["name"], e["reason"]) for e in events)
+        assert per_key and max(per_key.values()) == 1, per_key
+        assert all(e.get("count", 1) >= 1 for e in events)
+        print(f"{fault}: {len(requests)} requests, creates {dict(creates)}, {len(events)} events")
+        assert op.alive()
+    finally:
+        delete_group_and_nodes(kube, name)
