@@ -4,6 +4,11 @@ Design points, each with its reason:
 
 * The node ID is the server name (= node name): a retried ``create`` finds the
   server it made before, and nothing has to be remembered across restarts.
+* A server is ours only with this cluster's label *and* the managed marker
+  (:func:`growthrs_hetzner.labels.is_owned`). ``list_nodes``, ``status``, ``delete``
+  and adoption on ``create`` look at nothing else, so a project shared with
+  other clusters (or with hand-made servers) is safe; ``delete`` looks the server
+  up by name, checks it, and deletes it by ID.
 * ``create`` returns as soon as Hetzner accepted the server; ``status`` reads the
   server and its running/failed actions, so no worker thread waits on a boot.
   A failed create/start action deletes the server and reports ``Failed``.
@@ -39,10 +44,10 @@ from hcloud.servers import BoundServer, ServerCreatePublicNetwork
 from hcloud.ssh_keys import SSHKey
 
 from growthrs_core import (
-    CLUSTER_LABEL,
     CreateRequest,
     Creating,
     CreationFailed,
+    DeletionFailed,
     Failed,
     MissingConfig,
     NodeId,
@@ -342,14 +347,33 @@ class HetznerProvider:
     # -- lookups ----------------------------------------------------------------------------
 
     def _find(self, name: str) -> BoundServer | None:
+        """The server named ``name`` (names are unique in a project), whoever it belongs to."""
         page = self._call(
             lambda c: c.servers.get_list(name=name), operation="read", subject=f"server {name}"
         )
         return page.servers[0] if page.servers else None
 
+    def _owns(self, server: BoundServer) -> bool:
+        return hlabels.is_owned(server.labels, self.cluster_name)
+
+    def _find_owned(self, name: str) -> BoundServer | None:
+        """The server named ``name`` if it is this cluster's and GrowthRS's, else None."""
+        server = self._find(name)
+        return server if server is not None and self._owns(server) else None
+
+    def _not_ours(self, server: BoundServer) -> str:
+        """Why ``server`` is not ours, in words (its labels are no secret; no token here)."""
+        labels = server.labels or {}
+        wanted = ", ".join(f"{k}={v}" for k, v in hlabels.owner_labels(self.cluster_name).items())
+        carries = ", ".join(
+            f"{k}={labels[k]}" if k in labels else f"no {k}"
+            for k in hlabels.owner_labels(self.cluster_name)
+        )
+        return f"it carries {carries}, not {wanted}: it is not this cluster's GrowthRS server"
+
     def provider_id(self, node_id: str) -> str | None:
-        """``hcloud://<server id>`` for the server named ``node_id``, None if there is none."""
-        server = self._find(node_id)
+        """``hcloud://<server id>`` for our server named ``node_id``, None if there is none."""
+        server = self._find_owned(node_id)
         return None if server is None else f"{PROVIDER_ID_PREFIX}{server.id}"
 
     # -- create -----------------------------------------------------------------------------
@@ -448,12 +472,12 @@ class HetznerProvider:
         return NodeId(name)
 
     def _adopt(self, server: BoundServer) -> NodeId:
-        """A server with the node's name exists: it is ours only if it carries our cluster label."""
-        want = hlabels.cluster_value(self.cluster_name)
-        if (server.labels or {}).get(CLUSTER_LABEL) != want:
+        """A server with the node's name exists: it is ours only if it carries our cluster
+        label and the managed marker; anything else is never adopted."""
+        if not self._owns(server):
             raise CreationFailed(
-                f"a Hetzner server named {server.name} exists but lacks "
-                f"{CLUSTER_LABEL}={want}; it is not GrowthRS's to use",
+                f"a Hetzner server named {server.name} (id {server.id}) exists, but "
+                f"{self._not_ours(server)}; it is not GrowthRS's to use",
                 retryable=False,
             )
         if server.status == "deleting":
@@ -568,7 +592,7 @@ class HetznerProvider:
     def status(self, node_id: NodeId) -> ProviderStatus:
         """``Creating`` while the create/start actions run, ``Running`` after; a failed action
         deletes the server and gives ``Failed(reason)``."""
-        server = self._find(node_id)
+        server = self._find_owned(node_id)  # another cluster's server is never adopted
         if server is None:
             return NotFound()
         if server.status == "deleting":
@@ -600,9 +624,21 @@ class HetznerProvider:
         return Creating()
 
     def delete(self, node_id: NodeId) -> None:
-        """Delete the server; a server that is gone (or going) is success."""
+        """Delete our server named ``node_id`` by its ID; one that is gone (or going) is success.
+
+        A server with that name that is not ours (another cluster's, or one without the
+        managed marker) is never deleted: that is a :class:`DeletionFailed` refusal.
+        """
         server = self._find(node_id)
-        if server is None or server.status == "deleting":
+        if server is None:
+            return
+        if not self._owns(server):
+            raise DeletionFailed(
+                f"refusing to delete Hetzner server {node_id} (id {server.id}): "
+                f"{self._not_ours(server)}",
+                retryable=False,
+            )
+        if server.status == "deleting":
             return
         self._delete_server(server, node_id)
 
@@ -619,14 +655,17 @@ class HetznerProvider:
         log.info("deleting Hetzner server %s (id %s)", node_id, server.id)
 
     def list_nodes(self) -> list[NodeId]:
-        """Every server carrying this cluster's label (all pages), except those being deleted."""
-        selector = hlabels.cluster_selector(self.cluster_name)
+        """Every server carrying this cluster's label and the managed marker (all pages),
+        except those being deleted."""
+        selector = hlabels.owned_selector(self.cluster_name)
         servers = self._call(
             lambda c: c.servers.get_all(label_selector=selector),
             operation="list",
             subject=f"servers with {selector}",
         )
-        return sorted(NodeId(str(s.name)) for s in servers if s.status != "deleting")
+        return sorted(
+            NodeId(str(s.name)) for s in servers if s.status != "deleting" and self._owns(s)
+        )
 
 
 def _type_info(server_type: Any) -> ServerTypeInfo:
