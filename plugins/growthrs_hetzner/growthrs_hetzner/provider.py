@@ -62,7 +62,7 @@ from growthrs_core import (
 )
 from growthrs_hetzner import labels as hlabels
 from growthrs_hetzner import userdata
-from growthrs_hetzner.api_errors import AUTH_CODES, is_retried, to_provider_error
+from growthrs_hetzner.api_errors import is_auth, is_retried, to_provider_error
 from growthrs_hetzner.nodeclass import HetznerNodeClassSpec, ImageRef, parse_node_class
 from growthrs_hetzner.offerings import (
     HETZNER_ARCH,
@@ -200,16 +200,21 @@ class HetznerProvider:
             self._hc = None
 
     def _read_secret(self, namespace: str, name: str, key: str) -> str:
+        """A Secret value; a Secret that is missing or cannot be read is ``MissingConfig``
+        (configuration to fix), named by its reference and never by the reader's text."""
         try:
             return self._read_secret_fn(namespace, name, key)
-        except ProviderError:
-            raise
+        except ProviderError as exc:
+            if isinstance(exc, MissingConfig):
+                raise
+            raise MissingConfig(
+                f"cannot read Secret {namespace}/{name} key {key!r}: {type(exc).__name__}"
+            ) from None
         except LookupError:
             raise MissingConfig(f"Secret {namespace}/{name} has no key {key!r}") from None
         except Exception as exc:  # noqa: BLE001 - any reader failure, without its text
-            raise ProviderInternal(
-                f"cannot read Secret {namespace}/{name} key {key!r}: {type(exc).__name__}",
-                retryable=True,
+            raise MissingConfig(
+                f"cannot read Secret {namespace}/{name} key {key!r}: {type(exc).__name__}"
             ) from None
 
     def _backoff(self, attempt: int) -> float:
@@ -265,7 +270,7 @@ class HetznerProvider:
             except APIException as exc:
                 if isinstance(exc.code, str) and exc.code in passthrough:
                     raise
-                if exc.code in AUTH_CODES:
+                if is_auth(exc):
                     self._forget_client()
                 if not is_retried(exc):
                     raise to_provider_error(exc, operation=operation, subject=subject) from exc
