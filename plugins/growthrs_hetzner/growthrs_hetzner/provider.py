@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
 
@@ -54,6 +55,7 @@ from growthrs_core import (
     NotFound,
     Offering,
     OfferingUnavailable,
+    PoolCheck,
     ProviderError,
     ProviderInternal,
     ProviderStatus,
@@ -61,9 +63,9 @@ from growthrs_core import (
     Running,
 )
 from growthrs_hetzner import labels as hlabels
-from growthrs_hetzner import userdata
+from growthrs_hetzner import userdata, validation
 from growthrs_hetzner.api_errors import is_auth, is_retried, to_provider_error
-from growthrs_hetzner.nodeclass import HetznerNodeClassSpec, ImageRef, parse_node_class
+from growthrs_hetzner.nodeclass import KIND, HetznerNodeClassSpec, ImageRef, parse_node_class
 from growthrs_hetzner.offerings import (
     HETZNER_ARCH,
     ServerTypeInfo,
@@ -108,6 +110,16 @@ def _no_secrets(namespace: str, name: str, key: str) -> str:
     raise MissingConfig(f"cannot read Secret {namespace}/{name} key {key!r}: no cluster access")
 
 
+@dataclass(frozen=True)
+class _Catalog:
+    """What ``/server_types`` and ``/locations`` said, when."""
+
+    fetched_at: float
+    types: dict[str, ServerTypeInfo]
+    locations: frozenset[str]
+    offerings: list[Offering]
+
+
 class HetznerProvider:
     """Creates, watches and removes Hetzner Cloud servers for one cluster."""
 
@@ -130,7 +142,7 @@ class HetznerProvider:
         self._lock = threading.Lock()
         self._hc: hcloud.Client | None = None
         self._local = threading.local()
-        self._offerings: tuple[float, list[Offering]] | None = None
+        self._catalog: _Catalog | None = None
         self._lookups: dict[tuple[str, ...], tuple[float, Any]] = {}
 
     def __repr__(self) -> str:
@@ -319,24 +331,30 @@ class HetznerProvider:
     def offerings(self, region: str | None) -> list[Offering]:
         """Server types per location, from ``/server_types`` and ``/locations``; cached for
         ``offerings_ttl``."""
+        return [o for o in self._fresh_catalog().offerings if region is None or o.region == region]
+
+    def _fresh_catalog(self) -> _Catalog:
+        """Server types (and the offerings made of them), read again after ``offerings_ttl``."""
         with self._lock:
-            cached = self._offerings
+            cached = self._catalog
         now = self._clock()
-        if cached is None or now - cached[0] >= self.settings.offerings_ttl:
+        if cached is None or now - cached.fetched_at >= self.settings.offerings_ttl:
             types = self._call(
                 lambda c: c.server_types.get_all(), operation="list", subject="server types"
             )
+            infos = [_type_info(t) for t in types]
+            locations = self._locations()
             fresh = build_offerings(
-                [_type_info(t) for t in types],
-                locations=self._locations(),
+                infos,
+                locations=locations,
                 price=self.settings.price,
                 reserved_memory_mib=self.settings.reserved_memory_mib,
                 reserved_cpu_millis=self.settings.reserved_cpu_millis,
             )
-            cached = (now, fresh)
+            cached = _Catalog(now, {i.name: i for i in infos}, locations, fresh)
             with self._lock:
-                self._offerings = cached
-        return [o for o in cached[1] if region is None or o.region == region]
+                self._catalog = cached
+        return cached
 
     def _locations(self) -> frozenset[str]:
         """Names of the locations the project can use, from ``/locations`` (cached)."""
@@ -671,6 +689,106 @@ class HetznerProvider:
         return sorted(
             NodeId(str(s.name)) for s in servers if s.status != "deleting" and self._owns(s)
         )
+
+    # -- pool checks ---------------------------------------------------------------------------
+
+    def validate_pool(self, check: PoolCheck) -> list[str]:
+        """What would keep this pool's servers from being created or from joining, in words;
+        ``[]`` when nothing does (see :mod:`growthrs_hetzner.validation`).
+
+        Reads only: the token, the node class's template and join Secret (values are
+        never put into a problem), and the catalogue cached for ``offerings_ttl``. What
+        it finds is returned, never raised; an API failure is a "cannot check" problem.
+        """
+        problems, nc_name, spec = validation.node_class(check)
+        catalog, catalog_problems = self._catalog_for_checks()
+        if spec is not None:
+            needed = validation.arches_needed(
+                check, spec, catalog.types if catalog is not None else None
+            )
+            problems += validation.images(nc_name, spec, needed)
+            problems += self._join_problems(nc_name, spec)
+        problems += catalog_problems
+        if catalog is not None:
+            problems += validation.catalogue(check, nc_name, spec, catalog.types, catalog.locations)
+        return problems
+
+    def _catalog_for_checks(self) -> tuple[_Catalog | None, list[str]]:
+        """The catalogue, or why the pool's server types and locations cannot be checked.
+
+        An outdated catalogue is better than none: when reading it again fails, the
+        last one answers (server types and locations change rarely).
+        """
+        try:
+            self._token()
+        except ProviderError as exc:
+            reason = exc.message
+            if not reason.startswith("no Hetzner API token"):
+                reason = f"no Hetzner API token: {reason}"
+            return None, [reason]
+        try:
+            return self._fresh_catalog(), []
+        except ProviderError as exc:
+            with self._lock:
+                stale = self._catalog
+            if stale is not None:
+                log.warning("pool check uses the server types read before: %s", exc)
+                return stale, []
+            return None, [f"cannot check the pool's server types and locations: {exc.message}"]
+
+    def _join_problems(self, nc_name: str, nc: HetznerNodeClassSpec) -> list[str]:
+        """The user data template and the join Secret keys it needs."""
+        what = f"{KIND} {nc_name}"
+        if nc.userData is None:
+            return []
+        if nc.userData.kind == "custom":
+            ref = nc.userData.templateRef
+            assert ref is not None  # the model guarantees it
+            source = f"ConfigMap {ref.namespace}/{ref.name} key {ref.key}"
+            try:
+                template = self._read_config_map(ref.namespace, ref.name, ref.key)
+            except ProviderError as exc:
+                return [f"{what}: userData: {exc.message}: {validation.NOT_JOIN}"]
+            except Exception as exc:  # noqa: BLE001 - any reader failure, without its text
+                return [
+                    f"{what}: userData: cannot read {source}: {type(exc).__name__}: "
+                    f"{validation.NOT_JOIN}"
+                ]
+        else:
+            source = f"built-in {nc.userData.kind} template"
+            template = userdata.builtin_template(nc.userData.kind)
+        required, optional = userdata.secret_keys(template)
+        problems = []
+        values = userdata.node_values(
+            node_name="check",
+            cluster_name=self.cluster_name,
+            node_group="check",
+            node_request="check",
+            instance_type="check",
+            region="check",
+            arch="amd64",
+            labels={},
+            taints=(),
+        )
+        try:
+            userdata.render(template, values, dict.fromkeys(required | optional, ""), source=source)
+        except MissingConfig as exc:
+            problems.append(f"{what}: {exc.message}: {validation.NOT_JOIN}")
+        if not required:
+            return problems
+        if nc.joinSecretRef is None:
+            problems.append(
+                f"{what}: the {source} needs joinSecretRef (Secret keys "
+                f"{', '.join(sorted(required))}): {validation.NOT_JOIN}"
+            )
+            return problems
+        ns, sname = nc.joinSecretRef.namespace, nc.joinSecretRef.name
+        for key in sorted(required):
+            try:
+                self._read_secret(ns, sname, key)  # the value is dropped at once
+            except ProviderError as exc:
+                problems.append(f"{what}: joinSecretRef: {exc.message}: {validation.NOT_JOIN}")
+        return problems
 
 
 def _type_info(server_type: Any) -> ServerTypeInfo:

@@ -19,6 +19,7 @@ from growthrs_core import (
     NotFound,
     Offering,
     OfferingUnavailable,
+    PoolCheck,
     ProviderError,
     ProviderInternal,
     Region,
@@ -250,8 +251,28 @@ def test_token_never_leaks(
             sleep=sleeps.append,
         ).list_nodes()
     )
-    assert len(errors) >= 3
+    # Another cluster's server with our name: create and delete refuse it, in words.
+    other = make_provider(cluster="other-cluster")
+    other.create(create_request(other, "node-9"))
+    attempt(lambda: provider.create(create_request(provider, "node-9")))
+    attempt(lambda: provider.delete(NodeId("node-9")))
+    pool = PoolCheck(
+        group="g",
+        pool_index=0,
+        instance_types=("cx22", "cx99"),
+        locations=("fsn1", "mars1"),
+        node_class=k3s_class(),
+        node_class_ref="HetznerNodeClass/workers",
+    )
+    problems = [
+        *provider.validate_pool(pool),
+        *bad.validate_pool(pool),
+        *make_provider(token=None, token_secret="kube-system/hcloud/token").validate_pool(pool),
+    ]
+    assert len(problems) >= 4
+    assert len(errors) >= 5
     texts = [r.getMessage() for r in caplog.records] + [str(r.args) for r in caplog.records]
+    texts += problems
     for exc in errors:
         texts += [str(exc), repr(exc), str(exc.__cause__), repr(exc.__cause__)]
     texts += [repr(provider), repr(provider.settings), str(provider.settings)]
