@@ -216,12 +216,8 @@ class HetznerProvider:
         (configuration to fix), named by its reference and never by the reader's text."""
         try:
             return self._read_secret_fn(namespace, name, key)
-        except ProviderError as exc:
-            if isinstance(exc, MissingConfig):
-                raise
-            raise MissingConfig(
-                f"cannot read Secret {namespace}/{name} key {key!r}: {type(exc).__name__}"
-            ) from None
+        except MissingConfig:
+            raise
         except LookupError:
             raise MissingConfig(f"Secret {namespace}/{name} has no key {key!r}") from None
         except Exception as exc:  # noqa: BLE001 - any reader failure, without its text
