@@ -8,6 +8,7 @@ the apiserver accepts is exactly what the provider can act on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -216,12 +217,14 @@ class HetznerNodeClassStatus(_Model):
     conditions: list[Condition] = Field(default_factory=list)
 
 
-def parse_node_class(raw: dict[str, object]) -> tuple[str, HetznerNodeClassSpec]:
+def parse_node_class(
+    raw: Mapping[str, object], *, name: str = "(inline)"
+) -> tuple[str, HetznerNodeClassSpec]:
     """``(name, spec)`` from ``CreateRequest.node_class``: a spec, or a whole object.
 
-    An invalid node class is a :class:`MissingConfig` naming the field.
+    ``name`` names a bare spec in messages. An invalid node class is a
+    :class:`MissingConfig` naming the field.
     """
-    name = "(inline)"
     spec: Any = raw
     if "spec" in raw and ("kind" in raw or "metadata" in raw):
         metadata = raw.get("metadata")

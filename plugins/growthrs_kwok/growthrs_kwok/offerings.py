@@ -17,6 +17,7 @@ their Nodes advertise both in ``status.capacity`` and ``status.allocatable``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from growthrs_core import InstanceType, Offering, Region, Resources, Zone
@@ -194,3 +195,35 @@ def catalogue(region: str | None = None) -> list[Offering]:
             if server.locations is None or loc.name in server.locations:
                 out.append(offering(server, loc.name))
     return out
+
+
+def pool_problems(instance_types: Sequence[str], locations: Sequence[str] | None) -> list[str]:
+    """Why a pool of these types in these locations (``None``: any) cannot work here, in words.
+
+    Only what the catalogue can never satisfy counts; simulated faults (``unavailable``
+    and friends) are capacity answers at creation, not problems of the pool.
+    """
+    known = [loc.name for loc in LOCATIONS]
+    problems = []
+    unknown_locations = [loc for loc in locations or () if loc not in known]
+    if unknown_locations:
+        problems.append(
+            f"kwok has no location {', '.join(unknown_locations)} (it has {', '.join(known)})"
+        )
+    unknown_types = [t for t in instance_types if server_type(t) is None]
+    if unknown_types:
+        problems.append(
+            f"kwok has no server type {', '.join(unknown_types)} "
+            "(see `growthrs offerings --provider kwok`)"
+        )
+    usable = [loc for loc in (known if locations is None else locations) if loc in known]
+    for name in instance_types:
+        server = server_type(name)
+        if server is None or server.locations is None or not usable:
+            continue
+        if not set(server.locations) & set(usable):
+            problems.append(
+                f"kwok sells {name} only in {', '.join(server.locations)}, "
+                f"not in {', '.join(usable)}"
+            )
+    return problems
