@@ -854,3 +854,16 @@ def _validation_message(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err.get("loc", ())) or "spec"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceInfo:
+    """A namespace's labels, which ``namespaceSelector`` in pod (anti-)affinity reads."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse_namespace(obj: Mapping[str, Any]) -> NamespaceInfo:
+    meta = obj.get("metadata") or {}
+    return NamespaceInfo(name=str(meta.get("name", "")), labels=_label_map(meta.get("labels")))

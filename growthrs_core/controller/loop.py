@@ -109,6 +109,7 @@ class Controller:
             on_node=self._on_node,
             on_node_request=self._on_node_request,
             on_group=self._on_group,
+            on_placement=self._on_placement,
             relist_interval=settings.relist_interval,
         )
         self.calls = ProviderCalls(self.memory, timeout=settings.provider_timeout, wake=self.wake)
@@ -176,6 +177,10 @@ class Controller:
     def _on_group(self, *_: Any) -> None:
         self._decide(self.waiting.on_group)
         self.wake.set()
+
+    def _on_placement(self, _kind: str, _key: str, old: Any, new: Any) -> None:
+        if old != new:
+            self._decide(self.waiting.on_placement)
 
     def _decide(self, opens_batch: Callable[[], bool]) -> bool:
         """Apply one watch event to the waiting pods (watch threads share them with

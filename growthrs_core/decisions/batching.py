@@ -102,6 +102,11 @@ class WaitingPods:
         # A group that changed may serve pods it could not before.
         return self._replan(everyone=True)
 
+    def on_placement(self) -> bool:
+        """A claim bound, a volume or storage class changed, a namespace's labels
+        changed: where pods may go changed, also for pods no plan could serve."""
+        return self._replan(everyone=True)
+
     def remember_stuck(self, stuck: Iterable[str]) -> None:
         self.stuck = frozenset(stuck)
         self.open = {k for k in self.waiting if k not in self.stuck}

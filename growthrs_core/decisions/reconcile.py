@@ -68,8 +68,13 @@ def plan_pass(snapshot: Snapshot, memory: LoopMemory, chain: Sequence[Strategy])
             offerings=snapshot.offerings,
             strategies=chain,
             unavailable=memory.unavailable(snapshot.now),
+            namespaces=snapshot.namespaces,
+            claims=snapshot.claims,
+            volumes=snapshot.volumes,
+            storage_classes=snapshot.storage_classes,
             blocked_pools={
-                pool: f"{block.reason}: {block.message}" for pool, block in memory.pool_blocks.items()
+                pool: f"{block.reason}: {block.message}"
+                for pool, block in memory.pool_blocks.items()
             },
         )
     )

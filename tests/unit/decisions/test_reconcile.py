@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from decision_builders import NOW, created, group, node, request, snapshot
+from decision_builders import CATALOGUE, NOW, created, group, node, request, snapshot
 
 from growthrs_core.cluster import PodInfo
 from growthrs_core.decisions.memory import CallKey, DeleteRetry, LoopMemory, seed_from_groups
@@ -171,3 +171,34 @@ def test_a_group_backing_off_creates_nothing_until_the_time_is_up() -> None:
     assert creates(plan) == {} and all(s.transition.status is None for s in plan.steps)
     later = snapshot(groups=[g], node_requests=[request("g-a")], now=NOW + timedelta(seconds=31))
     assert list(creates(tick(later, memory, CFG))) == ["g-a"]
+
+
+def test_the_plan_sees_volumes_and_namespaces_from_the_snapshot() -> None:
+    from growthrs_core.cluster import ClaimInfo, NamespaceInfo
+    from growthrs_core.decisions.reconcile import plan_pass
+    from growthrs_core.decisions.snapshot import build_snapshot
+
+    g = group(pools=[A], locations=["fsn1"])
+    pod = PodInfo(
+        namespace="ns",
+        name="db-0",
+        unschedulable=True,
+        requests=Resources(cpu_millis=500, memory_mib=100),
+        claims=("data",),
+    )
+    unbound = ClaimInfo(namespace="ns", name="data", storage_class="", phase="Pending")
+    snap = build_snapshot(
+        pods=[pod],
+        nodes=[],
+        daemonsets=[],
+        groups=[g],
+        node_requests=[],
+        offerings=CATALOGUE,
+        installed=["kwok"],
+        now=NOW,
+        claims=[unbound],
+        namespaces=[NamespaceInfo("ns", {"team": "a"})],
+    )
+    assert snap.namespaces == {"ns": {"team": "a"}}
+    outcome = plan_pass(snap, LoopMemory(), CHAIN).outcomes["ns/db-0"]
+    assert outcome.kind == "cannot_serve" and outcome.reason == "VolumeNotBound"
