@@ -249,7 +249,9 @@ def test_total_failure_does_not_churn(
         time.sleep(60)  # deliberately: 60 s of total failure, then count
         log = op.log()
         requests = set(re.findall(rf"NodeRequest -/({name}-\w+): Pending:", log))
-        creates = Counter(re.findall(r"provisioning: NodeRequest \S+: creating (\S+) with kwok", log))
+        creates = Counter(
+            re.findall(r"provisioning: NodeRequest \S+: creating (\S+) with kwok", log)
+        )
         needed = 3  # 8 pods of 1 CPU, 3 to a cx32 or cpx31
         assert 0 < len(requests) <= needed, requests
         bound = backoff_steps(60, base)

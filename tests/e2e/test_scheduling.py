@@ -215,11 +215,9 @@ def test_volume_topology_decides_where_the_node_goes(
             lambda: [e for e in events_for(kube, ns, "db-b") if e["reason"] == "VolumeTopology"],
             60,
         )[0]
-        assert (
-            (event["type"] == "Warning"
-            and "nbg1" in event["message"])
-            or "volume" in event["message"]
-        )
+        assert (event["type"] == "Warning" and "nbg1" in event["message"]) or "volume" in event[
+            "message"
+        ]
         assert node_requests(kube, narrow) == [] and group_nodes(kube, narrow) == []
     finally:
         for g in (wide, narrow):

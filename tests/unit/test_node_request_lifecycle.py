@@ -216,9 +216,21 @@ def test_provisioning_node_ready_becomes_ready_and_labels_the_node() -> None:
     assert t.actions == (LabelNode("g-abc", 0, "cx32@fsn1"),)
 
 
+def registered_once(request: NodeRequestView, obs: Observation) -> None:
+    """The request waits: it only notes (once) that its node registered."""
+    t = step(request, obs, NOW, CFG)
+    assert t.actions == () and t.status is not None and t.status.phase == "Provisioning"
+    assert [(c.type, c.status) for c in t.status.conditions] == [("Registered", "True")]
+    again = NodeRequestView(
+        name=request.name, spec=request.spec, status=t.status, creation=request.creation
+    )
+    assert step(again, obs, NOW, CFG) == NOTHING
+
+
 def test_provisioning_waits_while_the_node_is_not_ready_yet() -> None:
     request = nr("Provisioning", [created(at=10)], nodeName="g-abc", currentPool=0)
-    assert step(request, Observation(node=ready_node(ready=False)), NOW, CFG).status is None
+    registered_once(request, Observation(node=ready_node(ready=False)))
+    assert step(request, Observation(node=None), NOW, CFG) == NOTHING  # not registered yet
 
 
 @pytest.mark.parametrize(
@@ -228,7 +240,7 @@ def test_provisioning_waits_while_a_ready_node_still_has_a_startup_taint(key: st
     request = nr("Provisioning", [created(at=10)], nodeName="g-abc", currentPool=0)
     node = ready_node()
     node.taints = (Taint(key=key, value="", effect="NoSchedule"),)
-    assert step(request, Observation(node=node), NOW, CFG).status is None
+    registered_once(request, Observation(node=node))
     late = nr("Provisioning", [created(at=301)], nodeName="g-abc", currentPool=0)
     t = step(late, Observation(node=node), NOW, CFG)
     assert t.status is not None and t.status.attempts[-1].result == "JoinTimeout"
@@ -289,3 +301,25 @@ def test_step_is_idempotent() -> None:
     request = nr()
     obs = Observation(candidates=[CX32, CPX31])
     assert step(request, obs, NOW, CFG) == step(request, obs, NOW, CFG)
+
+
+def conds(t: Any) -> dict[str, str]:
+    return {c.type: c.status for c in t.status.conditions}
+
+
+def test_conditions_follow_the_lifecycle_so_kubectl_wait_works() -> None:
+    action = CreateInstance(0, "kwok", CX32.offering, "g-abc")
+    launched = on_create_result(nr(), action, NodeId("g-abc"), NOW)
+    assert conds(launched) == {"Launched": "True", "Registered": "False", "Ready": "False"}
+    provisioning = NodeRequestView(
+        name="g-abc", spec=nr().spec, status=launched.status, creation=ago(1000)
+    )
+    ready = step(provisioning, Observation(node=ready_node()), NOW, CFG)
+    assert conds(ready) == {"Launched": "True", "Registered": "True", "Ready": "True"}
+    failed = on_create_result(nr(), action, OfferingUnavailable("sold out"), NOW)
+    assert conds(failed) == {"Launched": "False"}
+    late = nr("Provisioning", [created(at=301)], nodeName="g-abc", currentPool=0)
+    timed_out = step(late, Observation(node=None), NOW, CFG)
+    assert conds(timed_out) == {"Launched": "False", "Registered": "False", "Ready": "False"}
+    unmet = step(nr(), Observation(candidates=[]), NOW, CFG)
+    assert unmet.status is not None and conds(unmet)["Ready"] == "False"

@@ -13,7 +13,7 @@ from datetime import datetime
 from growthrs_core.cluster import NodeRequestView
 from growthrs_core.decisions.node_request.launch import excluded, on_create_result, step_pending
 from growthrs_core.decisions.node_request.liveness import check_provisioning, expire
-from growthrs_core.decisions.node_request.registration import joined
+from growthrs_core.decisions.node_request.registration import joined, registered
 from growthrs_core.decisions.node_request.types import (
     NOTHING,
     Action,
@@ -29,6 +29,13 @@ from growthrs_core.decisions.node_request.types import (
 )
 
 
+def failed(
+    nr: NodeRequestView, obs: Observation, now: datetime, cfg: MachineConfig
+) -> Transition | None:
+    transition = check_provisioning(nr, obs, now, cfg)
+    return None if transition is NOTHING else transition
+
+
 def step(
     nr: NodeRequestView,
     obs: Observation,
@@ -42,7 +49,9 @@ def step(
     if nr.status.phase == "Pending":
         return step_pending(nr, obs, now, cfg)
     if nr.status.phase == "Provisioning":
-        return joined(nr, obs, now) or check_provisioning(nr, obs, now, cfg)
+        return (
+            joined(nr, obs, now) or failed(nr, obs, now, cfg) or registered(nr, obs, now) or NOTHING
+        )
     return expire(nr, obs, now, cfg)
 
 

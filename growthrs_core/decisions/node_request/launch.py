@@ -24,6 +24,7 @@ from growthrs_core.decisions.node_request.types import (
     add_attempt,
     node_name_for,
     with_changes,
+    with_conditions,
 )
 from growthrs_core.domain import NodeId
 from growthrs_core.errors import OfferingUnavailable, ProviderError
@@ -67,6 +68,9 @@ def step_pending(
     if chosen is None:
         message = unmet_message(status, obs, bad_pools, bad_offerings)
         new = with_changes(status, now, phase="Unmet", message=message, currentPool=None)
+        new = with_conditions(
+            new, now, Launched=(False, "Unmet", message), Ready=(False, "Unmet", message)
+        )
         return Transition(status=new, events=(Event("Warning", "Unmet", message),))
     if (chosen.pool.provider, chosen.offering.key) in obs.probing:
         return NOTHING
@@ -125,8 +129,13 @@ def on_create_result(
             message=result.message,
         )
         msg = f"{action.provider} has no capacity for {offering}: {result.message}"
+        new = with_conditions(
+            with_changes(status, now, attempts=attempts),
+            now,
+            Launched=(False, "OfferingUnavailable", msg),
+        )
         return Transition(
-            status=with_changes(status, now, attempts=attempts),
+            status=new,
             events=(Event("Warning", "OfferingUnavailable", msg),),
         )
     if isinstance(result, ProviderError):
@@ -141,8 +150,13 @@ def on_create_result(
             retryable=result.retryable,
         )
         msg = f"creating {offering} with {action.provider} failed: {result.message}"
+        new = with_conditions(
+            with_changes(status, now, attempts=attempts),
+            now,
+            Launched=(False, "CreationFailed", msg),
+        )
         return Transition(
-            status=with_changes(status, now, attempts=attempts),
+            status=new,
             events=(Event("Warning", "CreationFailed", msg),),
         )
     attempts = add_attempt(
@@ -164,6 +178,17 @@ def on_create_result(
         nodeName=action.node_name,
         attempts=attempts,
         message=f"creating {offering} with {action.provider}",
+    )
+    new = with_conditions(
+        new,
+        now,
+        Launched=(
+            True,
+            "Created",
+            f"{action.provider} is creating {action.node_name} ({offering})",
+        ),
+        Registered=(False, "Waiting", f"node {action.node_name} has not registered yet"),
+        Ready=(False, "Waiting", f"node {action.node_name} is not ready yet"),
     )
     return Transition(
         status=new,
