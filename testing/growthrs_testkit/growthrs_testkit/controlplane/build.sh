@@ -5,6 +5,7 @@
 #   $CACHE/kubernetes-$KUBERNETES_VERSION/{kube-apiserver,kube-scheduler,kube-controller-manager,kubectl}
 #   $CACHE/etcd-$ETCD_VERSION/etcd
 #   $CACHE/kwok-$KWOK_VERSION/{kwok,kwokctl}
+#   $CACHE/helm-$HELM_VERSION/helm   (for the chart tests in tests/deploy)
 # A binary that already exists is not rebuilt, so a warm run takes seconds.
 # The Go build cache (go env GOCACHE) and module cache are reused as well.
 set -euo pipefail
@@ -97,9 +98,21 @@ build_kwok() {
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" >&2
 }
 
+helm_dir="$CACHE/helm-$HELM_VERSION"
+build_helm() {
+  [[ -x "$helm_dir/helm" ]] && return
+  log "building helm $HELM_VERSION"
+  mkdir -p "$helm_dir"
+  local pkg=helm.sh/helm/v3/internal/version
+  GOBIN="$helm_dir" go install -trimpath \
+    -ldflags "-s -w -X $pkg.version=$HELM_VERSION -X $pkg.gitTreeState=clean" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
+}
+
 build_etcd
 build_kwok
 build_kubernetes
+build_helm
 echo "KUBE_APISERVER=$k8s_dir/kube-apiserver"
 echo "KUBE_SCHEDULER=$k8s_dir/kube-scheduler"
 echo "KUBE_CONTROLLER_MANAGER=$k8s_dir/kube-controller-manager"
@@ -107,3 +120,4 @@ echo "KUBECTL=$k8s_dir/kubectl"
 echo "ETCD=$etcd_dir/etcd"
 echo "KWOK=$kwok_dir/kwok"
 echo "KWOKCTL=$kwok_dir/kwokctl"
+echo "HELM=$helm_dir/helm"
