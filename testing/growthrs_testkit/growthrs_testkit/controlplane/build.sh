@@ -103,10 +103,17 @@ build_helm() {
   [[ -x "$helm_dir/helm" ]] && return
   log "building helm $HELM_VERSION"
   mkdir -p "$helm_dir"
-  local pkg=helm.sh/helm/v3/internal/version
-  GOBIN="$helm_dir" go install -trimpath \
-    -ldflags "-s -w -X $pkg.version=$HELM_VERSION -X $pkg.gitTreeState=clean" \
-    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
+  # As helm's own Makefile: the Kubernetes version `helm template` and `helm lint`
+  # assume is the one of the client-go helm is built with (else v1.20).
+  local gomod client_go k8s_minor
+  gomod="$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  client_go="$(awk '$1 == "k8s.io/client-go" {print $2}' "$gomod")"
+  k8s_minor="$(echo "$client_go" | cut -d. -f2)"
+  local ver=helm.sh/helm/v3/internal/version
+  local ldflags="-s -w -X $ver.version=$HELM_VERSION -X $ver.gitTreeState=clean"
+  ldflags="$ldflags -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor"
+  ldflags="$ldflags -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor"
+  GOBIN="$helm_dir" go install -trimpath -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
 }
 
 build_etcd
