@@ -137,10 +137,13 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     root = tmp_path_factory.mktemp("image")
     src, venv = root / "src", root / "opt-growthrs"
     copy_context(build, src)
+    # pip keeps this machine's index, certificates and timeouts; nothing that would
+    # install elsewhere, and no Python or GrowthRS settings of the caller.
+    elsewhere = {"PIP_TARGET", "PIP_PREFIX", "PIP_ROOT", "PIP_USER", "PIP_EDITABLE"}
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV", "GROWTHRS_"))
+        if k not in elsewhere and not k.startswith(("PYTHON", "VIRTUAL_ENV", "GROWTHRS_"))
     }
     env |= {"PYTHONNOUSERSITE": "1", "COLUMNS": "200", "NO_COLOR": "1"}
     proc = subprocess.run(
