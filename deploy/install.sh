@@ -4,7 +4,7 @@
 #   deploy/install.sh VENV SOURCE [PROVIDER...]
 #
 # The image's one install step (deploy/Dockerfile runs it), and what
-# tests/deploy/test_image.py runs in a clean venv, so that test checks exactly
+# tests/deploy/test_deploy_image.py runs in a clean venv, so that test checks exactly
 # what the image holds. SOURCE is a checkout (the build context); each PROVIDER
 # names a directory plugins/growthrs_<PROVIDER> in it. The core and the providers
 # go in one pip call, so their dependency on growthrs-core resolves to SOURCE,
