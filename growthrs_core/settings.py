@@ -6,7 +6,7 @@ matching ``growthrs run`` flag (``--batch-idle`` for ``batch_idle``); flags win.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -158,8 +158,18 @@ class Settings(BaseSettings):
     leader_retry_period: float = Field(
         default=2.0, gt=0, description="Seconds between attempts to take or renew the Lease."
     )
-    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
-    log_format: str = Field(default="text", description="text or json.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="DEBUG, INFO, WARNING or ERROR."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text, or json: one JSON object per line with noderequest, group, pod, provider and node fields where they apply.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("strategies", mode="before")
     @classmethod

@@ -56,15 +56,26 @@ def handled(fn: F) -> F:
 
 
 def setup_logging(level: str, fmt: str = "text") -> None:
+    """Text lines, or one JSON object per line (python-json-logger: always valid JSON,
+    whatever the message holds) with the structured fields of :mod:`growthrs_core.logfields`."""
+    handler = logging.StreamHandler()
     if fmt == "json":
-        format_ = (
-            '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}'
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={
+                    "asctime": "time",
+                    "levelname": "level",
+                    "name": "logger",
+                    "message": "msg",
+                },
+            )
         )
     else:
-        format_ = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO), format=format_, force=True
-    )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)
     for noisy in ("urllib3", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

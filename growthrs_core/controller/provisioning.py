@@ -48,6 +48,7 @@ from growthrs_core.decisions.node_request.types import last_created
 from growthrs_core.decisions.reconcile import StatusPoll
 from growthrs_core.domain import CreateRequest, NodeId, Taint
 from growthrs_core.errors import MissingConfig, ProviderError, ProviderInternal
+from growthrs_core.logfields import fields
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,7 @@ class Provisioner:
             action.offering.key,
             action.provider,
             action.pool_index,
+            extra=fields(noderequest=nr.name, group=group.name, provider=action.provider),
         )
         future = self.hub.call(action.provider, "create", request)
         self.memory.creating[nr.name] = CreateCall(
@@ -252,6 +254,7 @@ class Provisioner:
                 name,
                 action.provider,
                 (failure.retry_at - now).total_seconds(),
+                extra=fields(noderequest=name, group=group.name, provider=action.provider),
             )
         if failure.block is not None:
             log.warning(
@@ -259,6 +262,7 @@ class Provisioner:
                 group.name,
                 action.pool_index,
                 failure.block.message,
+                extra=fields(group=group.name, provider=action.provider),
             )
 
     def label_node(self, nr: NodeRequestView, action: LabelNode, group: GroupView | None) -> None:

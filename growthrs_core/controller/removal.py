@@ -25,6 +25,7 @@ from growthrs_core.decisions.scale_down import ScaleDownPlan
 from growthrs_core.decisions.snapshot import Snapshot
 from growthrs_core.domain import NodeId
 from growthrs_core.labels import SCALE_DOWN_AT_ANNOTATION, SCALE_DOWN_TAINT_KEY
+from growthrs_core.logfields import fields
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,13 @@ class Remover:
         key = CallKey("delete", node_name)
         if self.calls.busy(key):
             return
-        log.info("removing node %s (%s): %s", node_name, provider or "no provider", reason)
+        log.info(
+            "removing node %s (%s): %s",
+            node_name,
+            provider or "no provider",
+            reason,
+            extra=fields(node=node_name, provider=provider),
+        )
 
         def work() -> None:
             if provider and self.hub.installed(provider):
@@ -79,6 +86,7 @@ class Remover:
                 again.failures,
                 again.due.isoformat(timespec="seconds"),
                 result,
+                extra=fields(node=node_name, provider=provider),
             )
 
         self.memory.removing.add(node_name)

@@ -83,7 +83,9 @@ def test_the_planned_offering_first_then_the_cheapest_that_holds_the_pods(
             scaleDown={"enabled": False},
         ),
     )
-    op = Operator(kubeconfig, tmp_path, env={"GROWTHRS_KWOK_UNAVAILABLE": "cx42@fsn1"}).start()
+    op = Operator(
+        kubeconfig, tmp_path, env={"GROWTHRS_KWOK_UNAVAILABLE": "cx42@fsn1"}, log_format="json"
+    ).start()
     operators.append(op)
     try:
         kube.create(
