@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from growthrs_core.controller.events import EventRecorder, ObjectRef
+from growthrs_core.controller.metrics import NODES_REMOVED
 from growthrs_core.controller.removal import Remover
 from growthrs_core.controller.writes import ApiWrites
 from growthrs_core.decisions.dissolve import Dissolution
@@ -68,6 +69,7 @@ class Dissolver:
                 continue
             if not exit_.evict:
                 self.events.emit(ObjectRef("Node", node.name), "Normal", "Removed", exit_.reason)
+                NODES_REMOVED.labels(node.node_group, "group-deleted").inc()
                 self.remover.start_delete(exit_.provider, node.name, exit_.reason)
                 continue
             if not any(t.key == SCALE_DOWN_TAINT_KEY for t in node.taints):

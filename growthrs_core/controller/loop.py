@@ -19,14 +19,20 @@ from growthrs_core.controller.calls import ProviderCalls
 from growthrs_core.controller.config import ConfigVersions, PoolConfiguration
 from growthrs_core.controller.dissolution import Dissolver
 from growthrs_core.controller.events import EventRecorder
-from growthrs_core.controller.health import (
-    NODE_REQUESTS,
-    PLAN_SECONDS,
-    UNSCHEDULABLE_PODS,
-    HealthServer,
-)
+from growthrs_core.controller.health import HealthServer
 from growthrs_core.controller.kube import Kube
 from growthrs_core.controller.leader import KubeLeaseStore, LeaderElector
+from growthrs_core.controller.metrics import (
+    GROUP_MAX,
+    GROUP_MIN,
+    IS_LEADER,
+    LAST_LOOP,
+    NODE_REQUESTS,
+    NODES,
+    PLAN_DURATION,
+    PROVIDER_RATE_LIMIT_REMAINING,
+    UNSCHEDULABLE_PODS,
+)
 from growthrs_core.controller.providers import ProviderHub
 from growthrs_core.controller.provisioning import Provisioner, group_ref, pod_ref
 from growthrs_core.controller.removal import Remover
@@ -35,12 +41,14 @@ from growthrs_core.controller.writes import ApiWrites
 from growthrs_core.decisions.backoff import BackoffPolicy
 from growthrs_core.decisions.batching import BatchWindow, WaitingPods
 from growthrs_core.decisions.failures import FailurePolicy
+from growthrs_core.decisions.group_status import node_states
 from growthrs_core.decisions.memory import LoopMemory, seed_from_groups
 from growthrs_core.decisions.node_request import MachineConfig
 from growthrs_core.decisions.reconcile import DecisionConfig, plan_pass, tick
 from growthrs_core.decisions.scale_down import ScaleDownConfig
 from growthrs_core.decisions.snapshot import Snapshot
 from growthrs_core.plugins.manager import PluginManager
+from growthrs_core.provider import ReportsRateLimit
 from growthrs_core.settings import Settings
 from growthrs_core.timeutil import now
 
@@ -232,6 +240,7 @@ class Controller:
             len(self.caches.groups.items),
             len(self.caches.node_requests.items),
         )
+        IS_LEADER.set(0 if self.settings.leader_election else 1)
         if self.settings.leader_election and not self._become_leader():
             return self._shutdown()
         self.events.start()
@@ -263,6 +272,7 @@ class Controller:
             self.last_loop = time.monotonic()
             if self.elector.try_acquire_or_renew():
                 log.info("leader election: %s leads", self.elector.identity)
+                IS_LEADER.set(1)
                 self.elector.keep(self.stop_event, self.stop)
                 return True
             self.stop_event.wait(self.elector.retry_period)
@@ -282,6 +292,7 @@ class Controller:
                 self.stop()
                 break
             self.last_loop = moment = time.monotonic()
+            LAST_LOOP.set_to_current_time()
             self.calls.drain()
             self.calls.expire(moment)
             resync = moment >= next_resync
@@ -325,7 +336,7 @@ class Controller:
         started = time.perf_counter()
         plan = plan_pass(snapshot, self.memory, self.chain)
         elapsed = time.perf_counter() - started
-        PLAN_SECONDS.observe(elapsed)
+        PLAN_DURATION.observe(elapsed)
         with self._waiting_lock:
             self.waiting.remember_stuck(plan.stuck())
         UNSCHEDULABLE_PODS.set(sum(1 for p in snapshot.pods if p.unschedulable and not p.node_name))
@@ -348,6 +359,26 @@ class Controller:
                 type_ = "Warning" if planner.is_warning(outcome.reason) else "Normal"
                 emit(key, type_, outcome.reason, outcome.message)
 
+    def _report(self, snapshot: Snapshot, phases: dict[str, int]) -> None:
+        """Set the gauges that describe the cluster as this pass saw it."""
+        for phase, count in phases.items():
+            NODE_REQUESTS.labels(phase).set(count)
+        NODES.clear()
+        for (group_name, pool, state), count in node_states(snapshot).items():
+            NODES.labels(group_name, pool, state).set(count)
+        GROUP_MIN.clear()
+        GROUP_MAX.clear()
+        for group in snapshot.groups:
+            if group.spec is not None:
+                GROUP_MIN.labels(group.name).set(group.spec.minNodes)
+                limit = group.spec.maxNodes
+                GROUP_MAX.labels(group.name).set(-1 if limit is None else limit)
+        for name, provider in self.hub.instantiated().items():
+            if isinstance(provider, ReportsRateLimit):
+                remaining = provider.rate_limit_remaining()
+                if remaining is not None:
+                    PROVIDER_RATE_LIMIT_REMAINING.labels(name).set(remaining)
+
     def tick(self) -> None:
         snapshot = self.snapshot(wait=False)
         self.memory.forget_expired(snapshot.now)
@@ -363,8 +394,7 @@ class Controller:
             self.provisioner.poll_status(poll)
         for step in decided.steps:
             self.provisioner.apply(step.nr, step.transition, step.group)
-        for phase, count in decided.phases.items():
-            NODE_REQUESTS.labels(phase).set(count)
+        self._report(snapshot, decided.phases)
         self.remover.scale_down(decided.scale_down, snapshot)
         self.dissolver.apply(decided.dissolution, snapshot)
         for update in decided.group_statuses:

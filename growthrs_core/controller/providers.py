@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from growthrs_core.controller.metrics import PROVIDER_CALL_DURATION, PROVIDER_ERRORS
 from growthrs_core.decisions.budget import TokenBucket
 from growthrs_core.domain import Offering
 from growthrs_core.errors import MissingConfig, ProviderError, ProviderInternal, UnknownProvider
@@ -161,13 +162,18 @@ class ProviderHub:
         def run() -> Any:
             provider = self.get(name)
             self._spend(name)
+            started = time.monotonic()
             try:
                 return getattr(provider, method)(*args)
-            except ProviderError:
+            except ProviderError as exc:
+                PROVIDER_ERRORS.labels(name, method, type(exc).__name__).inc()
                 raise
             except Exception as exc:
+                PROVIDER_ERRORS.labels(name, method, "ProviderInternal").inc()
                 log.exception("provider %s.%s raised", name, method)
                 raise ProviderInternal(f"{name}.{method} raised {type(exc).__name__}") from None
+            finally:
+                PROVIDER_CALL_DURATION.labels(name, method).observe(time.monotonic() - started)
 
         return self.executor.submit(run)
 

@@ -20,7 +20,7 @@ from growthrs_core.cluster import GroupView, NodeRequestView, PodInfo
 from growthrs_core.controller.calls import ProviderCalls
 from growthrs_core.controller.config import ConfigVersions, node_class_of
 from growthrs_core.controller.events import EventRecorder, ObjectRef
-from growthrs_core.controller.health import NODE_REQUESTS_CREATED, PROVIDER_ERRORS
+from growthrs_core.controller.metrics import LAST_SCALE_UP, NODE_REQUESTS_CREATED, SCALE_UP_FAILURES
 from growthrs_core.controller.providers import ProviderHub
 from growthrs_core.controller.removal import Remover
 from growthrs_core.controller.state import Caches
@@ -51,6 +51,12 @@ from growthrs_core.errors import MissingConfig, ProviderError, ProviderInternal
 from growthrs_core.logfields import fields
 
 log = logging.getLogger(__name__)
+
+
+FAILURE_REASONS = frozenset(
+    {"OfferingUnavailable", "CreationFailed", "JoinTimeout", "Failed", "Unmet"}
+)
+"""Lifecycle events that count as a failed scale-up in ``growthrs_scale_up_failures_total``."""
 
 
 def nr_ref(nr: NodeRequestView) -> ObjectRef:
@@ -117,6 +123,7 @@ class Provisioner:
             if view is None:
                 continue
             NODE_REQUESTS_CREATED.labels(planned.group).inc()
+            LAST_SCALE_UP.labels(planned.group).set_to_current_time()
             self.events.emit(
                 nr_ref(view),
                 "Normal",
@@ -149,6 +156,8 @@ class Provisioner:
                         )
         for event in t.events:
             self.events.emit(nr_ref(nr), event.type, event.reason, event.message)
+            if event.reason in FAILURE_REASONS:
+                SCALE_UP_FAILURES.labels(nr.group, event.reason).inc()
             if group is not None and event.type == "Warning":
                 # Without the NodeRequest's name, the same failure across many
                 # requests is one Event on the group, not one per request.
@@ -214,7 +223,6 @@ class Provisioner:
             if isinstance(result, Exception) and not isinstance(result, ProviderError):
                 result = ProviderInternal(f"{type(result).__name__}: {result}")
             if isinstance(result, ProviderError):
-                PROVIDER_ERRORS.labels(action.provider, type(result).__name__).inc()
                 self._remember_failure(nr.name, action, result, group)
             else:
                 remember_create_success(

@@ -15,7 +15,7 @@ from typing import Any
 
 from growthrs_core.controller.calls import ProviderCalls
 from growthrs_core.controller.events import EventRecorder, ObjectRef
-from growthrs_core.controller.health import NODES_REMOVED
+from growthrs_core.controller.metrics import LAST_SCALE_DOWN, NODES_REMOVED
 from growthrs_core.controller.providers import ProviderHub
 from growthrs_core.controller.writes import ApiWrites
 from growthrs_core.decisions.deletes import next_delete_retry
@@ -126,7 +126,8 @@ class Remover:
                 ObjectRef("Node", node.name), "Normal", "ScaleDownCancelled", unmark.reason
             )
         for removal in decision.removals:
-            NODES_REMOVED.labels(removal.group).inc()
+            NODES_REMOVED.labels(removal.group, "empty").inc()
+            LAST_SCALE_DOWN.labels(removal.group).set_to_current_time()
             self.events.emit(
                 ObjectRef("Node", removal.node),
                 "Normal",

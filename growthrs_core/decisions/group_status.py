@@ -270,3 +270,19 @@ def status_updates(
             continue
         updates.append(GroupStatusUpdate(group.name, status, turned_on(status, group.status)))
     return updates
+
+
+def node_states(snapshot: Snapshot) -> dict[tuple[str, str, str], int]:
+    """Managed nodes by (group, current pool or "none", state): ``ready``, ``not_ready``
+    or ``marked`` (for scale-down), for the ``growthrs_nodes`` metric."""
+    specs = {g.name: g.spec for g in snapshot.groups}
+    counts: dict[tuple[str, str, str], int] = {}
+    for node in snapshot.nodes:
+        identity = node.identity
+        if not identity.managed:
+            continue
+        index = current_pool(identity, specs.get(identity.group))
+        state = "marked" if node.scale_down_at else "ready" if node.ready else "not_ready"
+        key = (identity.group, "none" if index is None else str(index), state)
+        counts[key] = counts.get(key, 0) + 1
+    return counts

@@ -9,6 +9,10 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +21,7 @@ from typing import Any
 import pytest
 
 from growthrs_core.controller.kube import Kube, ngp_path
+from growthrs_testkit.controlplane import installed_paths
 from growthrs_testkit.kube import (
     create_namespace,
     delete_group_and_nodes,
@@ -56,6 +61,25 @@ def ns(kube: Kube) -> Iterator[str]:
     kube.delete(f"/api/v1/namespaces/{name}")
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``/metrics`` as (name, sorted labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
 @pytest.fixture
 def operators(tmp_path: Path) -> Iterator[list[Operator]]:
     started: list[Operator] = []
@@ -83,8 +107,13 @@ def test_the_planned_offering_first_then_the_cheapest_that_holds_the_pods(
             scaleDown={"enabled": False},
         ),
     )
+    port = free_port()
     op = Operator(
-        kubeconfig, tmp_path, env={"GROWTHRS_KWOK_UNAVAILABLE": "cx42@fsn1"}, log_format="json"
+        kubeconfig,
+        tmp_path,
+        env={"GROWTHRS_KWOK_UNAVAILABLE": "cx42@fsn1"},
+        log_format="json",
+        metrics_port=port,
     ).start()
     operators.append(op)
     try:
@@ -107,6 +136,43 @@ def test_the_planned_offering_first_then_the_cheapest_that_holds_the_pods(
             if p["spec"].get("nodeName") == node["metadata"]["name"]
         ]
         assert len(on_node) == 6
+        # Conditions make the request waitable with kubectl.
+        waited = subprocess.run(
+            [
+                installed_paths()["KUBECTL"],
+                "--kubeconfig",
+                kubeconfig,
+                "wait",
+                "--for=condition=Ready",
+                "--timeout=30s",
+                f"noderequests.growthrs.io/{nr['metadata']['name']}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert waited.returncode == 0, waited.stderr
+        # Every line of the run's log is a JSON object; lines about a request say which.
+        lines = [json.loads(line) for line in op.log().splitlines() if line.strip()]
+        assert lines and all({"time", "level", "logger", "msg"} <= set(line) for line in lines)
+        about = [line for line in lines if line.get("noderequest") == nr["metadata"]["name"]]
+        assert any("creating" in line["msg"] and line.get("provider") == "kwok" for line in about)
+        # The metrics say the same, under Prometheus names.
+        scraped = scrape(port)
+        assert scraped[("growthrs_node_requests_created_total", (("group", name),))] == 1
+        failures = (("group", name), ("reason", "OfferingUnavailable"))
+        assert scraped[("growthrs_scale_up_failures_total", failures)] == 1
+        ready = (("group", name), ("pool", "0"), ("state", "ready"))
+        assert scraped[("growthrs_nodes", ready)] == 1
+        errors = (("kind", "OfferingUnavailable"), ("method", "create"), ("provider", "kwok"))
+        assert scraped[("growthrs_provider_errors_total", errors)] == 1
+        calls = (("method", "create"), ("provider", "kwok"))
+        assert scraped[("growthrs_provider_call_duration_seconds_count", calls)] == 2
+        assert scraped[("growthrs_group_max_nodes", (("group", name),))] == -1
+        assert scraped[("growthrs_is_leader", ())] == 1
+        assert ("growthrs_plan_duration_seconds_count", ()) in scraped
+        assert any(k[0] == "growthrs_build_info" for k in scraped)
+        assert not [k for k in scraped if k[0].endswith("_created")], "no _created series"
     finally:
         delete_group_and_nodes(kube, name)
 

@@ -142,6 +142,7 @@ class HetznerProvider:
         self._lock = threading.Lock()
         self._hc: hcloud.Client | None = None
         self._local = threading.local()
+        self._rate_limit_remaining: int | None = None
         self._catalog: _Catalog | None = None
         self._lookups: dict[tuple[str, ...], tuple[float, Any]] = {}
 
@@ -204,7 +205,15 @@ class HetznerProvider:
         self, response: requests.Response, *args: Any, **kwargs: Any
     ) -> requests.Response:
         self._local.headers = response.headers
+        remaining = response.headers.get("RateLimit-Remaining")
+        if remaining is not None:
+            with contextlib.suppress(ValueError):
+                self._rate_limit_remaining = int(remaining)
         return response
+
+    def rate_limit_remaining(self) -> int | None:
+        """Requests Hetzner's budget had left at the last answer (``RateLimit-Remaining``)."""
+        return self._rate_limit_remaining
 
     def _forget_client(self) -> None:
         """After ``unauthorized``: read the token again next time (it may have been rotated)."""
