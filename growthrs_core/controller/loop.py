@@ -381,7 +381,7 @@ class Controller:
 
     def tick(self) -> None:
         snapshot = self.snapshot(wait=False)
-        self.memory.forget_expired(snapshot.now)
+        self.memory.forget_expired(snapshot.now, snapshot.nodes_by_name)
         decided = tick(
             snapshot,
             self.memory,

@@ -75,6 +75,7 @@ class Remover:
             self.memory.removing.discard(node_name)
             if not isinstance(result, Exception):
                 self.memory.delete_retries.pop(node_name, None)
+                self.memory.removed[node_name] = self.clock()
                 return
             again = next_delete_retry(
                 self.memory.delete_retries.get(node_name), provider, reason, result, self.clock()

@@ -65,7 +65,7 @@ def dissolve(snapshot: Snapshot, memory: LoopMemory, grace: float) -> Dissolutio
         if not group.deleting and GROUP_FINALIZER not in group.finalizers:
             out.add_finalizer.append(group.name)
     deleting = {g.name: g for g in snapshot.groups if g.deleting}
-    busy_nodes = memory.removing | set(memory.delete_retries)
+    busy_nodes = memory.leaving()
     for name, group in deleting.items():
         requests = [nr for nr in snapshot.node_requests if nr.group == name and not nr.deleting]
         for nr in requests:

@@ -107,6 +107,8 @@ class LoopMemory:
     """NodeRequest name -> its create call in flight."""
     removing: set[str] = field(default_factory=set)
     """Nodes (instance ids) with a delete call in flight."""
+    removed: dict[str, datetime] = field(default_factory=dict)
+    """Nodes deleted successfully, until the watch sees them go: never deleted twice."""
     calls: set[CallKey] = field(default_factory=set)
     """Every provider call in flight."""
 
@@ -114,9 +116,19 @@ class LoopMemory:
         """Offerings out of planning and fallback at ``now`` (hard backoffs)."""
         return frozenset(k for k, b in self.offering_backoffs.items() if b.hard and b.active(now))
 
-    def forget_expired(self, now: datetime) -> None:
-        """Drop retry times that passed; keep expired backoffs (their count still matters)."""
+    def forget_expired(self, now: datetime, nodes: Iterable[str] = ()) -> None:
+        """Drop retry times that passed and removed nodes the cluster no longer shows
+        (or that were removed long ago); keep expired backoffs (their count still matters)."""
         self.retry_at = {k: v for k, v in self.retry_at.items() if v > now}
+        present = set(nodes)
+        self.removed = {
+            k: v for k, v in self.removed.items() if k in present and (now - v).total_seconds() < 300
+        }
+
+    def leaving(self) -> set[str]:
+        """Nodes being removed, removed already, or waiting for a retry of their removal:
+        no decision removes them again."""
+        return self.removing | set(self.removed) | set(self.delete_retries)
 
 
 def backoffs_from_groups(groups: Iterable[GroupView]) -> dict[OfferingRef, Backoff]:

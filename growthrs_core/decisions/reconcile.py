@@ -159,14 +159,11 @@ def scale_down_plan(
 ) -> ScaleDownPlan:
     """Scale-down on ``snapshot``; ``also_waiting`` are groups about to get NodeRequests."""
     waiting = waiting_groups(snapshot.node_requests, snapshot.pods) | set(also_waiting)
+    leaving = memory.leaving()
     return plan_scale_down(
         # Nodes being removed, or whose removal failed and waits for its retry, are
         # not judged again: that retry (with backoff) is their removal.
-        nodes=[
-            n
-            for n in snapshot.nodes
-            if n.name not in memory.removing and n.name not in memory.delete_retries
-        ],
+        nodes=[n for n in snapshot.nodes if n.name not in leaving],
         pods_by_node=snapshot.pods_by_node,
         groups=snapshot.groups,
         groups_with_waiting_pods=frozenset(waiting),

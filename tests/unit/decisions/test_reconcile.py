@@ -202,3 +202,17 @@ def test_the_plan_sees_volumes_and_namespaces_from_the_snapshot() -> None:
     assert snap.namespaces == {"ns": {"team": "a"}}
     outcome = plan_pass(snap, LoopMemory(), CHAIN).outcomes["ns/db-0"]
     assert outcome.kind == "cannot_serve" and outcome.reason == "VolumeNotBound"
+
+
+def test_a_node_removed_once_is_not_removed_again_before_the_watch_sees_it_go() -> None:
+    g = group(pools=[A])
+    gone = node("n1", age=7200)
+    gone.scale_down_at = "2026-11-30T11:00:00Z"
+    snap = snapshot(groups=[g], nodes=[gone])
+    assert [r.node for r in scale_down_plan(snap, LoopMemory(), CFG).removals] == ["n1"]
+    memory = LoopMemory(removed={"n1": NOW})
+    assert scale_down_plan(snap, memory, CFG).removals == []
+    memory.forget_expired(NOW, snap.nodes_by_name)
+    assert "n1" in memory.removed  # still listed: still remembered
+    memory.forget_expired(NOW, {})
+    assert memory.removed == {}  # the watch saw it go
