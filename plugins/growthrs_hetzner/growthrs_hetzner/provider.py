@@ -540,6 +540,12 @@ class HetznerProvider:
             for key in sorted(optional):
                 with contextlib.suppress(MissingConfig):
                     secret[key] = self._read_secret(ns, sname, key)
+            if nc.userData.kind != "custom":  # e.g. no k3s version: refused, never guessed
+                secret = userdata.builtin_join_values(
+                    nc.userData.kind,
+                    secret,
+                    where=f"{KIND} {nc_name}: joinSecretRef: Secret {ns}/{sname}",
+                )
         offering = request.offering
         values = userdata.node_values(
             node_name=request.node_name,
@@ -788,11 +794,20 @@ class HetznerProvider:
             )
             return problems
         ns, sname = nc.joinSecretRef.namespace, nc.joinSecretRef.name
-        for key in sorted(required):
+        builtin = nc.userData.kind != "custom"
+        # A built-in template's values are checked (versions, interface name): matched
+        # against patterns, never put into a problem, dropped on return.
+        join_values: dict[str, str] = {}
+        for key in sorted(required | optional if builtin else required):
             try:
-                self._read_secret(ns, sname, key)  # the value is dropped at once
+                join_values[key] = self._read_secret(ns, sname, key)
             except ProviderError as exc:
-                problems.append(f"{what}: joinSecretRef: {exc.message}: {validation.NOT_JOIN}")
+                if key in required:
+                    problems.append(f"{what}: joinSecretRef: {exc.message}: {validation.NOT_JOIN}")
+        if builtin:
+            problems += userdata.builtin_join_problems(
+                nc.userData.kind, join_values, where=f"{what}: joinSecretRef: Secret {ns}/{sname}"
+            )
         return problems
 
 

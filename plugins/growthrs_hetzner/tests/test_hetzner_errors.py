@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 
 import pytest
 from hcloud import APIException
-from hetzner_support import TOKEN, create_request, k3s_class
+from hetzner_support import JOIN, JOIN_SECRET, TOKEN, create_request, k3s_class
 from pydantic import SecretStr
 
 from growthrs_core import (
@@ -222,8 +224,10 @@ def test_token_never_leaks(
     make_provider: Callable[..., HetznerProvider],
     caplog: pytest.LogCaptureFixture,
     sleeps: list[float],
+    secrets: dict[tuple[str, str, str], str],
 ) -> None:
-    """Scan every log record and every error message of a busy, failing session."""
+    """Scan every log record and every error message of a busy, failing session, for the
+    API token and for the join Secret's token and CA hash."""
     caplog.set_level(logging.DEBUG)
     provider = make_provider()
     errors: list[BaseException] = []
@@ -269,8 +273,16 @@ def test_token_never_leaks(
         *bad.validate_pool(pool),
         *make_provider(token=None, token_secret="kube-system/hcloud/token").validate_pool(pool),
     ]
-    assert len(problems) >= 4
-    assert len(errors) >= 5
+    # Join Secrets the built-in templates refuse: no k3s version, a kubeadm too old.
+    kubeadm = {"userData": {"kind": "kubeadm"}, "joinSecretRef": k3s_class()["joinSecretRef"]}
+    del secrets[(*JOIN, "version")]
+    secrets[(*JOIN, "kubernetesVersion")] = "v1.29"
+    for node_class in (k3s_class(), kubeadm):
+        request = create_request(provider, "node-5", node_class=node_class)
+        attempt(partial(provider.create, request))
+        problems += provider.validate_pool(replace(pool, node_class=node_class))
+    assert len(problems) >= 6
+    assert len(errors) >= 7
     texts = [r.getMessage() for r in caplog.records] + [str(r.args) for r in caplog.records]
     texts += problems
     for exc in errors:
@@ -280,6 +292,8 @@ def test_token_never_leaks(
     assert caplog.records  # the session did log
     leaks = [t for t in texts if TOKEN in t or TOKEN[:20] in t]
     assert leaks == []
+    join_values = (JOIN_SECRET["token"], JOIN_SECRET["caCertHash"])
+    assert [t for t in texts if any(v in t for v in join_values)] == []
 
 
 # -- what each failure means to the core ---------------------------------------------------

@@ -319,7 +319,11 @@ def hz(
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": secret},
-                "stringData": {"server": "https://10.0.0.2:6443", "token": f"K10e2e::{run}"},
+                "stringData": {
+                    "server": "https://10.0.0.2:6443",
+                    "token": f"K10e2e::{run}",
+                    "version": "v1.33.4+k3s1",
+                },
             },
         )
         kube.create(NODE_CLASS_PATH, _node_class_body(env.node_class, secret))
