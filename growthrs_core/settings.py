@@ -50,6 +50,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest a batch of unschedulable pods waits before planning.",
     )
+    batch_first_plan: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "Longest a batch waits after its first pod even while pods keep arriving"
+            " (0: wait for batch_idle or batch_max)."
+        ),
+    )
     resync_interval: float = Field(
         default=30.0, gt=0, description="Seconds between full reconciles even without events."
     )

@@ -108,7 +108,7 @@ class Controller:
         self.memory = LoopMemory()
         self.wake = threading.Event()
         self.stop_event = threading.Event()
-        self.batch = BatchWindow(settings.batch_idle, settings.batch_max)
+        self.batch = BatchWindow(settings.batch_idle, settings.batch_max, settings.batch_first_plan)
         self.waiting = WaitingPods()
         self._waiting_lock = threading.Lock()
         self.caches = Caches(

@@ -122,7 +122,9 @@ class LoopMemory:
         self.retry_at = {k: v for k, v in self.retry_at.items() if v > now}
         present = set(nodes)
         self.removed = {
-            k: v for k, v in self.removed.items() if k in present and (now - v).total_seconds() < 300
+            k: v
+            for k, v in self.removed.items()
+            if k in present and (now - v).total_seconds() < 300
         }
 
     def leaving(self) -> set[str]:

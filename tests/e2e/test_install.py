@@ -401,7 +401,11 @@ class World:
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": name},
-                "stringData": {"server": "https://10.0.0.2:6443", "token": f"K10join::{self.run}"},
+                "stringData": {
+                    "server": "https://10.0.0.2:6443",
+                    "token": f"K10join::{self.run}",
+                    "version": "v1.33.4+k3s1",  # the server's, so the agent matches it
+                },
             },
         )
         self.cleanup.append(lambda: self.kube.delete(f"/api/v1/namespaces/{NS}/secrets/{name}"))
@@ -645,8 +649,9 @@ def test_without_create_on_noderequests_scale_up_stops_with_a_clear_log_line(
     op = w.start()
     op.wait_for_log(" leads", 60)
     w.deploy("stuck", kwok, 1)
-    line = op.wait_for_log(f"cannot create NodeRequest for group {kwok}", SCALE_UP_BOUND)
-    print(line)
+    raw = op.wait_for_log(f"cannot create NodeRequest for group {kwok}", SCALE_UP_BOUND)
+    print(raw)
+    line = json.loads(raw)["msg"]  # the Deployment logs JSON: one object per line
     assert "forbidden" in line and 'cannot create resource "noderequests"' in line, line
     assert f"system:serviceaccount:{NS}:{SA}" in line, line
     assert not node_requests(w.kube, kwok)
