@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from growthrs_core import planner
 from growthrs_core.controller.calls import ProviderCalls
 from growthrs_core.controller.config import ConfigVersions, PoolConfiguration
 from growthrs_core.controller.dissolution import Dissolver
@@ -23,32 +22,26 @@ from growthrs_core.controller.health import HealthServer
 from growthrs_core.controller.kube import Kube
 from growthrs_core.controller.leader import KubeLeaseStore, LeaderElector
 from growthrs_core.controller.metrics import (
-    GROUP_MAX,
-    GROUP_MIN,
     IS_LEADER,
     LAST_LOOP,
-    NODE_REQUESTS,
-    NODES,
     PLAN_DURATION,
-    PROVIDER_RATE_LIMIT_REMAINING,
     UNSCHEDULABLE_PODS,
+    report,
 )
 from growthrs_core.controller.providers import ProviderHub
-from growthrs_core.controller.provisioning import Provisioner, group_ref, pod_ref
+from growthrs_core.controller.provisioning import Provisioner, group_ref
 from growthrs_core.controller.removal import Remover
 from growthrs_core.controller.state import Caches, cached_snapshot, secret_reader
 from growthrs_core.controller.writes import ApiWrites
 from growthrs_core.decisions.backoff import BackoffPolicy
 from growthrs_core.decisions.batching import BatchWindow, WaitingPods
 from growthrs_core.decisions.failures import FailurePolicy
-from growthrs_core.decisions.group_status import node_states
 from growthrs_core.decisions.memory import LoopMemory, seed_from_groups
 from growthrs_core.decisions.node_request import MachineConfig
 from growthrs_core.decisions.reconcile import DecisionConfig, plan_pass, tick
 from growthrs_core.decisions.scale_down import ScaleDownConfig
 from growthrs_core.decisions.snapshot import Snapshot
 from growthrs_core.plugins.manager import PluginManager
-from growthrs_core.provider import ReportsRateLimit
 from growthrs_core.settings import Settings
 from growthrs_core.timeutil import now
 
@@ -343,41 +336,8 @@ class Controller:
         if plan.new_nodes:
             log.info("plan: %d new node(s) in %.3fs", len(plan.new_nodes), elapsed)
         self.provisioner.create_requests(plan, dict(snapshot.groups_by_name))
-        self._pod_events(plan, snapshot)
+        self.provisioner.pod_events(plan, snapshot)
         return snapshot
-
-    def _pod_events(self, plan: planner.Plan, snapshot: Snapshot) -> None:
-        def emit(key: str, type_: str, reason: str, message: str) -> None:
-            pod = snapshot.pods_by_key.get(key)
-            if pod is not None:
-                self.events.emit(pod_ref(pod), type_, reason, message)
-
-        for key, outcome in plan.outcomes.items():
-            if outcome.kind == "planned":
-                emit(key, "Normal", "TriggeredScaleUp", outcome.message)
-            elif outcome.kind == "cannot_serve":
-                type_ = "Warning" if planner.is_warning(outcome.reason) else "Normal"
-                emit(key, type_, outcome.reason, outcome.message)
-
-    def _report(self, snapshot: Snapshot, phases: dict[str, int]) -> None:
-        """Set the gauges that describe the cluster as this pass saw it."""
-        for phase, count in phases.items():
-            NODE_REQUESTS.labels(phase).set(count)
-        NODES.clear()
-        for (group_name, pool, state), count in node_states(snapshot).items():
-            NODES.labels(group_name, pool, state).set(count)
-        GROUP_MIN.clear()
-        GROUP_MAX.clear()
-        for group in snapshot.groups:
-            if group.spec is not None:
-                GROUP_MIN.labels(group.name).set(group.spec.minNodes)
-                limit = group.spec.maxNodes
-                GROUP_MAX.labels(group.name).set(-1 if limit is None else limit)
-        for name, provider in self.hub.instantiated().items():
-            if isinstance(provider, ReportsRateLimit):
-                remaining = provider.rate_limit_remaining()
-                if remaining is not None:
-                    PROVIDER_RATE_LIMIT_REMAINING.labels(name).set(remaining)
 
     def tick(self) -> None:
         snapshot = self.snapshot(wait=False)
@@ -394,7 +354,7 @@ class Controller:
             self.provisioner.poll_status(poll)
         for step in decided.steps:
             self.provisioner.apply(step.nr, step.transition, step.group)
-        self._report(snapshot, decided.phases)
+        report(snapshot, decided.phases, self.hub)
         self.remover.scale_down(decided.scale_down, snapshot)
         self.dissolver.apply(decided.dissolution, snapshot)
         for update in decided.group_statuses:

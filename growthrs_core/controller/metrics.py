@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram, Info, disable_created_metrics
+
+from growthrs_core.decisions.group_status import node_states
+from growthrs_core.provider import ReportsRateLimit
+
+if TYPE_CHECKING:
+    from growthrs_core.controller.providers import ProviderHub
+    from growthrs_core.decisions.snapshot import Snapshot
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -82,3 +90,24 @@ def _version() -> str:
 
 
 BUILD.info({"version": _version(), "python": platform.python_version()})
+
+
+def report(snapshot: Snapshot, phases: dict[str, int], hub: ProviderHub) -> None:
+    """Set the gauges that describe the cluster as one pass saw it."""
+    for phase, count in phases.items():
+        NODE_REQUESTS.labels(phase).set(count)
+    NODES.clear()
+    for (group_name, pool, state), count in node_states(snapshot).items():
+        NODES.labels(group_name, pool, state).set(count)
+    GROUP_MIN.clear()
+    GROUP_MAX.clear()
+    for group in snapshot.groups:
+        if group.spec is not None:
+            GROUP_MIN.labels(group.name).set(group.spec.minNodes)
+            limit = group.spec.maxNodes
+            GROUP_MAX.labels(group.name).set(-1 if limit is None else limit)
+    for name, provider in hub.instantiated().items():
+        if isinstance(provider, ReportsRateLimit):
+            remaining = provider.rate_limit_remaining()
+            if remaining is not None:
+                PROVIDER_RATE_LIMIT_REMAINING.labels(name).set(remaining)

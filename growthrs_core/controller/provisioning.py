@@ -46,6 +46,7 @@ from growthrs_core.decisions.node_request.launch import creation_labels
 from growthrs_core.decisions.node_request.registration import ready_labels
 from growthrs_core.decisions.node_request.types import last_created
 from growthrs_core.decisions.reconcile import StatusPoll
+from growthrs_core.decisions.snapshot import Snapshot
 from growthrs_core.domain import CreateRequest, NodeId, Taint
 from growthrs_core.errors import MissingConfig, ProviderError, ProviderInternal
 from growthrs_core.logfields import fields
@@ -132,6 +133,19 @@ class Provisioner:
                 f"memory {planned.requirements.memory}; planned {planned.offering.key}",
             )
         return created
+
+    def pod_events(self, plan: planner.Plan, snapshot: Snapshot) -> None:
+        """Tell each pending pod what the plan does for it: ``TriggeredScaleUp``, or an
+        Event whose reason is the rule that keeps it from being served."""
+        for key, outcome in plan.outcomes.items():
+            pod = snapshot.pods_by_key.get(key)
+            if pod is None:
+                continue
+            if outcome.kind == "planned":
+                self.events.emit(pod_ref(pod), "Normal", "TriggeredScaleUp", outcome.message)
+            elif outcome.kind == "cannot_serve":
+                type_ = "Warning" if planner.is_warning(outcome.reason) else "Normal"
+                self.events.emit(pod_ref(pod), type_, outcome.reason, outcome.message)
 
     # -- transitions ---------------------------------------------------------------------
 
