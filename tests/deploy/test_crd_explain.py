@@ -34,6 +34,13 @@ def test_every_field_has_a_plain_text_description(kind: str) -> None:
         assert not found, f"{kind}:\n  " + "\n  ".join(found)
 
 
+def test_every_field_of_every_shipped_crd_has_a_description() -> None:
+    """The plugins' CRDs too (HetznerNodeClass): every file in crds/."""
+    for path in sorted(CRDS.glob("*.yaml")):
+        found = problems(yaml.safe_load(path.read_text()))
+        assert not found, f"{path.name}:\n  " + "\n  ".join(found)
+
+
 def test_the_walk_reaches_nested_fields_of_arrays() -> None:
     root = CORE["NodeGroupWithPriority"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     paths = {p for p, _ in fields(root, "ngp")}
