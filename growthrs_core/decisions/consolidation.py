@@ -55,6 +55,8 @@ from growthrs_core.decisions.snapshot import Snapshot
 from growthrs_core.domain import Offering
 from growthrs_core.labels import REGION_LABEL, ZONE_LABEL
 from growthrs_core.planner import Plan, PlannedNode
+from growthrs_core.planner.existing import place_on_existing
+from growthrs_core.planner.selection import classify
 from growthrs_core.timeutil import parse_time
 
 PlanFn = Callable[[Snapshot], Plan]
@@ -209,6 +211,27 @@ def simulate(
         node_requests=[*snapshot.node_requests, *extra_requests],
     )
     return Simulation(plan(view), frozenset(moved))
+
+
+def fits_elsewhere(snapshot: Snapshot, pods: Sequence[PodInfo], leaving: Iterable[str]) -> bool:
+    """Whether ``pods`` would fit the free room of nodes that are not ``leaving``, by the
+    planner's rules for existing nodes (conservative: pods with inter-pod constraints
+    beyond the hostname never count as fitting)."""
+    gone = set(leaving)
+    nodes = [n for n in snapshot.nodes if n.name not in gone]
+    bound = {
+        name: [p for p in on if not p.terminal and p.error is None]
+        for name, on in snapshot.pods_by_node.items()
+        if name not in gone
+    }
+    moving = [
+        _pending(p, snapshot.nodes_by_name[p.node_name])
+        if p.node_name in snapshot.nodes_by_name
+        else p
+        for p in pods
+    ]
+    fitted = place_on_existing(classify(moving), nodes, bound)
+    return all(p.key in fitted for p in moving)
 
 
 def in_flight_requests(replacements: Iterable[PlannedNode]) -> list[NodeRequestView]:
