@@ -128,11 +128,11 @@ class ScaleDown(_Model):
             " existed) before it may be consolidated."
         ),
     )
-    utilisationThreshold: Annotated[float, Field(gt=0, le=1)] | None = Field(
+    utilisationThreshold: Annotated[float, Field(ge=0.01, le=1)] | None = Field(
         default=None,
         description=(
             "With WhenUnderutilized: only nodes whose requested CPU and memory are both below"
-            " this share of allocatable (0-1, as Cluster Autoscaler's"
+            " this share of allocatable (0.01-1, as Cluster Autoscaler's"
             " scale-down-utilization-threshold) are candidates. Unset: any node whose"
             " removal saves money."
         ),

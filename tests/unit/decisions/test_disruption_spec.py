@@ -84,3 +84,10 @@ def test_a_node_removal_shows_reason_phase_and_pending_evictions() -> None:
     assert NodeRemovalStatus().phase == "Candidate"
     budget = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert budget["properties"]["status"]["properties"]["blockedByPDB"]["type"] == "array"
+
+
+def test_the_schemas_use_only_openapi_v3_0_bounds() -> None:
+    """The apiserver reads exclusiveMinimum as a boolean (OpenAPI 3.0): a numeric one,
+    as pydantic writes for gt=, makes the whole CRD unreadable."""
+    text = str(core_crds())
+    assert "exclusiveMinimum" not in text and "exclusiveMaximum" not in text
