@@ -64,6 +64,8 @@ PlanFn = Callable[[Snapshot], Plan]
 
 REQUIRED: tuple[DisruptionReason, ...] = ("Drifted", "Expired")
 """Reasons that replace a node whatever it costs, before any consolidation."""
+COMBINE_SIMULATIONS = 8
+"""Simulations kept back from single moves for finding how many go together."""
 
 
 @dataclass(frozen=True)
@@ -424,38 +426,39 @@ def decide(
             snapshot.now,
         )
 
-    def with_move(move: Move) -> Simulation:
+    def without(extra: Sequence[Move]) -> Simulation:
+        """The cluster without the nodes chosen so far and ``extra``."""
         nonlocal sims
         sims -= 1
         nodes = dict(leaving)
-        nodes.update((m.node.name, m.node) for m in [*chosen.moves, move])
+        nodes.update((m.node.name, m.node) for m in [*chosen.moves, *extra])
         return simulate(snapshot, nodes, plan)
 
-    def take(move: Move, sim: Simulation) -> None:
-        chosen.moves.append(move)
+    def take(moves: Sequence[Move], sim: Simulation) -> None:
+        chosen.moves.extend(moves)
         chosen.sim = sim
-        chosen.used[move.group] += 1
+        for move in moves:
+            chosen.used[move.group] += 1
 
-    def marginal(move: Move, sim: Simulation) -> tuple[float | None, str | None]:
-        """What adding ``move`` saves per hour, or why it must not be added."""
+    def saving_of(moves: Sequence[Move], sim: Simulation) -> tuple[float | None, str | None]:
+        """What adding ``moves`` saves per hour, or why they must not be added."""
         problem = sim.problem(requests)
         if problem is not None:
             return None, problem
-        if move.reason in REQUIRED:
+        if all(m.reason in REQUIRED for m in moves):
             return 0.0, None
-        assert move.cost is not None
         added = sim.replacements()
-        before = chosen.sim.replacements()
-        saving = move.cost - (
+        extra_nodes = len(added) - len(chosen.sim.replacements())
+        if extra_nodes > len(moves):
+            return None, f"its pods would need {extra_nodes} new nodes"
+        saving = sum(m.cost or 0.0 for m in moves) - (
             sum(n.offering.cost_per_hour for n in added) - chosen.replacement_cost()
         )
-        if len(added) - len(before) > 1:
-            return None, f"its pods would need {len(added) - len(before)} new nodes"
         if saving <= cfg.min_saving:
             return None, f"moving its pods would not save anything ({saving:+.4f}/h)"
         return saving, None
 
-    # Expired and drifted nodes first, oldest first.
+    # Expired and drifted nodes first, oldest first, one simulation each.
     required = [m for m in moves if m.reason in REQUIRED]
     required.sort(key=lambda m: (REQUIRED.index(m.reason), m.node.creation, m.node.name))
     for move in required:
@@ -465,14 +468,16 @@ def decide(
         if sims <= 1:
             skipped[move.node.name] = f"{move.why}; not simulated yet (next time)"
             continue
-        sim = with_move(move)
-        _, why = marginal(move, sim)
+        sim = without([move])
+        _, why = saving_of([move], sim)
         if why is None:
-            take(move, sim)
+            take([move], sim)
         else:
             skipped[move.node.name] = f"{move.why}; {why}"
 
-    # Then underutilised nodes: each alone, best saving per disrupted pod first, then together.
+    # Then underutilised nodes: each alone (those that look emptiest first), ranked by
+    # saving per disrupted pod; then the longest run of the best that still holds
+    # together, found by halving (a few simulations, however many nodes).
     under = [m for m in moves if m.reason == "Underutilized"]
     under.sort(
         key=lambda m: (
@@ -482,36 +487,62 @@ def decide(
             m.node.name,
         )
     )
-    base_moves = len(chosen.moves)
+    reserve = COMBINE_SIMULATIONS
     singles: list[tuple[float, float, Move, Simulation]] = []
     for move in under:
         if allowance(move) <= 0:
             skipped[move.node.name] = f"{move.why}; waiting for the disruption budget"
             continue
-        if sims <= 1:
+        if sims <= reserve:
             skipped[move.node.name] = f"{move.why}; not simulated yet (next time)"
             continue
-        sim = with_move(move)
-        saving, why = marginal(move, sim)
+        sim = without([move])
+        saving, why = saving_of([move], sim)
         if saving is None:
             skipped[move.node.name] = f"{move.why}; {why}"
             continue
         singles.append((saving / max(1, len(move.pods)), saving, move, sim))
     singles.sort(key=lambda s: (-s[0], -s[1], s[2].node.name))
-    for _, _, move, sim in singles:
-        if allowance(move) <= 0:
+    run: list[Move] = []
+    within = Counter(chosen.used)
+    for _, _, move, _ in singles:
+        group = snapshot.groups_by_name[move.group]
+        assert group.spec is not None
+        room = allowed_disruptions(
+            group.spec,
+            move.reason,
+            totals[move.group],
+            disrupting[move.group] + within[move.group],
+            snapshot.now,
+        )
+        if room <= 0:
             skipped[move.node.name] = f"{move.why}; waiting for the disruption budget"
             continue
-        if len(chosen.moves) > base_moves:
-            if sims <= 1:
-                skipped[move.node.name] = f"{move.why}; not simulated with the others yet"
-                continue
-            sim = with_move(move)
-            saving, why = marginal(move, sim)
+        within[move.group] += 1
+        run.append(move)
+    if run:
+        best, best_sim, best_saving = 1, singles[0][3], singles[0][1]
+        low, high = 1, len(run)
+        while low < high and sims > 1:
+            mid = (low + high + 1) // 2
+            sim = without(run[:mid])
+            saving = saving_of(run[:mid], sim)[0]
             if saving is None:
-                skipped[move.node.name] = f"{move.why}; together with the others: {why}"
-                continue
-        take(move, sim)
+                high = mid - 1
+            else:
+                low = best = mid
+                best_sim, best_saving = sim, saving
+        # Fewer disruptions for the same saving: drop moves at the end that add nothing
+        # (say, four nodes for one new one where three would just go).
+        while best > 1 and sims > 1:
+            sim = without(run[: best - 1])
+            saving = saving_of(run[: best - 1], sim)[0]
+            if saving is None or saving < best_saving - cfg.min_saving:
+                break
+            best, best_sim, best_saving = best - 1, sim, saving
+        take(run[:best], best_sim)
+        for move in run[best:]:
+            skipped[move.node.name] = f"{move.why}; not together with the others this time"
 
     if not chosen.moves:
         return DisruptionDecision(skipped=skipped)
