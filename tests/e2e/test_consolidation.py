@@ -522,3 +522,34 @@ def test_sigkill_mid_drain_loses_nothing_and_deletes_the_instance_once(
     ]
     print(f"SIGKILL mid-drain: {node} deleted {len(deleted)} time(s)")
     assert len(deleted) == 1, deleted
+
+
+# -- the benchmark --------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(400)
+def test_the_consolidation_benchmark_runs(kube_cluster: Any, tmp_path: Path) -> None:
+    """``python -m bench.consolidation --smoke`` runs and its figures add up."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "consolidation.json"
+    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench.consolidation", "--smoke"),
+            *("--json", str(out), "--kubeconfig", str(kube_cluster.kubeconfig)),
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=360,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["cost_before"] > run["cost_steady"] >= run["cost_optimum"] > 0
+    assert run["lost_pods"] == 0 and run["pdb_violations"] == 0
