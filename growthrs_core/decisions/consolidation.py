@@ -299,6 +299,7 @@ def candidates(
     now = snapshot.now
     recorded = {r.node for r in removals}
     keep = protected_nodes(removals, snapshot.node_requests)
+    joining = {nr.name for nr in snapshot.node_requests if nr.in_flight}
     moves: list[Move] = []
     skipped: dict[str, str] = {}
     for node in sorted(snapshot.nodes, key=lambda n: n.name):
@@ -309,6 +310,8 @@ def candidates(
             continue  # being removed, just removed or cancelled, or a replacement
         if node.name in memory.removing or node.name in memory.delete_retries:
             continue
+        if node.identity.node_request in joining or not node.accepts_pods:
+            continue  # not joined yet: it may still be getting its labels
         spec = group.spec
         pods = snapshot.pods_by_node.get(node.name, ())
         to_move = tuple(p for p in pods if movable(p) and not p.deleting)
@@ -346,7 +349,7 @@ def _reason(
     scale_down = spec.scaleDown
     if scale_down.consolidation != "WhenUnderutilized" or not scale_down.enabled:
         return None, ""
-    if not pods or not node.ready or node.scale_down_at:
+    if not pods or node.scale_down_at:
         return None, ""  # empty nodes are scale-down's (decisions.scale_down)
     changed = _last_change(node, pods)
     wait = scale_down.consolidate_after_seconds

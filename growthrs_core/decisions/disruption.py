@@ -302,14 +302,15 @@ def drift(node: NodeInfo, group: GroupView) -> str | None:
 def template_stamps(
     nodes: Iterable[NodeInfo], groups: Mapping[str, GroupView]
 ) -> list[tuple[str, str]]:
-    """(node, hash) for managed nodes not yet stamped whose group admits them now."""
+    """(node, hash) for managed nodes that accept pods, not yet stamped, whose group
+    admits them now."""
     stamps: list[tuple[str, str]] = []
     for node in nodes:
         group = groups.get(node.node_group)
         if node.template_hash or node.deleting or group is None or group.spec is None:
             continue
-        if group.deleting or not node.identity.provider:
-            continue
+        if group.deleting or not node.identity.provider or not node.accepts_pods:
+            continue  # a node that has not joined yet may still be getting its labels
         if _direct_drift(node, group.spec, group.name) is not None:
             continue
         pool = current_pool(node.identity, group.spec)

@@ -58,6 +58,8 @@ from growthrs_core.strategies import Strategy
 
 STATUS_POLL_INTERVAL = 5.0
 """Seconds between two ``status`` calls for the same Provisioning instance."""
+STAMPS_PER_TICK = 50
+"""Nodes first seen whose template hash is recorded in one tick at most (the rest next)."""
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,7 @@ def tick(
         phases=phases,
         dissolution=dissolve(snapshot, memory, cfg.orphan_grace),
         removals=drain_steps(snapshot, memory, cfg, removals),
-        stamps=template_stamps(snapshot.nodes, snapshot.groups_by_name),
+        stamps=template_stamps(snapshot.nodes, snapshot.groups_by_name)[:STAMPS_PER_TICK],
     )
 
 

@@ -303,3 +303,20 @@ def test_cost_and_utilisation() -> None:
     assert node_cost(node("a"), CATALOGUE) == 0.02
     assert node_cost(node("a", instance_type="cx99"), CATALOGUE) is None
     assert utilisation(node("a"), [pod("p", "a", cpu=1000), pod("q", "a", cpu=2000)]) == 0.75
+
+
+def test_a_node_still_joining_is_not_judged() -> None:
+    # Its labels may still be on their way: no drift, no consolidation until it joined.
+    g = group(pools=[CX32], locations=["fsn1"], labels={"team": "b"})
+    joining = node("new", ready=False)
+    flight = node("flight", team="a", **{"growthrs.io/node-request": "g-f"})
+    nr = request("g-f", "Provisioning", nodeName="flight")
+    snap = snapshot(
+        groups=[g],
+        nodes=[joining, flight],
+        pods=[pod("p1", "new"), pod("p2", "flight")],
+        node_requests=[nr],
+        offerings=CATALOGUE,
+    )
+    decision = run(snap, [])
+    assert decision.batch is None and decision.skipped == {}

@@ -251,3 +251,8 @@ def test_replacement_nodes_are_protected_while_the_removal_runs() -> None:
     other = request("g-o", "Ready", nodeName="g-o")
     assert protected_nodes([removal("n", replacements=["g-r"])], [nr, other]) == {"g-r"}
     assert protected_nodes([removal("n", "Deleted", replacements=["g-r"])], [nr]) == frozenset()
+
+
+def test_nodes_that_have_not_joined_are_not_stamped() -> None:
+    g = drifted_group()
+    assert template_stamps([node("a", ready=False)], {"g": g}) == []
