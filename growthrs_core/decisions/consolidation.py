@@ -64,6 +64,8 @@ PlanFn = Callable[[Snapshot], Plan]
 
 REQUIRED: tuple[DisruptionReason, ...] = ("Drifted", "Expired")
 """Reasons that replace a node whatever it costs, before any consolidation."""
+PATIENCE = 120.0
+"""Seconds a pending pod the planner places holds consolidation back at most."""
 COMBINE_SIMULATIONS = 8
 """Simulations kept back from single moves for finding how many go together."""
 
@@ -372,6 +374,14 @@ def _refusal(node: NodeInfo, pods: Sequence[PodInfo], disruption: Disruption) ->
 # -- choosing -----------------------------------------------------------------------------
 
 
+def _recently_unschedulable(pod: PodInfo | None, now: datetime) -> bool:
+    """A pending pod about to be placed holds consolidation back, for a while: one the
+    planner has said fits for longer than :data:`PATIENCE` is not being placed after all
+    (the scheduler knows something the planner does not) and must not hold it forever."""
+    since = parse_time(pod.unschedulable_since) if pod is not None else None
+    return since is None or (now - since).total_seconds() < PATIENCE
+
+
 @dataclass
 class _Chosen:
     moves: list[Move]
@@ -402,7 +412,9 @@ def decide(
     busy = [
         k
         for k, o in baseline.plan.outcomes.items()
-        if k not in baseline.moved and o.kind in ("fits_existing", "in_flight")
+        if k not in baseline.moved
+        and o.kind in ("fits_existing", "in_flight")
+        and _recently_unschedulable(snapshot.pods_by_key.get(k), snapshot.now)
     ]
     if busy:
         return DisruptionDecision(waiting=f"{len(busy)} pending pod(s) are about to be placed")

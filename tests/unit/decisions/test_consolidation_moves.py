@@ -320,3 +320,13 @@ def test_a_node_still_joining_is_not_judged() -> None:
     )
     decision = run(snap, [])
     assert decision.batch is None and decision.skipped == {}
+
+
+def test_a_pod_the_planner_places_but_the_scheduler_does_not_holds_back_only_so_long() -> None:
+    nodes = [node("a"), node("b")]
+    waiting = pod("small", cpu=500, unschedulable=True, unschedulable_since=ago(60))
+    decision = run(*cluster(consolidating(), nodes, [pod("p1", "a"), pod("p2", "b"), waiting]))
+    assert decision.waiting == "1 pending pod(s) are about to be placed"
+    stuck = pod("small", cpu=500, unschedulable=True, unschedulable_since=ago(600))
+    decision = run(*cluster(consolidating(), nodes, [pod("p1", "a"), pod("p2", "b"), stuck]))
+    assert decision.waiting == "" and decision.batch is not None
