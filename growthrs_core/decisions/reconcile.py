@@ -87,8 +87,7 @@ def plan_pass(snapshot: Snapshot, memory: LoopMemory, chain: Sequence[Strategy])
             strategies=chain,
             unavailable=memory.unavailable(snapshot.now),
             blocked_pools={
-                pool: f"{block.reason}: {block.message}"
-                for pool, block in memory.pool_blocks.items()
+                pool: f"{block.reason}: {block.message}" for pool, block in memory.pool_blocks.items()
             },
         )
     )
