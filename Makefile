@@ -40,7 +40,7 @@ demo: venv controlplane
 test: $(BIN)/tox controlplane
 	$(BIN)/tox run -e $(TOX_ENVS)
 
-## Benchmarks: planner speed, reaction latency, scale-out/in, operator footprint.
+## Benchmarks: planner speed, reaction latency, scale-out/in, operator footprint, consolidation.
 bench: venv controlplane
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -37,6 +37,7 @@ from growthrs_core.domain import (
 )
 from growthrs_core.errors import QuantityError
 from growthrs_core.labels import (
+    DO_NOT_DISRUPT_ANNOTATION,
     GPU_MODEL_LABEL,
     GPU_RESOURCE,
     INSTANCE_TYPE_LABEL,
@@ -47,9 +48,11 @@ from growthrs_core.labels import (
     PROVIDER_LABEL,
     REGION_LABEL,
     SAFE_TO_EVICT_ANNOTATION,
+    SAFE_TO_EVICT_LOCAL_VOLUMES_ANNOTATION,
     SCALE_DOWN_AT_ANNOTATION,
     SCALE_DOWN_DISABLED_ANNOTATION,
     STARTUP_TAINT_KEYS,
+    TEMPLATE_HASH_ANNOTATION,
     ZONE_LABEL,
 )
 
@@ -186,6 +189,14 @@ class PodInfo:
     claims: tuple[str, ...] = ()
     """Names of the PersistentVolumeClaims (in its namespace) the pod mounts, including
     those its generic ephemeral volumes create (``<pod>-<volume>``)."""
+    do_not_disrupt: bool = False
+    """Annotated ``karpenter.sh/do-not-disrupt: "true"``: its node is never consolidated,
+    expired or drifted away."""
+    local_storage: bool = False
+    """Mounts an emptyDir or hostPath volume not named in
+    ``safe-to-evict-local-volumes``: its data would be lost by an eviction."""
+    termination_grace: int = 30
+    """``terminationGracePeriodSeconds``: how long a drain waits for it to terminate."""
     error: str | None = None
 
     @property
@@ -215,6 +226,9 @@ class NodeInfo:
     scale_down_disabled: bool = False
     creation: str = ""
     deleting: bool = False
+    finalizers: tuple[str, ...] = ()
+    template_hash: str = ""
+    """The group template the node was first seen with (``growthrs.io/template-hash``)."""
     error: str | None = None
 
     @property
@@ -613,6 +627,10 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
         )
         pod.host_ports = _host_ports(spec)
         pod.claims = _claims(pod.name, spec)
+        pod.do_not_disrupt = str(annotations.get(DO_NOT_DISRUPT_ANNOTATION, "")).lower() == "true"
+        pod.local_storage = _local_storage(spec, annotations)
+        grace = spec.get("terminationGracePeriodSeconds")
+        pod.termination_grace = 30 if grace is None else int(grace)
         pod.requests = pod_requests(spec)
     except (QuantityError, ValueError, TypeError, AttributeError, KeyError) as exc:
         pod.error = f"cannot read pod spec: {exc}"
@@ -640,6 +658,8 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
             str(annotations.get(SCALE_DOWN_DISABLED_ANNOTATION, "")).lower() == "true"
         )
         node.deleting = meta.get("deletionTimestamp") is not None
+        node.finalizers = tuple(str(f) for f in meta.get("finalizers") or ())
+        node.template_hash = str(annotations.get(TEMPLATE_HASH_ANNOTATION) or "")
         node.taints = tuple(parse_taint(t) for t in spec.get("taints") or ())
         node.unschedulable = bool(spec.get("unschedulable"))
         node.provider_id = str(spec.get("providerID") or "")
@@ -665,6 +685,20 @@ def _claims(pod_name: str, spec: Mapping[str, Any]) -> tuple[str, ...]:
         elif volume.get("ephemeral") is not None:
             out.append(f"{pod_name}-{volume['name']}")
     return tuple(out)
+
+
+def _local_storage(spec: Mapping[str, Any], annotations: Mapping[str, Any]) -> bool:
+    """Whether the pod mounts emptyDir or hostPath volumes whose loss nobody accepted
+    (Cluster Autoscaler's rule and its ``safe-to-evict-local-volumes`` annotation)."""
+    accepted = {
+        v.strip()
+        for v in str(annotations.get(SAFE_TO_EVICT_LOCAL_VOLUMES_ANNOTATION, "")).split(",")
+    }
+    return any(
+        (v.get("emptyDir") is not None or v.get("hostPath") is not None)
+        and str(v.get("name", "")) not in accepted
+        for v in spec.get("volumes") or ()
+    )
 
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"

@@ -51,3 +51,22 @@ STARTUP_TAINT_KEYS = frozenset({NOT_READY_TAINT_KEY, UNINITIALIZED_TAINT_KEY})
 cloud controller, initialised it). The scheduler keeps pods off it until then."""
 
 GPU_RESOURCE = "nvidia.com/gpu"
+
+# -- consolidation and disruption -----------------------------------------------------------
+DO_NOT_DISRUPT_ANNOTATION = "karpenter.sh/do-not-disrupt"
+"""``"true"`` on a pod keeps its node from being consolidated, expired or drifted away
+(Karpenter's annotation, honoured as is)."""
+SAFE_TO_EVICT_LOCAL_VOLUMES_ANNOTATION = (
+    "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes"
+)
+"""Comma-separated names of a pod's emptyDir/hostPath volumes whose data may be lost
+(Cluster Autoscaler's annotation): those volumes do not keep the pod's node."""
+TERMINATION_FINALIZER = "growthrs.io/termination"
+"""On a node being drained: the Node object stays until its provider instance is deleted,
+whoever deletes the Node and whenever the operator restarts."""
+REMOVAL_FINALIZER = "growthrs.io/removal"
+"""On every NodeRemoval: deleting one cancels the removal (untaints the node) or, once
+the instance is being deleted, waits until it is gone."""
+TEMPLATE_HASH_ANNOTATION = "growthrs.io/template-hash"
+"""On a managed node: a hash of its group's labels, taints and node class when GrowthRS
+first saw it; a different hash later means the node has drifted from its group."""

@@ -14,6 +14,7 @@ import click
 
 from growthrs_core.cli.common import console, err_console, handled, provider_hub
 from growthrs_core.errors import GrowthrsError
+from growthrs_core.labels import TERMINATION_FINALIZER
 from growthrs_core.settings import Settings
 
 
@@ -115,6 +116,12 @@ def nuke(yes: bool, kubeconfig: str | None, cluster_name: str | None, force_node
         if why and not force_nodes:
             done.left.append(f"node {node.name}: kept, {why} (--force-nodes removes it anyway)")
             continue
+        if TERMINATION_FINALIZER in node.finalizers:  # a drain's: its instance is gone now
+            kube.patch(
+                node_path(node.name),
+                {"metadata": {"$deleteFromPrimitiveList/finalizers": [TERMINATION_FINALIZER]}},
+                kind="strategic",
+            )
         kube.delete(node_path(node.name))
         done.nodes += 1
     console.print(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from growthrs_core.controller.events import EventRecorder, ObjectRef
+from growthrs_core.controller.eviction import Evictor, taint_for_drain
 from growthrs_core.controller.metrics import NODES_REMOVED
 from growthrs_core.controller.removal import Remover
 from growthrs_core.controller.writes import ApiWrites
@@ -29,11 +30,6 @@ from growthrs_core.timeutil import format_time
 
 log = logging.getLogger(__name__)
 
-EVICTIONS_PER_PASS = 50
-"""Evictions asked for in one pass at most; the rest follow on the next."""
-EVICTION_RETRY = 10.0
-"""Seconds before a pod whose eviction a PodDisruptionBudget refused is asked again."""
-
 
 class Dissolver:
     def __init__(
@@ -44,12 +40,14 @@ class Dissolver:
         memory: LoopMemory,
         events: EventRecorder,
         clock: Callable[[], datetime],
+        evictor: Evictor | None = None,
     ) -> None:
         self.writes = writes
         self.remover = remover
         self.memory = memory
         self.events = events
         self.clock = clock
+        self.evictor = evictor or Evictor(writes, memory, clock)
 
     def apply(self, decided: Dissolution, snapshot: Snapshot) -> None:
         self.memory.unowned_nodes = dict(decided.unowned_seen)
@@ -61,7 +59,6 @@ class Dissolver:
             if instance and provider:
                 self.remover.start_delete(provider, instance, f"its group {nr.group} was deleted")
             self.writes.delete_node_request(nr.name)
-        evictions = 0
         now = self.clock()
         for exit_ in decided.drain:
             node = snapshot.nodes_by_name.get(exit_.node)
@@ -73,21 +70,11 @@ class Dissolver:
                 self.remover.start_delete(exit_.provider, node.name, exit_.reason)
                 continue
             if not any(t.key == SCALE_DOWN_TAINT_KEY for t in node.taints):
-                taints = [t.to_dict() for t in node.taints]
-                taints.append({"key": SCALE_DOWN_TAINT_KEY, "effect": "NoSchedule"})
-                self.writes.patch_node(node.name, {"spec": {"taints": taints}})
+                taint_for_drain(self.writes, node)
                 self.events.emit(
                     ObjectRef("Node", node.name), "Normal", "Draining", f"{exit_.reason}; draining"
                 )
-            for pod in exit_.evict:
-                due = self.memory.evictions_due.get(pod.key)
-                if evictions >= EVICTIONS_PER_PASS or (due is not None and due > now):
-                    continue
-                evictions += 1
-                if self.writes.evict(pod.namespace, pod.name) == 429:
-                    self.memory.evictions_due[pod.key] = now + timedelta(seconds=EVICTION_RETRY)
-                else:
-                    self.memory.evictions_due.pop(pod.key, None)
+            self.evictor.evict(exit_.evict)
         for node, why in decided.release:
             labels = {k: None for k in node.labels if k.startswith(MANAGED_PREFIX)}
             taints = [t.to_dict() for t in node.taints if t.key != SCALE_DOWN_TAINT_KEY]

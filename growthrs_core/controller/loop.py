@@ -16,8 +16,10 @@ from typing import Any
 
 from growthrs_core.controller.calls import ProviderCalls
 from growthrs_core.controller.config import ConfigVersions, PoolConfiguration
+from growthrs_core.controller.disruption import Disrupter
 from growthrs_core.controller.dissolution import Dissolver
 from growthrs_core.controller.events import EventRecorder
+from growthrs_core.controller.eviction import Evictor
 from growthrs_core.controller.health import HealthServer
 from growthrs_core.controller.kube import Kube
 from growthrs_core.controller.leader import KubeLeaseStore, LeaderElector
@@ -35,10 +37,11 @@ from growthrs_core.controller.state import Caches, cached_snapshot, secret_reade
 from growthrs_core.controller.writes import ApiWrites
 from growthrs_core.decisions.backoff import BackoffPolicy
 from growthrs_core.decisions.batching import BatchWindow, WaitingPods
+from growthrs_core.decisions.consolidation import ConsolidationConfig
 from growthrs_core.decisions.failures import FailurePolicy
 from growthrs_core.decisions.memory import LoopMemory, seed_from_groups
 from growthrs_core.decisions.node_request import MachineConfig
-from growthrs_core.decisions.reconcile import DecisionConfig, plan_pass, tick
+from growthrs_core.decisions.reconcile import DecisionConfig, disruption, plan_pass, tick
 from growthrs_core.decisions.scale_down import ScaleDownConfig
 from growthrs_core.decisions.snapshot import Snapshot
 from growthrs_core.plugins.manager import PluginManager
@@ -65,6 +68,7 @@ def decision_config(settings: Settings) -> DecisionConfig:
             group=BackoffPolicy(settings.group_backoff, settings.backoff_max),
         ),
         orphan_grace=settings.orphan_grace,
+        consolidation=ConsolidationConfig(enabled=settings.scale_down_enabled),
     )
 
 
@@ -149,12 +153,28 @@ class Controller:
             wake=self.wake,
             workers=settings.api_workers,
         )
+        self.evictor = Evictor(self.writes, self.memory, clock)
         self.dissolver = Dissolver(
             writes=self.writes,
             remover=self.remover,
             memory=self.memory,
             events=self.events,
             clock=clock,
+            evictor=self.evictor,
+        )
+        self.disrupter = Disrupter(
+            kube=self.kube,
+            caches=self.caches,
+            writes=self.writes,
+            evictor=self.evictor,
+            hub=self.hub,
+            calls=self.calls,
+            memory=self.memory,
+            events=self.events,
+            clock=clock,
+            wake=self.wake,
+            relist_interval=settings.relist_interval,
+            interval=min(settings.resync_interval, 10.0),
         )
         self.last_loop = time.monotonic()
         self.health: HealthServer | None = None
@@ -347,6 +367,7 @@ class Controller:
             self.memory,
             self.cfg,
             installed_names=", ".join(self.manager.providers) or "none",
+            removals=self.disrupter.removals(),
         )
         for name, retry in decided.retry_deletes:
             self.remover.start_delete(retry.provider, name, retry.reason)
@@ -357,6 +378,11 @@ class Controller:
         report(snapshot, decided.phases, self.hub)
         self.remover.scale_down(decided.scale_down, snapshot)
         self.dissolver.apply(decided.dissolution, snapshot)
+        self.disrupter.apply(decided.removals, decided.stamps, snapshot)
+        if self.disrupter.due():
+            removals = self.disrupter.removals()
+            chosen = disruption(snapshot, self.memory, self.cfg, self.chain, removals)
+            self.disrupter.start(chosen, snapshot)
         for update in decided.group_statuses:
             group = snapshot.groups_by_name[update.group]
             if self.writes.group_status(update.group, update.status):

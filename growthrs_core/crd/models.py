@@ -132,10 +132,150 @@ class ScaleDown(_Model):
     unneededTime: Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)] = Field(
         default="10m", description="How long a node must stay empty before it is removed."
     )
+    consolidation: Literal["WhenEmpty", "WhenUnderutilized"] = Field(
+        default="WhenEmpty",
+        description=(
+            "WhenEmpty removes only nodes that run nothing but DaemonSet, mirror or finished"
+            " pods. WhenUnderutilized also drains nodes whose pods all fit elsewhere (other"
+            " nodes, or fewer or cheaper new ones), choosing the moves that save the most per"
+            " hour per disrupted pod."
+        ),
+    )
+    consolidateAfter: Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)] = Field(
+        default="30s",
+        description=(
+            "With WhenUnderutilized: how long a node must have had no new pod (and have"
+            " existed) before it may be consolidated."
+        ),
+    )
+    utilisationThreshold: Annotated[float, Field(ge=0.01, le=1)] | None = Field(
+        default=None,
+        description=(
+            "With WhenUnderutilized: only nodes whose requested CPU and memory are both below"
+            " this share of allocatable (0.01-1, as Cluster Autoscaler's"
+            " scale-down-utilization-threshold) are candidates. Unset: any node whose"
+            " removal saves money."
+        ),
+    )
 
     @property
     def unneeded_seconds(self) -> float:
         return parse_duration(self.unneededTime)
+
+    @property
+    def consolidate_after_seconds(self) -> float:
+        return parse_duration(self.consolidateAfter)
+
+
+DisruptionReason = Literal["Empty", "Underutilized", "Expired", "Drifted"]
+DISRUPTION_REASONS: tuple[DisruptionReason, ...] = ("Empty", "Underutilized", "Expired", "Drifted")
+
+CRON_PATTERN = (
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
+    r"|[0-9A-Za-z*/,?-]+( [0-9A-Za-z*/,?-]+){4})$"
+)
+BUDGET_NODES_PATTERN = r"^((100|[1-9]?[0-9])%|[0-9]+)$"
+
+
+class DisruptionBudget(_Model):
+    """At most this many nodes of the group disrupted at once, while the budget is active.
+
+    Modelled on Karpenter's NodePool budgets. Active always, or for its duration
+    after each time its schedule fires. Several active budgets: the smallest wins.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.schedule) == has(self.duration)",
+                    "message": "schedule and duration go together",
+                }
+            ]
+        }
+    )
+
+    nodes: Annotated[str, Field(pattern=BUDGET_NODES_PATTERN, max_length=8)] = Field(
+        default="10%",
+        description=(
+            'Nodes that may be disrupted at once: a count ("0" blocks) or a percentage of'
+            " the group's nodes, rounded up."
+        ),
+    )
+    schedule: Annotated[str, Field(pattern=CRON_PATTERN, max_length=128)] | None = Field(
+        default=None,
+        description=(
+            "Cron schedule in UTC (minute hour day-of-month month day-of-week, names such as"
+            " mon-fri allowed, or @daily and the like) at which the budget becomes active for"
+            " duration. Unset: always active."
+        ),
+    )
+    duration: Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)] | None = Field(
+        default=None, description="How long the budget stays active after each schedule time."
+    )
+    reasons: Annotated[list[DisruptionReason], Field(min_length=1, max_length=4)] | None = Field(
+        default=None,
+        description="The disruptions it limits (Empty, Underutilized, Expired, Drifted); unset: all.",
+    )
+
+    @model_validator(mode="after")
+    def _together(self) -> DisruptionBudget:
+        if (self.schedule is None) != (self.duration is None):
+            raise ValueError("schedule and duration go together")
+        return self
+
+
+class Disruption(_Model):
+    """How the group's nodes may be disrupted: budgets and how drains go."""
+
+    budgets: Annotated[list[DisruptionBudget], Field(max_length=50)] = Field(
+        default_factory=list,
+        description=(
+            "Limits on nodes disrupted at once. Unset: empty nodes without limit, and at most"
+            " 10% (at least one) for Underutilized, Expired and Drifted. When set, a reason"
+            " no active budget names is not limited."
+        ),
+    )
+    drainTimeout: Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)] = Field(
+        default="10m",
+        description=(
+            "How long a drain may wait for evictions that PodDisruptionBudgets refuse (they"
+            " are retried with backoff) before onDrainTimeout applies."
+        ),
+    )
+    onDrainTimeout: Literal["Cancel", "Force"] = Field(
+        default="Cancel",
+        description=(
+            "Cancel gives up: the node is untainted and kept. Force deletes the remaining pods"
+            " without the Eviction API (PodDisruptionBudgets are not honoured)."
+        ),
+    )
+    evictLocalStorage: bool = Field(
+        default=False,
+        description=(
+            "Drain nodes whose pods use emptyDir or hostPath volumes (their data is lost)."
+            " False: such a pod keeps its node, unless annotated safe-to-evict or"
+            " safe-to-evict-local-volumes, as in Cluster Autoscaler."
+        ),
+    )
+    evictUnreplicated: bool = Field(
+        default=False,
+        description=(
+            "Drain nodes that run pods no controller would recreate. False: such a pod keeps"
+            " its node unless annotated cluster-autoscaler.kubernetes.io/safe-to-evict=true."
+        ),
+    )
+    drift: bool = Field(
+        default=True,
+        description=(
+            "Replace nodes the group no longer admits (server type or location removed from"
+            " its pool, labels, taints or node class changed), gracefully and within budgets."
+        ),
+    )
+
+    @property
+    def drain_timeout_seconds(self) -> float:
+        return parse_duration(self.drainTimeout)
 
 
 POOLS_UNIQUE_CEL = (
@@ -196,6 +336,17 @@ class NodeGroupWithPrioritySpec(_Model):
             " (evictions honour PodDisruptionBudgets) and deletes them and their instances"
             " before the group goes; Release leaves them running, no longer managed, marked"
             " with the annotation growthrs.io/released."
+        ),
+    )
+    disruption: Disruption = Field(
+        default_factory=Disruption,
+        description="Disruption budgets and how nodes are drained (consolidation, expiry, drift).",
+    )
+    expireAfter: Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)] | None = Field(
+        default=None,
+        description=(
+            "Nodes older than this are replaced gracefully (drained within budgets, a new node"
+            " first when their pods need one). Unset: nodes never expire."
         ),
     )
 
@@ -414,6 +565,64 @@ class NodeRequestStatus(_Model):
     )
 
 
+RemovalPhase = Literal["Candidate", "Draining", "Deleting", "Deleted", "Cancelled"]
+REMOVAL_PHASES: tuple[RemovalPhase, ...] = (
+    "Candidate",
+    "Draining",
+    "Deleting",
+    "Deleted",
+    "Cancelled",
+)
+
+
+class NodeRemovalSpec(_Model):
+    """One node GrowthRS decided to remove while pods still run on it, and why."""
+
+    nodeName: Annotated[str, Field(min_length=1, max_length=253)] = Field(
+        description="The node to remove."
+    )
+    nodeGroup: Name = Field(description="The group the node belongs to.")
+    provider: str = Field(default="", description="The provider that deletes its instance.")
+    reason: DisruptionReason = Field(description="Underutilized, Expired, Drifted or Empty.")
+    message: str = Field(default="", description="Why, in words: where the pods go, what it saves.")
+    savingPerHour: float | None = Field(
+        default=None, description="What the move saves per hour, when known (Underutilized)."
+    )
+    pods: list[PodRef] = Field(
+        default_factory=list, description="The pods to move when the removal was decided."
+    )
+    replacements: list[str] = Field(
+        default_factory=list,
+        description="NodeRequests for the new nodes the pods move to; all must be Ready first.",
+    )
+
+
+class NodeRemovalStatus(_Model):
+    """Where the removal is: Candidate -> Draining -> Deleting -> Deleted, or Cancelled."""
+
+    phase: RemovalPhase = Field(
+        default="Candidate",
+        description=(
+            "Candidate: tainted, waiting for its replacements; Draining: pods being evicted;"
+            " Deleting: the instance, then the Node, being deleted; Deleted; Cancelled: kept."
+        ),
+    )
+    message: str = Field(default="", description="The last transition or what it waits for.")
+    lastTransitionTime: str = Field(default="", description="When the phase last changed.")
+    drainStarted: str = Field(default="", description="When draining began (RFC 3339).")
+    lastEviction: str = Field(
+        default="",
+        description="When the last eviction was granted (terminating pods wait from then).",
+    )
+    evictionsPending: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Pods still to evict or still terminating."
+    )
+    blockedByPDB: list[str] = Field(
+        default_factory=list,
+        description="Pods (namespace/name) whose eviction a PodDisruptionBudget refused last time.",
+    )
+
+
 def _printer(
     name: str, json_path: str, type_: str = "string", priority: int = 0, description: str = ""
 ) -> dict[str, Any]:
@@ -489,4 +698,27 @@ def core_crds() -> list[dict[str, Any]]:
             ),
         ],
     )
-    return [ngp, nr]
+    return [ngp, nr, _removal_crd()]
+
+
+def _removal_crd() -> dict[str, Any]:
+    from growthrs_core.crd.schema import crd_manifest
+
+    return crd_manifest(
+        kind="NodeRemoval",
+        plural="noderemovals",
+        short_names=["nrm"],
+        categories=["growthrs"],
+        spec_model=NodeRemovalSpec,
+        status_model=NodeRemovalStatus,
+        description="One node GrowthRS is draining and removing, and how that goes.",
+        printer_columns=[
+            _printer("Node", ".spec.nodeName"),
+            _printer("Group", ".spec.nodeGroup"),
+            _printer("Reason", ".spec.reason"),
+            _printer("Phase", ".status.phase"),
+            _printer("Pending", ".status.evictionsPending", "integer"),
+            _printer("PDB", ".status.blockedByPDB", priority=1),
+            _printer("Age", ".metadata.creationTimestamp", "date"),
+        ],
+    )

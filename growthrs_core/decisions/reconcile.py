@@ -18,8 +18,22 @@ from growthrs_core.cluster import GroupView, NodeRequestView
 from growthrs_core.crd.models import PHASES
 from growthrs_core.decisions.backoff import Backoff
 from growthrs_core.decisions.candidates import candidates
+from growthrs_core.decisions.consolidation import (
+    ConsolidationConfig,
+    DisruptionDecision,
+    decide,
+    fits_elsewhere,
+)
 from growthrs_core.decisions.deletes import due_deletes
+from growthrs_core.decisions.disruption import (
+    RemovalView,
+    allowed_disruptions,
+    disrupting_by_group,
+    protected_nodes,
+    template_stamps,
+)
 from growthrs_core.decisions.dissolve import Dissolution, dissolve
+from growthrs_core.decisions.drain import DrainConfig, RemovalPlan, removal_plan
 from growthrs_core.decisions.failures import FailurePolicy, cooling, unproven_in_flight
 from growthrs_core.decisions.group_status import GroupStatusUpdate, status_updates
 from growthrs_core.decisions.memory import DeleteRetry, LoopMemory, OfferingRef
@@ -44,6 +58,8 @@ from growthrs_core.strategies import Strategy
 
 STATUS_POLL_INTERVAL = 5.0
 """Seconds between two ``status`` calls for the same Provisioning instance."""
+STAMPS_PER_TICK = 50
+"""Nodes first seen whose template hash is recorded in one tick at most (the rest next)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,8 @@ class DecisionConfig:
     scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
     failures: FailurePolicy = field(default_factory=FailurePolicy)
     orphan_grace: float = 600.0
+    consolidation: ConsolidationConfig = field(default_factory=ConsolidationConfig)
+    drain: DrainConfig = field(default_factory=DrainConfig)
 
 
 def plan_pass(snapshot: Snapshot, memory: LoopMemory, chain: Sequence[Strategy]) -> planner.Plan:
@@ -104,6 +122,10 @@ class TickPlan:
     retry_deletes: list[tuple[str, DeleteRetry]]
     phases: dict[str, int]
     dissolution: Dissolution
+    removals: RemovalPlan = field(default_factory=RemovalPlan)
+    """Each NodeRemoval's next step (drains), and nodes whose finalizer needs attention."""
+    stamps: list[tuple[str, str]] = field(default_factory=list)
+    """(node, template hash) to record on nodes first seen, for drift."""
 
 
 def _observe(
@@ -155,27 +177,54 @@ def _poll(nr: NodeRequestView, memory: LoopMemory, now: datetime) -> StatusPoll 
 
 
 def scale_down_plan(
-    snapshot: Snapshot, memory: LoopMemory, cfg: DecisionConfig, *, also_waiting: Iterable[str] = ()
+    snapshot: Snapshot,
+    memory: LoopMemory,
+    cfg: DecisionConfig,
+    *,
+    also_waiting: Iterable[str] = (),
+    removals: Sequence[RemovalView] = (),
 ) -> ScaleDownPlan:
     """Scale-down on ``snapshot``; ``also_waiting`` are groups about to get NodeRequests."""
     waiting = waiting_groups(snapshot.node_requests, snapshot.pods) | set(also_waiting)
     leaving = memory.leaving()
+    # Nodes a NodeRemoval drains, and the replacements their pods move to, are not
+    # judged here (a replacement is empty until the drain).
+    drained = {r.node for r in removals if r.active}
+    drained |= protected_nodes(removals, snapshot.node_requests)
+    disrupting = disrupting_by_group(snapshot.nodes, removals, memory)
+    totals = Counter(n.node_group for n in snapshot.nodes if n.node_group and not n.deleting)
+    allowance = {
+        g.name: allowed_disruptions(
+            g.spec, "Empty", totals[g.name], disrupting[g.name], snapshot.now
+        )
+        for g in snapshot.groups
+        if g.spec is not None
+    }
     return plan_scale_down(
         # Nodes being removed, or whose removal failed and waits for its retry, are
         # not judged again: that retry (with backoff) is their removal.
-        nodes=[n for n in snapshot.nodes if n.name not in leaving],
+        nodes=[
+            n
+            for n in snapshot.nodes
+            if n.name not in leaving and n.name not in drained
+        ],
         pods_by_node=snapshot.pods_by_node,
         groups=snapshot.groups,
         groups_with_waiting_pods=frozenset(waiting),
         now=snapshot.now,
         cfg=cfg.scale_down,
+        allowance=allowance,
     )
 
 
 def tick(
-    snapshot: Snapshot, memory: LoopMemory, cfg: DecisionConfig, installed_names: str = ""
+    snapshot: Snapshot,
+    memory: LoopMemory,
+    cfg: DecisionConfig,
+    installed_names: str = "",
+    removals: Sequence[RemovalView] = (),
 ) -> TickPlan:
-    """Step every NodeRequest, decide scale-down and the groups' status."""
+    """Step every NodeRequest and NodeRemoval, decide scale-down and the groups' status."""
     now = snapshot.now
     usage = pool_usage(snapshot, memory.creating)
     busy = {c.name for c in memory.calls if c.kind == "create"}
@@ -209,11 +258,49 @@ def tick(
     return TickPlan(
         steps=steps,
         polls=polls,
-        scale_down=scale_down_plan(snapshot, memory, cfg),
+        scale_down=scale_down_plan(snapshot, memory, cfg, removals=removals),
         group_statuses=status_updates(snapshot, memory, installed_names),
         retry_deletes=due_deletes(memory.delete_retries, now),
         phases=phases,
         dissolution=dissolve(snapshot, memory, cfg.orphan_grace),
+        removals=drain_steps(snapshot, memory, cfg, removals),
+        stamps=template_stamps(snapshot.nodes, snapshot.groups_by_name)[:STAMPS_PER_TICK],
+    )
+
+
+def drain_steps(
+    snapshot: Snapshot, memory: LoopMemory, cfg: DecisionConfig, removals: Sequence[RemovalView]
+) -> RemovalPlan:
+    """Each NodeRemoval's next step; pods landing on a drained node must fit elsewhere."""
+    leaving = {r.node for r in removals if r.active}
+    return removal_plan(
+        removals=removals,
+        nodes=snapshot.nodes,
+        pods_by_node=snapshot.pods_by_node,
+        groups=snapshot.groups_by_name,
+        node_requests=snapshot.node_requests,
+        memory=memory,
+        now=snapshot.now,
+        cfg=cfg.drain,
+        fits_elsewhere=lambda pods, _node: fits_elsewhere(snapshot, pods, leaving),
+    )
+
+
+def disruption(
+    snapshot: Snapshot,
+    memory: LoopMemory,
+    cfg: DecisionConfig,
+    chain: Sequence[Strategy],
+    removals: Sequence[RemovalView],
+) -> DisruptionDecision:
+    """Which nodes to consolidate, or replace for expiry or drift, now: each move is
+    simulated with :func:`plan_pass` (the planner runs once per move considered)."""
+    return decide(
+        snapshot,
+        removals,
+        memory,
+        lambda view: plan_pass(view, memory, chain),
+        cfg.consolidation,
     )
 
 

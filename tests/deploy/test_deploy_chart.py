@@ -58,6 +58,9 @@ GROWTHRS_RULES = [
     rule("growthrs.io", "nodegroupwithpriorities", "list", "watch"),  # controller.state.Caches
     rule("growthrs.io", "nodegroupwithpriorities", "patch"),  # writes.ApiWrites.group_finalizers
     rule("growthrs.io", "nodegroupwithpriorities/status", "patch"),  # writes.ApiWrites.group_status
+    # controller.disruption.Disrupter: the NodeRemoval cache, records, finalizers, clean-up
+    rule("growthrs.io", "noderemovals", "list", "watch", "create", "patch", "delete"),
+    rule("growthrs.io", "noderemovals/status", "patch"),  # controller.disruption.Disrupter._status
     # controller.state.Caches; writes.ApiWrites.create_node_request, node_request_status
     # (re-read on conflict), delete_node_request
     rule("growthrs.io", "noderequests", "list", "watch", "create", "get", "delete"),

@@ -219,7 +219,11 @@ Grant = tuple[str, str, str]
 
 UNUSED_IN_THIS_RUN: dict[Grant, str] = {
     ("growthrs.io", "noderequests", "get"): "re-read only after a status write conflict",
-    ("", "pods/eviction", "create"): "evictions only drain a deleted group's nodes",
+    ("", "pods/eviction", "create"): "evictions only drain a deleted or consolidated node",
+    ("growthrs.io", "noderemovals", "create"): "a removal record only when a busy node is consolidated",
+    ("growthrs.io", "noderemovals", "patch"): "a removal record's finalizer, once its node is gone",
+    ("growthrs.io", "noderemovals", "delete"): "finished removal records",
+    ("growthrs.io", "noderemovals/status", "patch"): "a removal record's progress",
     ("", "events", "patch"): "a repeated Event's count, sent after a minute",
 }
 """Granted rules a short run need not use, and why; every other rule must be used."""
