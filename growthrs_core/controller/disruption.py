@@ -347,3 +347,13 @@ class Disrupter:
             log.warning("drain timed out: deleted pod %s/%s without eviction", namespace, name)
         except KubeError as exc:
             log.warning("cannot delete pod %s/%s: %s", namespace, name, exc)
+
+
+def listed_removals(kube: Kube) -> list[RemovalView]:
+    """The NodeRemovals as ``growthrs plan`` sees them (none when the CRD is missing)."""
+    try:
+        return [parse_removal(o) for o in kube.list_all(REMOVALS_PATH)[0]]
+    except KubeError as exc:
+        if exc.status == 404:
+            return []
+        raise

@@ -203,11 +203,7 @@ def scale_down_plan(
     return plan_scale_down(
         # Nodes being removed, or whose removal failed and waits for its retry, are
         # not judged again: that retry (with backoff) is their removal.
-        nodes=[
-            n
-            for n in snapshot.nodes
-            if n.name not in leaving and n.name not in drained
-        ],
+        nodes=[n for n in snapshot.nodes if n.name not in leaving and n.name not in drained],
         pods_by_node=snapshot.pods_by_node,
         groups=snapshot.groups,
         groups_with_waiting_pods=frozenset(waiting),
@@ -310,13 +306,20 @@ class DryRun:
     scale_down: ScaleDownPlan
     backing_off: dict[OfferingRef, Backoff]
     """Offerings the plan avoided, and until when."""
+    disruption: DisruptionDecision
+    """The nodes consolidation, expiry or drift would take away next, and why not others."""
 
 
 def dry_run(
-    snapshot: Snapshot, memory: LoopMemory, cfg: DecisionConfig, chain: Sequence[Strategy]
+    snapshot: Snapshot,
+    memory: LoopMemory,
+    cfg: DecisionConfig,
+    chain: Sequence[Strategy],
+    removals: Sequence[RemovalView] = (),
 ) -> DryRun:
     """What one pass of the operator would do: the plan, then scale-down with the
-    planned NodeRequests in flight (as they are once the operator created them)."""
+    planned NodeRequests in flight (as they are once the operator created them),
+    and the disruption pass (consolidation, expiry, drift) on the same snapshot."""
     plan = plan_pass(snapshot, memory, chain)
     planned = {n.group for n in plan.new_nodes}
     backing_off = {
@@ -324,4 +327,5 @@ def dry_run(
         for k, b in sorted(memory.offering_backoffs.items())
         if b.hard and b.active(snapshot.now)
     }
-    return DryRun(plan, scale_down_plan(snapshot, memory, cfg, also_waiting=planned), backing_off)
+    down = scale_down_plan(snapshot, memory, cfg, also_waiting=planned, removals=removals)
+    return DryRun(plan, down, backing_off, disruption(snapshot, memory, cfg, chain, removals))

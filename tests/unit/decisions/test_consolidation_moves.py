@@ -330,3 +330,17 @@ def test_a_pod_the_planner_places_but_the_scheduler_does_not_holds_back_only_so_
     stuck = pod("small", cpu=500, unschedulable=True, unschedulable_since=ago(600))
     decision = run(*cluster(consolidating(), nodes, [pod("p1", "a"), pod("p2", "b"), stuck]))
     assert decision.waiting == "" and decision.batch is not None
+
+
+def test_the_dry_run_shows_the_move_the_run_makes() -> None:
+    """``growthrs plan`` runs the same disruption pass on the same snapshot."""
+    from growthrs_core.decisions.reconcile import DecisionConfig, disruption, dry_run
+
+    snap, removals = cluster(
+        consolidating(), [node("a"), node("b")], [pod("p1", "a"), pod("p2", "b")]
+    )
+    cfg = DecisionConfig(consolidation=CFG)
+    ran = disruption(snap, LoopMemory(), cfg, CHAIN, removals)
+    dry = dry_run(snap, LoopMemory(), cfg, CHAIN, removals)
+    assert removed(dry.disruption) == removed(ran) == ["a"]
+    assert dry.disruption.skipped == ran.skipped
