@@ -295,8 +295,7 @@ def process_figures(pid: int) -> dict[str, float]:
 
 def deployments(w: Workload, namespace: str) -> list[dict[str, Any]]:
     return [
-        deployment_body(s.name, namespace, s.replicas, cpu=s.cpu, memory=s.memory)
-        for s in w.shapes
+        deployment_body(s.name, namespace, s.replicas, cpu=s.cpu, memory=s.memory) for s in w.shapes
     ]
 
 
