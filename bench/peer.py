@@ -85,7 +85,9 @@ class Tracker:
         self.node_changes: list[tuple[float, int, float]] = []
         """(seen, nodes, EUR/h) after every node added or deleted."""
         self.first_node = math.inf
+        self.last_node_added = math.nan
         self.first_claim = math.inf
+        self.running_since: dict[str, float] = {}
         self.claims: set[str] = set()
         self.nodes_max = 0
 
@@ -96,6 +98,8 @@ class Tracker:
                 self.phase.pop(name, None)
             else:
                 self.phase[name] = str((obj.get("status") or {}).get("phase") or "")
+                if self.phase[name] == "Running":
+                    self.running_since.setdefault(name, seen)
 
     def on_node(self, kind: str, obj: dict[str, Any], seen: float) -> None:
         name = obj["metadata"]["name"]
@@ -104,6 +108,8 @@ class Tracker:
             if kind == "DELETED":
                 self.nodes.pop(name, None)
             else:
+                if name not in self.nodes:
+                    self.last_node_added = seen
                 self.nodes[name] = obj
                 self.first_node = min(self.first_node, seen)
             if len(self.nodes) != before:
@@ -115,6 +121,12 @@ class Tracker:
             with self.lock:
                 self.claims.add(obj["metadata"]["name"])
                 self.first_claim = min(self.first_claim, seen)
+
+    def half_running(self) -> float:
+        """When half of the pods seen Running so far were first seen Running."""
+        with self.lock:
+            times = sorted(self.running_since.values())
+            return times[len(times) // 2] if times else math.nan
 
     def running(self) -> int:
         with self.lock:
@@ -348,6 +360,8 @@ def autoscaler_run(
                     out_s=t_running - t0,
                     first_claim_s=tr.first_claim - t0,
                     first_node_s=tr.first_node - t0,
+                    last_node_s=tr.last_node_added - t0,
+                    half_running_s=tr.half_running() - t0,
                     nodes=len(nodes),
                     nodes_max=tr.nodes_max,
                     claims=len(tr.claims),
@@ -518,7 +532,12 @@ def bound_run(ctx: Context, w: Workload, args: argparse.Namespace) -> dict[str, 
             t0 = time.time()
             create_workload(kube, w, namespace)
             wait_running(tr, w.pods, args.timeout, lambda: None)
-            out.update(out_s=time.time() - t0, nodes=count, node_type=BOUND_TYPE)
+            out.update(
+                out_s=time.time() - t0,
+                half_running_s=tr.half_running() - t0,
+                nodes=count,
+                node_type=BOUND_TYPE,
+            )
             harness.log(f"bound {w.name}: {w.pods} Running after {out['out_s']:.1f}s")
             delete_workload(kube, namespace)
             harness.wait_for("pods gone", lambda: tr.pods() == 0, 300, interval=0.1)
@@ -535,6 +554,8 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("out_s", "first POST -> all Running", "s"),
     ("first_claim_s", "first NodeRequest / NodeClaim", "s"),
     ("first_node_s", "first Node", "s"),
+    ("last_node_s", "last Node of the scale-out", "s"),
+    ("half_running_s", "half the pods Running", "s"),
     ("nodes", "nodes (all Running)", ""),
     ("eur_per_hour", "EUR/h (all Running)", ""),
     ("cpu_util", "CPU utilisation", ""),
