@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import threading
 import time
@@ -606,6 +607,8 @@ def _cell(s: dict[str, Any] | None, key: str) -> str:
         if pct
         else (lambda v: f"{v:.3f}")
         if key.startswith("eur")
+        else (lambda v: f"{v:.0f}")
+        if key.startswith("nodes")
         else (lambda v: harness.fmt(v))
     )
     return f"{conv(s['min'])} / {conv(s['median'])} / {conv(s['max'])}"
@@ -641,6 +644,30 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def markdown(summary: dict[str, Any]) -> str:
+    """The side-by-side table as Markdown (what BENCHMARKS.md shows), one block per workload."""
+    out = []
+    for workload, per in summary.items():
+        out.append(f"**{workload}**\n")
+        out.append(
+            "| figure | GrowthRS min / median / max | Karpenter min / median / max | K ÷ G | bound |"
+        )
+        out.append("|---|---|---|---:|---|")
+        for key, row in per.items():
+            ratio = row.get("ratio_karpenter_to_growthrs")
+            label = row["label"] + (f" ({row['unit']})" if row["unit"] else "")
+            cells = [
+                label,
+                _cell(row.get("growthrs"), key),
+                _cell(row.get("karpenter"), key),
+                "-" if ratio is None else f"{ratio:.2f}",
+                _cell(row.get(BOUND), key),
+            ]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -660,7 +687,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", type=float, default=60.0, help="steady: no node change for s")
     parser.add_argument("--steady-cap", type=float, default=420.0, help="steady: give up after s")
     parser.add_argument("--timeout", type=float, default=600.0, help="all Running within s")
+    parser.add_argument("--report", metavar="JSON", help="print a results file's table as Markdown")
     args = parser.parse_args(argv)
+    if args.report:
+        print(markdown(json.loads(Path(args.report).read_text())["summary"]))
+        return 0
     if args.smoke:
         args.runs, args.scale, args.after, args.quiet, args.steady_cap = 1, 0.1, 20.0, 15.0, 90.0
     workloads = [WORKLOADS[n.strip()].scaled(args.scale) for n in args.workloads.split(",") if n]
