@@ -565,6 +565,8 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("eur_per_hour_after_2min", "scale-in: EUR/h 2 min after", ""),
     ("eur_per_hour_steady", "scale-in: EUR/h at steady state", ""),
     ("nodes_steady", "scale-in: nodes at steady state", ""),
+    ("cpu_util_steady", "scale-in: CPU utilisation at steady state", ""),
+    ("mem_util_steady", "scale-in: memory utilisation at steady state", ""),
     ("steady_s", "scale-in: last node change after the scale", "s"),
     ("in_s", "delete -> every node gone", "s"),
     ("rss_peak_mib", "autoscaler peak RSS", "MiB"),
@@ -578,14 +580,15 @@ def spread_of(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
     return {"values": values, **harness.spread(values)}
 
 
-def summarise(results: list[dict[str, Any]], workloads: list[Workload]) -> dict[str, Any]:
+def summarise(results: list[dict[str, Any]], workloads: list[str]) -> dict[str, Any]:
+    """Per workload (by name) and figure: min / median / max of each side, and K ÷ G."""
     summary: dict[str, Any] = {}
-    for w in workloads:
+    for name in workloads:
         per: dict[str, Any] = {}
         for key, label, unit in FIGURES:
             row: dict[str, Any] = {"label": label, "unit": unit}
             for who in (*AUTOSCALERS, BOUND):
-                runs = [r for r in results if r["workload"] == w.name and r["autoscaler"] == who]
+                runs = [r for r in results if r["workload"] == name and r["autoscaler"] == who]
                 s = spread_of(runs, key)
                 if s["values"]:
                     row[who] = s
@@ -594,14 +597,14 @@ def summarise(results: list[dict[str, Any]], workloads: list[Workload]) -> dict[
                 row["ratio_karpenter_to_growthrs"] = k["median"] / g["median"]
             if len(row) > 2:
                 per[key] = row
-        summary[w.name] = per
+        summary[name] = per
     return summary
 
 
 def _cell(s: dict[str, Any] | None, key: str) -> str:
     if not s:
         return "-"
-    pct = key.endswith("_util")
+    pct = "_util" in key
     conv: Callable[[float], str] = (
         (lambda v: f"{100 * v:.0f}%")
         if pct
@@ -690,7 +693,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", metavar="JSON", help="print a results file's table as Markdown")
     args = parser.parse_args(argv)
     if args.report:
-        print(markdown(json.loads(Path(args.report).read_text())["summary"]))
+        data = json.loads(Path(args.report).read_text())
+        names = list(data["settings"]["workloads"])
+        print(markdown(summarise(data["runs"], names)))
         return 0
     if args.smoke:
         args.runs, args.scale, args.after, args.quiet, args.steady_cap = 1, 0.1, 20.0, 15.0, 90.0
@@ -723,7 +728,7 @@ def run(args: argparse.Namespace, workloads: list[Workload], who: list[str]) -> 
                 if not args.no_bound:
                     harness.log(f"== {w.name} run {i + 1}/{args.runs}: lower bound")
                     results.append({"run": i, **bound_run(ctx, w, args)})
-    summary = summarise(results, workloads)
+    summary = summarise(results, [w.name for w in workloads])
     print(table(summary))
     out = harness.write_results(
         "peer",

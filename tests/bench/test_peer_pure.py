@@ -143,7 +143,7 @@ def test_summary_has_spreads_and_the_ratio() -> None:
         for v in (33.0, 31.0, 32.0)
     ]
     runs.append({"autoscaler": "bound", "workload": "uniform", "out_s": 8.0})
-    summary = peer.summarise(runs, [WORKLOADS["uniform"]])
+    summary = peer.summarise(runs, ["uniform"])
     row = summary["uniform"]["out_s"]
     assert row["growthrs"]["median"] == 30.0 and row["karpenter"]["median"] == 32.0
     assert row["ratio_karpenter_to_growthrs"] == pytest.approx(32 / 30)
