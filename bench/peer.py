@@ -185,10 +185,6 @@ class Context:
     grace: float
 
 
-def _workers_for(w: Workload) -> int:
-    return max(1, len(w.shapes))
-
-
 @contextlib.contextmanager
 def growthrs(ctx: Context, w: Workload) -> Iterator[Started]:
     """A NodeGroupWithPriority of one pool with every peer type in all three locations, and
@@ -252,7 +248,6 @@ def karpenter_run(ctx: Context, w: Workload) -> Iterator[Started]:
             )
             if not proc.alive():
                 raise RuntimeError(f"Karpenter exited:\n{_tail(proc.log())}")
-            proc_ref = proc
             try:
                 yield Started(
                     pid=proc.proc.pid if proc.proc else 0,
@@ -260,7 +255,7 @@ def karpenter_run(ctx: Context, w: Workload) -> Iterator[Started]:
                     claims_path=karpenter.NODECLAIMS,
                     claims_query={"labelSelector": f"{karpenter.NODEPOOL_LABEL}={pool}"},
                     alive=proc.alive,
-                    log_tail=lambda: _tail(proc_ref.log()),
+                    log_tail=lambda: _tail(proc.log()),
                 )
             finally:
                 kube.delete(f"{karpenter.NODEPOOLS}/{pool}")
