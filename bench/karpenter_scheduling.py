@@ -40,6 +40,7 @@ from typing import Any
 
 from bench import harness, karpenter
 from bench.peer_catalogue import parse_go_bench
+from growthrs_testkit.controlplane import read_versions
 
 ADDON = Path(__file__).resolve().parent / "go" / "growthrs_priced_benchmark_test.go"
 PACKAGE = "pkg/controllers/provisioning/scheduling"
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 "sizes": sizes,
                 "count": args.count,
                 "benchtime": "1x",
-                "karpenter_version": harness.controlplane.read_versions().get("KARPENTER_VERSION"),
+                "karpenter_version": read_versions().get("KARPENTER_VERSION"),
                 "binary": str(binary),
             },
             "rows": rows,
@@ -208,7 +209,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render(rows: list[dict[str, Any]], have_ours: bool) -> str:
-    head = ("pods", "Karpenter pods/s min/med/max", "claims", "claims priced (fake $/h)")
+    head: tuple[str, ...] = (
+        "pods",
+        "Karpenter pods/s min/med/max",
+        "claims",
+        "claims priced (fake $/h)",
+    )
     head += ("GrowthRS pods/s (median)", "G÷K") if have_ours else ("GrowthRS planner",)
     lines = ["  ".join(head)]
     for r in rows:

@@ -63,6 +63,7 @@ from bench.peer_catalogue import (
 )
 from growthrs_core.controller.kube import Kube, ngp_path, nr_path
 from growthrs_kwok import offerings as kwok
+from growthrs_testkit.controlplane import read_versions
 from growthrs_testkit.kube import deployment_body
 
 AUTOSCALERS = ("growthrs", "karpenter")
@@ -742,7 +743,7 @@ def run(args: argparse.Namespace, workloads: list[Workload], who: list[str]) -> 
                     **harness.OPERATOR_FLAGS,
                     "scale_down_new_node_grace": args.grace,
                 },
-                "karpenter_version": harness.controlplane.read_versions().get("KARPENTER_VERSION"),
+                "karpenter_version": read_versions().get("KARPENTER_VERSION"),
                 "karpenter_env": {
                     "BATCH_IDLE_DURATION": "1s",
                     "BATCH_MAX_DURATION": "10s",
