@@ -57,3 +57,22 @@ crds: venv
 
 clean-cluster: venv
 	$(BIN)/python -m growthrs_testkit.controlplane down --all
+
+.PHONY: deploy-crds image chart-lint
+
+## Copy crds/ into the Helm chart and the kustomize base (a test fails when they differ).
+deploy-crds: crds
+	rm -f deploy/chart/crds/*.yaml deploy/kustomize/crds/*.yaml
+	cp crds/*.yaml deploy/chart/crds/
+	cp crds/*.yaml deploy/kustomize/crds/
+
+## The operator image (needs a container engine; none runs here). PROVIDERS="hetzner kwok" adds KWOK.
+CONTAINER ?= docker
+IMAGE ?= growthrs:0.1.0
+PROVIDERS ?= hetzner
+image:
+	$(CONTAINER) build -f deploy/Dockerfile --build-arg PROVIDERS="$(PROVIDERS)" -t $(IMAGE) .
+
+## Lint the Helm chart with the pinned helm.
+chart-lint: controlplane
+	$$($(BIN)/python -m growthrs_testkit.controlplane build | sed -n 's/^HELM=//p') lint --strict deploy/chart

@@ -10,6 +10,7 @@ that cannot be understood (say, a malformed quantity) yields a record with
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import sys
 from collections.abc import Mapping
@@ -25,7 +26,15 @@ from growthrs_core.crd.models import (
     NodeRequestSpec,
     NodeRequestStatus,
 )
-from growthrs_core.domain import ZERO, Resources, Taint
+from growthrs_core.domain import (
+    NAMED_RESOURCES,
+    NO_EXTENDED,
+    ZERO,
+    ExtendedResources,
+    Resources,
+    Taint,
+    extended_of,
+)
 from growthrs_core.errors import QuantityError
 from growthrs_core.labels import (
     GPU_MODEL_LABEL,
@@ -453,12 +462,21 @@ def _resources_of(items: tuple[tuple[str, Any], ...]) -> Resources:
 
 
 def _parse_resources(req: Mapping[str, Any]) -> Resources:
+    """Every resource of ``req``: the named ones in their fields, all others (extended
+    resources, hugepages) in ``extended`` as the quantity's value rounded up (a count,
+    or bytes for hugepages). ``pods`` is read separately (a node's pod limit)."""
     eph = req.get("ephemeral-storage")
+    extended = ExtendedResources(
+        (str(name), quantity.count(value))
+        for name, value in req.items()
+        if name not in NAMED_RESOURCES
+    )
     return Resources(
         cpu_millis=quantity.cpu_millis(req["cpu"]) if "cpu" in req else 0,
         memory_mib=quantity.memory_mib(req["memory"]) if "memory" in req else 0,
         ephemeral_storage_gib=quantity.storage_gib(eph) if eph is not None else None,
         gpu=quantity.count(req[GPU_RESOURCE]) if GPU_RESOURCE in req else 0,
+        extended=extended if extended else NO_EXTENDED,
     )
 
 
@@ -472,6 +490,7 @@ def _max(a: Resources, b: Resources) -> Resources:
             else max(a.ephemeral_storage_gib or 0, b.ephemeral_storage_gib or 0)
         ),
         gpu=max(a.gpu, b.gpu),
+        extended=extended_of(a).maximum(b.extended),
     )
 
 
@@ -627,12 +646,8 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
         alloc = status.get("allocatable") or status.get("capacity") or {}
         node.allocatable = _resources(alloc)
         if node.allocatable.gpu:
-            node.allocatable = Resources(
-                cpu_millis=node.allocatable.cpu_millis,
-                memory_mib=node.allocatable.memory_mib,
-                ephemeral_storage_gib=node.allocatable.ephemeral_storage_gib,
-                gpu=node.allocatable.gpu,
-                gpu_model=node.labels.get(GPU_MODEL_LABEL),
+            node.allocatable = dataclasses.replace(
+                node.allocatable, gpu_model=node.labels.get(GPU_MODEL_LABEL)
             )
         node.max_pods = quantity.count(alloc["pods"]) if "pods" in alloc else 110
         node.ready = _ready(status)
@@ -786,6 +801,17 @@ class NodeRequestView:
             and self.error is None
         )
 
+    @property
+    def unmet(self) -> bool:
+        """Unmet, readable and not being deleted: no pool could provide its node, and
+        it waits for its TTL (``unmet_ttl``) before the operator deletes it."""
+        return (
+            self.status.phase == "Unmet"
+            and not self.deleting
+            and self.spec is not None
+            and self.error is None
+        )
+
 
 def parse_group(obj: Mapping[str, Any]) -> GroupView:
     meta = obj.get("metadata") or {}
@@ -828,3 +854,16 @@ def _validation_message(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err.get("loc", ())) or "spec"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceInfo:
+    """A namespace's labels, which ``namespaceSelector`` in pod (anti-)affinity reads."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse_namespace(obj: Mapping[str, Any]) -> NamespaceInfo:
+    meta = obj.get("metadata") or {}
+    return NamespaceInfo(name=str(meta.get("name", "")), labels=_label_map(meta.get("labels")))

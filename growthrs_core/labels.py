@@ -21,6 +21,11 @@ MANAGED_PREFIX = "growthrs.io/"
 """Label keys under this prefix are GrowthRS's own; users and node classes may not set them."""
 GPU_MODEL_LABEL = "growthrs.io/gpu-model"
 
+GROUP_FINALIZER = "growthrs.io/nodes"
+"""On every group: its deletion waits until its nodes and instances are gone (or released)."""
+RELEASED_ANNOTATION = "growthrs.io/released"
+"""On a node its deleted group released: why and when; GrowthRS no longer manages it."""
+
 # -- scale-down ----------------------------------------------------------------------------
 SCALE_DOWN_AT_ANNOTATION = "growthrs.io/scale-down-at"
 """When a node marked as unneeded will be removed (RFC 3339)."""

@@ -7,14 +7,20 @@ out. What the running operator keeps only in memory is listed as unknown.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
 from rich.table import Table
 
-from growthrs_core.cli.common import console, handled, provider_hub, settings_from, settings_options
+from growthrs_core.cli.common import (
+    console,
+    emit,
+    handled,
+    output_option,
+    provider_hub,
+    settings_from,
+    settings_options,
+)
 
 if TYPE_CHECKING:
     from growthrs_core.decisions.reconcile import DryRun
@@ -142,14 +148,7 @@ def render_tables(report: dict[str, Any]) -> None:
 
 
 @click.command()
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["table", "json", "yaml"]),
-    default="table",
-    show_default=True,
-    help="How to print the plan.",
-)
+@output_option
 @settings_options
 @handled
 def plan(output: str, **flags: Any) -> None:
@@ -169,9 +168,5 @@ def plan(output: str, **flags: Any) -> None:
     chain = hub.manager.strategy_chain(settings.strategies)
     dry = dry_run(snapshot, memory, decision_config(settings), chain)
     report = plan_report(dry, snapshot)
-    if output == "json":
-        click.echo(json.dumps(report, indent=2))
-    elif output == "yaml":
-        click.echo(yaml.safe_dump(report, sort_keys=False), nl=False)
-    else:
+    if not emit(report, output):
         render_tables(report)

@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 from growthrs_core import planner
 from growthrs_core.cluster import GroupView, NodeRequestView
 from growthrs_core.crd.models import PHASES
-from growthrs_core.decisions.backoff import Backoff, BackoffPolicy
+from growthrs_core.decisions.backoff import Backoff
 from growthrs_core.decisions.candidates import candidates
 from growthrs_core.decisions.deletes import due_deletes
+from growthrs_core.decisions.dissolve import Dissolution, dissolve
+from growthrs_core.decisions.failures import FailurePolicy, cooling, unproven_in_flight
 from growthrs_core.decisions.group_status import GroupStatusUpdate, status_updates
 from growthrs_core.decisions.memory import DeleteRetry, LoopMemory, OfferingRef
 from growthrs_core.decisions.node_request import (
@@ -26,6 +28,7 @@ from growthrs_core.decisions.node_request import (
     MachineConfig,
     Observation,
     Transition,
+    excluded,
     node_name_for,
     step,
 )
@@ -49,7 +52,7 @@ class DecisionConfig:
 
     machine: MachineConfig = field(default_factory=MachineConfig)
     scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
-    offering_backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(300.0, 300.0))
+    failures: FailurePolicy = field(default_factory=FailurePolicy)
     orphan_grace: float = 600.0
 
 
@@ -60,11 +63,19 @@ def plan_pass(snapshot: Snapshot, memory: LoopMemory, chain: Sequence[Strategy])
             pods=snapshot.pods,
             nodes=snapshot.nodes,
             daemonsets=snapshot.daemonsets,
-            groups=snapshot.groups,
+            groups=[g for g in snapshot.groups if not g.deleting],
             node_requests=snapshot.node_requests,
             offerings=snapshot.offerings,
             strategies=chain,
             unavailable=memory.unavailable(snapshot.now),
+            namespaces=snapshot.namespaces,
+            claims=snapshot.claims,
+            volumes=snapshot.volumes,
+            storage_classes=snapshot.storage_classes,
+            blocked_pools={
+                pool: f"{block.reason}: {block.message}"
+                for pool, block in memory.pool_blocks.items()
+            },
         )
     )
 
@@ -92,6 +103,7 @@ class TickPlan:
     group_statuses: list[GroupStatusUpdate]
     retry_deletes: list[tuple[str, DeleteRetry]]
     phases: dict[str, int]
+    dissolution: Dissolution
 
 
 def _observe(
@@ -100,9 +112,15 @@ def _observe(
     snapshot: Snapshot,
     memory: LoopMemory,
     usage: Counter[PoolKey],
+    probing: frozenset[OfferingRef],
+    max_attempts: int,
 ) -> Observation:
     node = snapshot.nodes_by_name.get(nr.status.nodeName or "")
     if nr.phase == "Pending":
+        backoff = memory.group_backoffs.get(group.name)
+        if backoff is not None and backoff.active(snapshot.now):
+            return Observation(node=node, hold=f"group {group.name} is backing off")
+        given_up, no_capacity = excluded(nr.status, max_attempts)
         found, unusable = candidates(
             nr,
             group,
@@ -110,8 +128,16 @@ def _observe(
             memory.unavailable(snapshot.now),
             usage,
             node_name_for(nr.name, nr.status),
+            excluded=no_capacity,
+            given_up=given_up,
+            blocks=memory.pool_blocks,
         )
-        return Observation(node=node, candidates=found, unusable=unusable)
+        return Observation(
+            node=node,
+            candidates=found,
+            unusable=unusable,
+            probing=probing | cooling(memory, snapshot.now),
+        )
     last = memory.provider_status.get(nr.status.nodeName or "")
     return Observation(node=node, provider_status=last[1] if last else None)
 
@@ -133,14 +159,11 @@ def scale_down_plan(
 ) -> ScaleDownPlan:
     """Scale-down on ``snapshot``; ``also_waiting`` are groups about to get NodeRequests."""
     waiting = waiting_groups(snapshot.node_requests, snapshot.pods) | set(also_waiting)
+    leaving = memory.leaving()
     return plan_scale_down(
         # Nodes being removed, or whose removal failed and waits for its retry, are
         # not judged again: that retry (with backoff) is their removal.
-        nodes=[
-            n
-            for n in snapshot.nodes
-            if n.name not in memory.removing and n.name not in memory.delete_retries
-        ],
+        nodes=[n for n in snapshot.nodes if n.name not in leaving],
         pods_by_node=snapshot.pods_by_node,
         groups=snapshot.groups,
         groups_with_waiting_pods=frozenset(waiting),
@@ -150,16 +173,13 @@ def scale_down_plan(
 
 
 def tick(
-    snapshot: Snapshot,
-    memory: LoopMemory,
-    cfg: DecisionConfig,
-    chain: Sequence[Strategy],
-    installed_names: str = "",
+    snapshot: Snapshot, memory: LoopMemory, cfg: DecisionConfig, installed_names: str = ""
 ) -> TickPlan:
     """Step every NodeRequest, decide scale-down and the groups' status."""
     now = snapshot.now
     usage = pool_usage(snapshot, memory.creating)
     busy = {c.name for c in memory.calls if c.kind == "create"}
+    probing = set(unproven_in_flight(memory))
     phases: dict[str, int] = dict.fromkeys(PHASES, 0)
     steps: list[RequestStep] = []
     polls: list[StatusPoll] = []
@@ -170,23 +190,30 @@ def tick(
         if nr.phase == "Pending" and nr.name in memory.retry_at and memory.retry_at[nr.name] > now:
             continue  # the provider asked to wait before the next create
         group = snapshot.groups_by_name.get(nr.group)
-        if group is None or group.spec is None:
-            continue
+        if group is None or group.spec is None or group.deleting:
+            continue  # a deleting group's requests are dissolved, not stepped
         poll = _poll(nr, memory, now)
         if poll is not None:
             polls.append(poll)
-        transition = step(nr, _observe(nr, group, snapshot, memory, usage), now, cfg.machine, chain)
+        observed = _observe(
+            nr, group, snapshot, memory, usage, frozenset(probing), cfg.machine.max_attempts
+        )
+        transition = step(nr, observed, now, cfg.machine)
         for action in transition.actions:
             if isinstance(action, CreateInstance):
                 usage[(group.name, action.pool_index)] += 1
+                offering = (action.provider, action.offering.key)
+                if offering not in memory.proven:
+                    probing.add(offering)  # one create at a time until one succeeds
         steps.append(RequestStep(nr, group, transition))
     return TickPlan(
         steps=steps,
         polls=polls,
         scale_down=scale_down_plan(snapshot, memory, cfg),
-        group_statuses=status_updates(snapshot, memory.offering_backoffs, installed_names),
+        group_statuses=status_updates(snapshot, memory, installed_names),
         retry_deletes=due_deletes(memory.delete_retries, now),
         phases=phases,
+        dissolution=dissolve(snapshot, memory, cfg.orphan_grace),
     )
 
 
@@ -206,6 +233,8 @@ def dry_run(
     plan = plan_pass(snapshot, memory, chain)
     planned = {n.group for n in plan.new_nodes}
     backing_off = {
-        k: b for k, b in sorted(memory.offering_backoffs.items()) if b.active(snapshot.now)
+        k: b
+        for k, b in sorted(memory.offering_backoffs.items())
+        if b.hard and b.active(snapshot.now)
     }
     return DryRun(plan, scale_down_plan(snapshot, memory, cfg, also_waiting=planned), backing_off)

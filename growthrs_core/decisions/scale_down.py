@@ -109,7 +109,8 @@ def plan_scale_down(
     cfg: ScaleDownConfig,
 ) -> ScaleDownPlan:
     """Decide which managed nodes to mark, unmark and remove now."""
-    by_name = {g.name: g for g in groups if g.spec is not None}
+    # A group being deleted is dissolved (decisions.dissolve), not scaled down.
+    by_name = {g.name: g for g in groups if g.spec is not None and not g.deleting}
     marks: list[Mark] = []
     unmarks: list[Unmark] = []
     removals: list[Remove] = []

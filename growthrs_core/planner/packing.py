@@ -30,7 +30,13 @@ from growthrs_core.cluster import PodInfo
 from growthrs_core.domain import Resources
 from growthrs_core.labels import HOSTNAME_LABEL
 from growthrs_core.planner.selection import PodClass
-from growthrs_core.planner.slots import UNLIMITED, Slot
+from growthrs_core.planner.slots import (
+    UNLIMITED,
+    Slot,
+    extended_fits,
+    extended_room,
+    take_extended,
+)
 from growthrs_core.planner.topology import (
     MatcherIndex,
     PodMatcher,
@@ -86,6 +92,8 @@ class Item:
     needs: tuple[tuple[int, bool], ...] = ()
     """(hostname tracker that must be on the node, whether the first pod may start it)."""
     cursor: int = 0
+    extended: Mapping[str, int] = field(default_factory=dict)
+    """Extended resources each pod requests; checked against ``Slot.extended``."""
 
     @property
     def remaining(self) -> int:
@@ -152,6 +160,7 @@ def build_items(units: Sequence[Unit], running: RunningPods) -> list[Item]:
                 req.memory_mib,
                 req.ephemeral_storage_gib,
                 req.gpu,
+                req.extended,
                 u.cls.proto.priority,
                 u.slots,
                 u.place_slots,
@@ -180,6 +189,7 @@ def build_items(units: Sequence[Unit], running: RunningPods) -> list[Item]:
             place_slots=u.place_slots,
             pin=u.pin,
             preference=u.preference,
+            extended=req.extended,
         )
         items.append(item)
         item_of_unit[i] = item
@@ -266,9 +276,11 @@ def fill_node(
     repeated)."""
     cpu, mem, eph, gpu, slots_left = slot.cpu, slot.memory, slot.ephemeral, slot.gpu, slot.pods
     ports: set[tuple[int, str]] = set(slot.ds_ports)
+    ext = dict(slot.extended)
     on_node: dict[int, int] = {}
     tc: dict[int, int] = {}
     for it, k in base:
+        take_extended(ext, it.extended, k)
         cpu -= k * it.cpu
         mem -= k * it.memory
         eph -= k * it.ephemeral
@@ -301,6 +313,8 @@ def fill_node(
                 k = min(k, eph // it.ephemeral)
             if it.gpu:
                 k = min(k, gpu // it.gpu)
+            if it.extended:
+                k = min(k, extended_room(ext, it.extended))
             if k <= 0:
                 continue
             if it.conflicts and not it.conflicts.isdisjoint(on_node):
@@ -332,6 +346,7 @@ def fill_node(
             eph -= k * it.ephemeral
             gpu -= k * it.gpu
             slots_left -= k
+            take_extended(ext, it.extended, k)
             on_node[it.id] = on_node.get(it.id, 0) + k
             ports |= it.ports
             for t in it.counts_into:
@@ -400,7 +415,7 @@ def fits_pattern(pattern: Pattern, slot: Slot) -> bool:
     count = sum(k for _, k in pattern)
     if cpu > slot.cpu or mem > slot.memory or eph > slot.ephemeral or gpu > slot.gpu:
         return False
-    if count > slot.pods:
+    if count > slot.pods or not extended_fits(pattern, slot):
         return False
     return all(slot.ds_ports.isdisjoint(it.ports) for it, _ in pattern)
 
@@ -587,7 +602,7 @@ def _slot_order(slot: Slot) -> tuple[float, int, int, int]:
 
 
 def exact_supported(items: Sequence[Item]) -> bool:
-    return not any(it.caps or it.needs for it in items)
+    return not any(it.caps or it.needs or it.extended for it in items)
 
 
 def cheapest_slot(pattern: Pattern, slots: Sequence[Slot]) -> Slot | None:

@@ -35,7 +35,7 @@ from growthrs_core.cluster import (
     VolumeInfo,
 )
 from growthrs_core.crd.models import Requirements
-from growthrs_core.domain import Offering, Resources, Taint
+from growthrs_core.domain import NO_EXTENDED, Offering, Resources, Taint, extended_of
 from growthrs_core.labels import (
     HOSTNAME_LABEL,
     NODE_GROUP_LABEL,
@@ -77,7 +77,7 @@ from growthrs_core.planner.packing import (
     sized_cost,
 )
 from growthrs_core.planner.selection import PodClass, classify, unschedulable_pods
-from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group
+from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group, take_extended
 from growthrs_core.planner.topology import (
     MatcherIndex,
     Namespaces,
@@ -120,6 +120,10 @@ class PlanningInput:
     topology_aliases: Mapping[str, str] = field(default_factory=lambda: dict(TOPOLOGY_ALIASES))
     """Label key → ``region`` or ``zone``: keys a new node will carry with its region or
     zone (set by a CSI driver, say), for volume topology; see :mod:`.volumes`."""
+    blocked_pools: Mapping[tuple[str, int], str] = field(default_factory=dict)
+    """(group, pool index) → why, in words: pools a provider said cannot work (no node
+    class, a bad token, 401/403, a missing Secret). No node is planned in them; a pod
+    only such a pool could serve is ``ScaleUpBlocked``."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,7 @@ class _Limits:
             pool = _int(node.labels.get(POOL_LABEL))
             self._count(pool, live=not node.deleting)
         for flight in flights:
-            if flight.group == ctx.name and not flight.node_exists:
+            if flight.group == ctx.name and not flight.node_exists and not flight.unmet:
                 self._count(flight.pool_index, live=True)
 
     def _count(self, pool: int | None, live: bool, n: int = 1) -> None:
@@ -267,6 +271,9 @@ class _Planner:
             if pod.node_name and not pod.terminal and pod.error is None:
                 pods_by_node.setdefault(pod.node_name, []).append(pod)
         zmap = zone_of_region(inp.nodes)
+        blocked: dict[str, dict[int, str]] = {}
+        for (g, pool_index), why in inp.blocked_pools.items():
+            blocked.setdefault(g, {})[pool_index] = why
         groups: dict[str, GroupContext] = {}
         invalid: dict[str, str] = {}
         for view in sorted(inp.groups, key=lambda g: g.name):
@@ -274,7 +281,12 @@ class _Planner:
                 invalid[view.name] = view.error or "invalid spec"
             else:
                 groups[view.name] = build_group(
-                    view, inp.offerings, inp.daemonsets, inp.unavailable, zmap
+                    view,
+                    inp.offerings,
+                    inp.daemonsets,
+                    inp.unavailable,
+                    zmap,
+                    blocked.get(view.name),
                 )
 
         # Outcomes are recorded in an order that does not depend on the order of
@@ -294,8 +306,9 @@ class _Planner:
             )
 
         flights, covered = collect(inp.node_requests, groups, pending, nodes_by_name)
+        flight_of = {f.nr.name: f for f in flights}
         for key, nr_name in covered.items():
-            outcomes[key] = PodOutcome.in_flight(nr_name)
+            outcomes[key] = PodOutcome.in_flight(nr_name, flight_of[nr_name].cover_message())
         virtual = [
             (pod, f.topology_labels(), groups[f.group].taints)
             for f in flights
@@ -630,6 +643,7 @@ class _Planner:
                 slot.gpu,
                 slot.pods,
                 slot.ds_ports,
+                slot.extended,
                 tuple(it.id for it in feasible),
                 room,
             )
@@ -931,6 +945,7 @@ def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
     allowed: frozenset[int] | None = None
     cpu = mem = eph = gpu = count = 0
     ports: set[tuple[int, str]] = set()
+    extended: dict[str, int] = {}
     for it, k in pattern:
         allowed = it.slots if allowed is None else allowed & it.slots
         cpu += it.cpu * k
@@ -939,6 +954,7 @@ def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
         gpu += it.gpu * k
         count += k
         ports |= it.ports
+        take_extended(extended, it.extended, -k)
     assert allowed is not None
     return [
         s
@@ -951,6 +967,7 @@ def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
         and gpu <= s.gpu
         and count <= s.pods
         and s.ds_ports.isdisjoint(ports)
+        and s.extended.covers(extended)
     ]
 
 
@@ -999,6 +1016,9 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
             gpu_model = next(iter(models))
     pods = count + slot.ds_pods
     fit_keys = {s.offering.key for s in fitting}
+    extended = NO_EXTENDED.plus(slot.ds_overhead.extended)
+    for it, k in pattern:
+        extended = extended.plus(it.extended, k)
 
     def admitted(s: Slot) -> bool:
         """Whether the floor and the lists let ``s``'s offering through."""
@@ -1019,9 +1039,12 @@ def _requirements(ctx: GroupContext, slot: Slot, pattern: Pattern) -> Requiremen
             and (regions is None or o.region in regions)
             and (zones is None or (o.zone or "") in zones)
             and (types is None or o.instance_type in types)
+            and extended_of(have).covers(extended)
         )
 
-    loose = any(s.offering.key not in fit_keys and admitted(s) for s in all_slots)
+    # Requirements carry no extended resources: a node whose pods request one names
+    # its offerings, so no fallback (nor a later edit of the group) picks one without.
+    loose = bool(extended) or any(s.offering.key not in fit_keys and admitted(s) for s in all_slots)
     return Requirements(
         cpu=format_cpu(req.cpu_millis),
         memory=format_memory(req.memory_mib),

@@ -5,6 +5,7 @@
 #   $CACHE/kubernetes-$KUBERNETES_VERSION/{kube-apiserver,kube-scheduler,kube-controller-manager,kubectl}
 #   $CACHE/etcd-$ETCD_VERSION/etcd
 #   $CACHE/kwok-$KWOK_VERSION/{kwok,kwokctl}
+#   $CACHE/helm-$HELM_VERSION/helm   (for the chart tests in tests/deploy)
 # A binary that already exists is not rebuilt, so a warm run takes seconds.
 # The Go build cache (go env GOCACHE) and module cache are reused as well.
 #
@@ -106,6 +107,24 @@ build_kwok() {
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" >&2
 }
 
+helm_dir="$CACHE/helm-$HELM_VERSION"
+build_helm() {
+  [[ -x "$helm_dir/helm" ]] && return
+  log "building helm $HELM_VERSION"
+  mkdir -p "$helm_dir"
+  # As helm's own Makefile: the Kubernetes version `helm template` and `helm lint`
+  # assume is the one of the client-go helm is built with (else v1.20).
+  local gomod client_go k8s_minor
+  gomod="$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  client_go="$(awk '$1 == "k8s.io/client-go" {print $2}' "$gomod")"
+  k8s_minor="$(echo "$client_go" | cut -d. -f2)"
+  local ver=helm.sh/helm/v3/internal/version
+  local ldflags="-s -w -X $ver.version=$HELM_VERSION -X $ver.gitTreeState=clean"
+  ldflags="$ldflags -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor"
+  ldflags="$ldflags -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor"
+  GOBIN="$helm_dir" go install -trimpath -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
+}
+
 karpenter_dir="$CACHE/karpenter-$KARPENTER_VERSION"
 karpenter_src="$CACHE/src/karpenter-$KARPENTER_VERSION"
 build_karpenter() {
@@ -143,6 +162,7 @@ fi
 build_etcd
 build_kwok
 build_kubernetes
+build_helm
 echo "KUBE_APISERVER=$k8s_dir/kube-apiserver"
 echo "KUBE_SCHEDULER=$k8s_dir/kube-scheduler"
 echo "KUBE_CONTROLLER_MANAGER=$k8s_dir/kube-controller-manager"
@@ -150,3 +170,4 @@ echo "KUBECTL=$k8s_dir/kubectl"
 echo "ETCD=$etcd_dir/etcd"
 echo "KWOK=$kwok_dir/kwok"
 echo "KWOKCTL=$kwok_dir/kwokctl"
+echo "HELM=$helm_dir/helm"
