@@ -32,8 +32,12 @@ helpers.go``: ``KubeReserved`` 100m CPU and 10Mi memory, nothing else). It has n
 setting for it, so :func:`karpenter_instance_types` declares the capacity that
 leaves our allocatable after this reserve."""
 
-PEER_TYPES: tuple[kwok.ServerType, ...] = tuple(t for t in kwok.SERVER_TYPES if not t.gpu)
-"""The 19 Hetzner-like types (CX, CPX, CAX, CCX); the fictional GPU types are left out."""
+HETZNER_FAMILIES = ("cx", "cpx", "cax", "ccx")
+PEER_TYPES: tuple[kwok.ServerType, ...] = tuple(
+    t for t in kwok.SERVER_TYPES if t.name.startswith(HETZNER_FAMILIES) and not t.gpu
+)
+"""The 19 Hetzner-like types (CX, CPX, CAX, CCX); the fictional GPU and widget types
+are left out."""
 DEDICATED_FAMILY = "ccx"
 
 
