@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                 "count": args.count,
                 "benchtime": "1x",
                 "karpenter_version": read_versions().get("KARPENTER_VERSION"),
+                "growthrs_commit": harness.git_commit(),
                 "binary": str(binary),
             },
             "rows": rows,

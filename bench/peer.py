@@ -744,6 +744,7 @@ def run(args: argparse.Namespace, workloads: list[Workload], who: list[str]) -> 
                     "scale_down_new_node_grace": args.grace,
                 },
                 "karpenter_version": read_versions().get("KARPENTER_VERSION"),
+                "growthrs_commit": harness.git_commit(),
                 "karpenter_env": {
                     "BATCH_IDLE_DURATION": "1s",
                     "BATCH_MAX_DURATION": "10s",
