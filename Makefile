@@ -44,6 +44,13 @@ test: $(BIN)/tox controlplane
 bench: venv controlplane
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+## GrowthRS side by side with Karpenter's KWOK provider (built once from Go modules, ~4 min
+## cold), then Karpenter's own scheduling benchmark. ARGS=--smoke for a quick run. See BENCHMARKS.md.
+.PHONY: bench-peer
+bench-peer: venv controlplane
+	$(BIN)/python -m bench.peer $(ARGS)
+	$(BIN)/python -m bench.karpenter_scheduling $(filter --smoke,$(ARGS))
+
 ## Regenerate crds/ from the models (a test fails when it is stale).
 crds: venv
 	rm -rf crds && GROWTHRS_DISABLED_PLUGINS=testplugin,broken $(BIN)/growthrs crds --output-dir crds
