@@ -178,3 +178,17 @@ PASS
         "pods/sec": 601.0,
     }
     assert second["metrics"]["price/h"] == 344.3 and second["metrics"]["unpriced"] == 0
+
+
+def test_reaction_latency_replays_the_operators_batch_windows() -> None:
+    from bench.reaction_latency import replay_windows
+
+    # A storm: a pod every 0.4 s. With first_plan 1 s the first window closes 1 s after
+    # the first pod; the next pod opens a new window.
+    arrivals = {f"p{i}": i * 0.4 for i in range(6)}
+    closes = replay_windows(arrivals, idle=1.0, most=10.0, first_plan=1.0)
+    assert closes["p0"] == closes["p1"] == closes["p2"] == 1.0
+    assert closes["p3"] == closes["p4"] == closes["p5"] == 1.2 + 1.0
+    # Without first_plan the idle window stretches with the storm.
+    slow = replay_windows(arrivals, idle=1.0, most=10.0, first_plan=0.0)
+    assert set(slow.values()) == {2.0 + 1.0}
