@@ -7,14 +7,9 @@ workloads, the NodePool, the figures and the parsing of ``go test -bench``.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-# The benchmarks are not an installed package: import them from the checkout.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench import karpenter, peer
 from bench.peer_catalogue import (
