@@ -1,7 +1,7 @@
 """``python -m reliability``: the trial suite (``make reliability``).
 
     python -m reliability [--quick] [--seed N] [--only CATEGORY,...] [--trial NAME]
-                          [--kwok-crashes 24] [--hetzner-crashes 12]
+                          [--kwok-crashes 32] [--hetzner-crashes 16]
                           [--kubeconfig PATH] [--json PATH] [--write-doc]
 
 Starts its own local control plane (torn down at the end) unless ``--kubeconfig``
@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default="", help=f"categories, comma separated: {', '.join(CATEGORIES)}"
     )
     parser.add_argument("--trial", default="", help="only trials whose name contains this")
-    parser.add_argument("--kwok-crashes", type=int, default=24)
-    parser.add_argument("--hetzner-crashes", type=int, default=12)
+    parser.add_argument("--kwok-crashes", type=int, default=32)
+    parser.add_argument("--hetzner-crashes", type=int, default=16)
     parser.add_argument("--kubeconfig", default=os.environ.get("GROWTHRS_E2E_KUBECONFIG"))
     parser.add_argument(
         "--cluster",

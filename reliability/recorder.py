@@ -394,9 +394,13 @@ class Recorder:
                         found.append((a.name, b.name, sorted(common)[0]))
             return found
 
-    def busy_nodes_removed(self, nodes: set[str] | None = None) -> list[tuple[str, list[str]]]:
-        """Nodes deleted while a pod that is not a DaemonSet's ran on them, not evicted
-        (no deletionTimestamp) and not finished: (node, those pods)."""
+    def busy_nodes_removed(
+        self, nodes: set[str] | None = None, *, running: bool = True
+    ) -> list[tuple[str, list[str]]]:
+        """Nodes deleted while a pod that is not a DaemonSet's ran on them (phase Running),
+        not evicted (no deletionTimestamp): (node, those pods). ``running=False``: pods
+        bound there that had not started yet (a node that never turned Ready can have
+        them: the scheduler only looks at taints)."""
         with self.lock:
             out = []
             for node in self.nodes.values():
@@ -413,6 +417,7 @@ class Recorder:
                         and state.rv >= node.created_rv
                         and not state.deleting
                         and not state.gone
+                        and (state.phase == "Running") == running
                         and state.phase not in ("Succeeded", "Failed")
                     ):
                         busy.append(pod.name)

@@ -39,7 +39,7 @@ class Spec:
     """Needs a control plane this run started (the apiserver is killed)."""
 
 
-def full_suite(kwok_crashes: int = 24, hetzner_crashes: int = 12) -> list[Spec]:
+def full_suite(kwok_crashes: int = 32, hetzner_crashes: int = 16) -> list[Spec]:
     specs: list[Spec] = []
     for provider, count, category in (
         (KWOK, kwok_crashes, "crash-kwok"),
@@ -175,6 +175,10 @@ def summarise(results: list[TrialResult]) -> dict[str, dict[str, Any]]:
             "max_events_per_pod_reason": max((r.max_events_per_pod_reason for r in rs), default=0),
             "recovery_s_median": round(statistics.median(rec), 1) if rec else None,
             "recovery_s_max": max(rec) if rec else None,
+            "kills": sum(r.kills for r in rs),
+            "kills_mid_work": sum(
+                sum(1 for k in r.details.get("at_kill", ()) if k.get("unsettled")) for r in rs
+            ),
             "token_searches": len(tokens),
             "token_hits": sum(tokens),
         }
@@ -197,8 +201,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "| category | trials | failed | duplicates | leaks | busy nodes removed | crashes | "
         "pods never Running | API calls / needed node (mean, max) | events / pod (mean, max) | "
-        "max events / pod / reason | recovery (median, max) | token hits |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "max events / pod / reason | recovery (median, max) | token hits | SIGKILLs (mid-work) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for category, s in report["categories"].items():
         tokens = f"{s['token_hits']} in {s['token_searches']}" if s["token_searches"] else "-"
@@ -208,7 +212,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"{_fmt(s['api_calls_per_node_mean'])}, {_fmt(s['api_calls_per_node_max'])} | "
             f"{_fmt(s['events_per_pod_mean'])}, {_fmt(s['events_per_pod_max'])} | "
             f"{s['max_events_per_pod_reason']} | "
-            f"{_fmt(s['recovery_s_median'], ' s')}, {_fmt(s['recovery_s_max'], ' s')} | {tokens} |"
+            f"{_fmt(s['recovery_s_median'], ' s')}, {_fmt(s['recovery_s_max'], ' s')} | {tokens} | "
+            f"{s['kills']} ({s['kills_mid_work']}) |"
         )
     failed = [t for t in report["trials"] if not t["ok"]]
     if failed:

@@ -301,8 +301,25 @@ class Trial:
             raise TrialFailed(
                 f"the operator was not running when it was to be killed: {op.exit_summary()}"
             )
+        # Was the world still on its way (not yet what the scenario expects) when the
+        # operator died? Only such a kill tests recovery of work in progress.
+        assert self.recorder is not None
+        state = self.state()
+        busy = not self._settled(state, 0)
         self.killed.add(len(self.operators) - 1)
         op.stop(signal.SIGKILL)
+        log = op.log()
+        self.result.details.setdefault("at_kill", []).append(
+            {
+                "unsettled": busy,
+                "in_flight": len(state["in_flight"]),
+                "synced": "caches synced" in log,
+                "creates_logged": len(_CREATE.findall(log)),
+                "removals_logged": len(_DELETE.findall(log)),
+            }
+        )
+        if busy:
+            self.result.details["kill_hit_work"] = True
         self.result.kills += 1
         self.disturbed_at = time.time()
 
@@ -442,6 +459,14 @@ class Trial:
                 and (n["metadata"].get("labels") or {}).get(GROUP_LABEL) in live_groups
             ),
             "nodes": len(nodes),
+            "not_ready": sorted(
+                n["metadata"]["name"]
+                for n in nodes
+                if not any(
+                    c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (n.get("status") or {}).get("conditions") or ()
+                )
+            ),
             "deleted_groups_left": sorted(
                 g for g in self.deleted_groups if g in self.recorder.groups
             ),
@@ -610,6 +635,9 @@ class Trial:
         r.busy_removed = len(busy)
         if busy:
             r.failures.append(f"busy nodes removed: {busy[:5]}")
+        bound = rec.busy_nodes_removed(running=False)
+        if bound:
+            r.details["removed_with_pods_not_started"] = bound[:5]
         leaks = self.leaks()
         r.leaked = len(leaks)
         if leaks:
@@ -722,6 +750,18 @@ class Trial:
                 problems.append(f"cleanup: {type(exc).__name__}: {exc}")
         with contextlib.suppress(KubeError):
             self.kube.delete(f"/api/v1/namespaces/{self.ns}")
+        # Wait for the namespace (its pods) to be gone: the next trial's operator watches
+        # every namespace and would otherwise plan for, and post Events about, these pods.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                self.kube.get(f"/api/v1/namespaces/{self.ns}")
+            except KubeError as exc:
+                if exc.status == 404:
+                    break
+            time.sleep(0.5)
+        else:
+            problems.append(f"namespace {self.ns} still there after 90s")
         with contextlib.suppress(KubeError):
             self.kube.delete(f"/api/v1/namespaces/kube-system/configmaps/{self.faults_configmap}")
         for name in sorted(self.groups):

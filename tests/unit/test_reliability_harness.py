@@ -170,3 +170,14 @@ def test_the_summary_adds_up_per_category() -> None:
     }
     text = markdown(report)
     assert "| crash-kwok | 2 | 1 | 1 | 2 |" in text and "`crash-kwok/b` (seed 2): x" in text
+
+
+def test_a_pod_bound_but_never_started_does_not_make_a_node_busy() -> None:
+    rec = recorder()
+    rec._node("ADDED", node("n1", 1, ready=False), False)
+    waiting = pod("a", 2, "n1")
+    waiting["status"]["phase"] = "Pending"
+    rec._pod("ADDED", waiting, False)
+    rec._node("DELETED", node("n1", 3), False)
+    assert rec.busy_nodes_removed() == []
+    assert rec.busy_nodes_removed(running=False) == [("n1", ["a"])]
