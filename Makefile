@@ -6,9 +6,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_ARGS ?=
+RELIABILITY_ARGS ?=
 TOX_ENVS ?= lint,typecheck,unit,e2e
 
-.PHONY: demo test bench controlplane venv crds clean-cluster
+.PHONY: demo test bench reliability controlplane venv crds clean-cluster
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,11 @@ bench: venv controlplane
 bench-peer: venv controlplane
 	$(BIN)/python -m bench.peer $(ARGS)
 	$(BIN)/python -m bench.karpenter_scheduling $(filter --smoke,$(ARGS))
+
+## Reliability trials (long, ~1 h): operator SIGKILLs, apiserver outages, provider faults,
+## group edits, bad input; JSON in reliability/results/, figures into RELIABILITY.md.
+reliability: venv controlplane
+	$(BIN)/python -m reliability --write-doc $(RELIABILITY_ARGS)
 
 ## Regenerate crds/ from the models (a test fails when it is stale).
 crds: venv
