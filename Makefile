@@ -6,9 +6,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_ARGS ?=
+RELIABILITY_ARGS ?=
 TOX_ENVS ?= lint,typecheck,unit,e2e
 
-.PHONY: demo test bench controlplane venv crds clean-cluster
+.PHONY: demo test bench reliability controlplane venv crds clean-cluster
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,9 +41,21 @@ demo: venv controlplane
 test: $(BIN)/tox controlplane
 	$(BIN)/tox run -e $(TOX_ENVS)
 
-## Benchmarks: planner speed, reaction latency, scale-out/in, operator footprint.
+## Benchmarks: planner speed, reaction latency, scale-out/in, operator footprint, consolidation.
 bench: venv controlplane
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## GrowthRS side by side with Karpenter's KWOK provider (built once from Go modules, ~4 min
+## cold), then Karpenter's own scheduling benchmark. ARGS=--smoke for a quick run. See BENCHMARKS.md.
+.PHONY: bench-peer
+bench-peer: venv controlplane
+	$(BIN)/python -m bench.peer $(ARGS)
+	$(BIN)/python -m bench.karpenter_scheduling $(filter --smoke,$(ARGS))
+
+## Reliability trials (long, ~1 h): operator SIGKILLs, apiserver outages, provider faults,
+## group edits, bad input; JSON in reliability/results/, figures into RELIABILITY.md.
+reliability: venv controlplane
+	$(BIN)/python -m reliability --write-doc $(RELIABILITY_ARGS)
 
 ## Regenerate crds/ from the models (a test fails when it is stale).
 crds: venv
@@ -50,3 +63,22 @@ crds: venv
 
 clean-cluster: venv
 	$(BIN)/python -m growthrs_testkit.controlplane down --all
+
+.PHONY: deploy-crds image chart-lint
+
+## Copy crds/ into the Helm chart and the kustomize base (a test fails when they differ).
+deploy-crds: crds
+	rm -f deploy/chart/crds/*.yaml deploy/kustomize/crds/*.yaml
+	cp crds/*.yaml deploy/chart/crds/
+	cp crds/*.yaml deploy/kustomize/crds/
+
+## The operator image (needs a container engine; none runs here). PROVIDERS="hetzner kwok" adds KWOK.
+CONTAINER ?= docker
+IMAGE ?= growthrs:0.1.0
+PROVIDERS ?= hetzner
+image:
+	$(CONTAINER) build -f deploy/Dockerfile --build-arg PROVIDERS="$(PROVIDERS)" -t $(IMAGE) .
+
+## Lint the Helm chart with the pinned helm.
+chart-lint: controlplane
+	$$($(BIN)/python -m growthrs_testkit.controlplane build | sed -n 's/^HELM=//p') lint --strict deploy/chart

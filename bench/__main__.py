@@ -3,7 +3,8 @@
 Each benchmark runs as its own process (its own control plane, its own memory),
 writes its JSON under ``bench/results/``, and this driver reads them back::
 
-    python -m bench [--smoke] [--only planner,reaction_latency,scale_out_in,footprint]
+    python -m bench [--smoke]
+                    [--only planner,reaction_latency,scale_out_in,footprint,consolidation]
                     [--runs N] [--kubeconfig PATH] [--json PATH]
 
 Benchmarks are measurements, not tests: a missed target is reported, and the
@@ -29,8 +30,9 @@ BENCHMARKS: dict[str, str] = {
     "reaction_latency": "bench.reaction_latency",
     "scale_out_in": "bench.scale_out_in",
     "footprint": "bench.footprint",
+    "consolidation": "bench.consolidation",
 }
-NEEDS_CLUSTER = {"reaction_latency", "scale_out_in", "footprint"}
+NEEDS_CLUSTER = {"reaction_latency", "scale_out_in", "footprint", "consolidation"}
 
 
 def planner_figures(data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ import os
 import platform
 import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -456,6 +457,28 @@ def machine() -> dict[str, Any]:
         "load_average_at_start": [round(x, 2) for x in START_LOAD],
         "load_average_at_end": [round(x, 2) for x in psutil.getloadavg()],
     }
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (with ``+dirty`` when files differ), so results name the code measured."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def log_dir(benchmark: str) -> Path:

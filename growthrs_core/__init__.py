@@ -59,6 +59,7 @@ from growthrs_core.provider import (
     Provider,
     ProviderContext,
     ProviderFactory,
+    ReportsRateLimit,
     SecretReader,
     ValidatesPools,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "ProviderStatus",
     "Region",
     "Removing",
+    "ReportsRateLimit",
     "Resources",
     "Running",
     "ScaleUpOption",

@@ -10,6 +10,7 @@ that cannot be understood (say, a malformed quantity) yields a record with
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import sys
 from collections.abc import Mapping
@@ -25,9 +26,18 @@ from growthrs_core.crd.models import (
     NodeRequestSpec,
     NodeRequestStatus,
 )
-from growthrs_core.domain import ZERO, Resources, Taint
+from growthrs_core.domain import (
+    NAMED_RESOURCES,
+    NO_EXTENDED,
+    ZERO,
+    ExtendedResources,
+    Resources,
+    Taint,
+    extended_of,
+)
 from growthrs_core.errors import QuantityError
 from growthrs_core.labels import (
+    DO_NOT_DISRUPT_ANNOTATION,
     GPU_MODEL_LABEL,
     GPU_RESOURCE,
     INSTANCE_TYPE_LABEL,
@@ -38,9 +48,11 @@ from growthrs_core.labels import (
     PROVIDER_LABEL,
     REGION_LABEL,
     SAFE_TO_EVICT_ANNOTATION,
+    SAFE_TO_EVICT_LOCAL_VOLUMES_ANNOTATION,
     SCALE_DOWN_AT_ANNOTATION,
     SCALE_DOWN_DISABLED_ANNOTATION,
     STARTUP_TAINT_KEYS,
+    TEMPLATE_HASH_ANNOTATION,
     ZONE_LABEL,
 )
 
@@ -177,6 +189,14 @@ class PodInfo:
     claims: tuple[str, ...] = ()
     """Names of the PersistentVolumeClaims (in its namespace) the pod mounts, including
     those its generic ephemeral volumes create (``<pod>-<volume>``)."""
+    do_not_disrupt: bool = False
+    """Annotated ``karpenter.sh/do-not-disrupt: "true"``: its node is never consolidated,
+    expired or drifted away."""
+    local_storage: bool = False
+    """Mounts an emptyDir or hostPath volume not named in
+    ``safe-to-evict-local-volumes``: its data would be lost by an eviction."""
+    termination_grace: int = 30
+    """``terminationGracePeriodSeconds``: how long a drain waits for it to terminate."""
     error: str | None = None
 
     @property
@@ -206,6 +226,9 @@ class NodeInfo:
     scale_down_disabled: bool = False
     creation: str = ""
     deleting: bool = False
+    finalizers: tuple[str, ...] = ()
+    template_hash: str = ""
+    """The group template the node was first seen with (``growthrs.io/template-hash``)."""
     error: str | None = None
 
     @property
@@ -453,12 +476,21 @@ def _resources_of(items: tuple[tuple[str, Any], ...]) -> Resources:
 
 
 def _parse_resources(req: Mapping[str, Any]) -> Resources:
+    """Every resource of ``req``: the named ones in their fields, all others (extended
+    resources, hugepages) in ``extended`` as the quantity's value rounded up (a count,
+    or bytes for hugepages). ``pods`` is read separately (a node's pod limit)."""
     eph = req.get("ephemeral-storage")
+    extended = ExtendedResources(
+        (str(name), quantity.count(value))
+        for name, value in req.items()
+        if name not in NAMED_RESOURCES
+    )
     return Resources(
         cpu_millis=quantity.cpu_millis(req["cpu"]) if "cpu" in req else 0,
         memory_mib=quantity.memory_mib(req["memory"]) if "memory" in req else 0,
         ephemeral_storage_gib=quantity.storage_gib(eph) if eph is not None else None,
         gpu=quantity.count(req[GPU_RESOURCE]) if GPU_RESOURCE in req else 0,
+        extended=extended if extended else NO_EXTENDED,
     )
 
 
@@ -472,6 +504,7 @@ def _max(a: Resources, b: Resources) -> Resources:
             else max(a.ephemeral_storage_gib or 0, b.ephemeral_storage_gib or 0)
         ),
         gpu=max(a.gpu, b.gpu),
+        extended=extended_of(a).maximum(b.extended),
     )
 
 
@@ -594,6 +627,10 @@ def parse_pod(obj: Mapping[str, Any]) -> PodInfo:
         )
         pod.host_ports = _host_ports(spec)
         pod.claims = _claims(pod.name, spec)
+        pod.do_not_disrupt = str(annotations.get(DO_NOT_DISRUPT_ANNOTATION, "")).lower() == "true"
+        pod.local_storage = _local_storage(spec, annotations)
+        grace = spec.get("terminationGracePeriodSeconds")
+        pod.termination_grace = 30 if grace is None else int(grace)
         pod.requests = pod_requests(spec)
     except (QuantityError, ValueError, TypeError, AttributeError, KeyError) as exc:
         pod.error = f"cannot read pod spec: {exc}"
@@ -621,18 +658,16 @@ def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
             str(annotations.get(SCALE_DOWN_DISABLED_ANNOTATION, "")).lower() == "true"
         )
         node.deleting = meta.get("deletionTimestamp") is not None
+        node.finalizers = tuple(str(f) for f in meta.get("finalizers") or ())
+        node.template_hash = str(annotations.get(TEMPLATE_HASH_ANNOTATION) or "")
         node.taints = tuple(parse_taint(t) for t in spec.get("taints") or ())
         node.unschedulable = bool(spec.get("unschedulable"))
         node.provider_id = str(spec.get("providerID") or "")
         alloc = status.get("allocatable") or status.get("capacity") or {}
         node.allocatable = _resources(alloc)
         if node.allocatable.gpu:
-            node.allocatable = Resources(
-                cpu_millis=node.allocatable.cpu_millis,
-                memory_mib=node.allocatable.memory_mib,
-                ephemeral_storage_gib=node.allocatable.ephemeral_storage_gib,
-                gpu=node.allocatable.gpu,
-                gpu_model=node.labels.get(GPU_MODEL_LABEL),
+            node.allocatable = dataclasses.replace(
+                node.allocatable, gpu_model=node.labels.get(GPU_MODEL_LABEL)
             )
         node.max_pods = quantity.count(alloc["pods"]) if "pods" in alloc else 110
         node.ready = _ready(status)
@@ -650,6 +685,20 @@ def _claims(pod_name: str, spec: Mapping[str, Any]) -> tuple[str, ...]:
         elif volume.get("ephemeral") is not None:
             out.append(f"{pod_name}-{volume['name']}")
     return tuple(out)
+
+
+def _local_storage(spec: Mapping[str, Any], annotations: Mapping[str, Any]) -> bool:
+    """Whether the pod mounts emptyDir or hostPath volumes whose loss nobody accepted
+    (Cluster Autoscaler's rule and its ``safe-to-evict-local-volumes`` annotation)."""
+    accepted = {
+        v.strip()
+        for v in str(annotations.get(SAFE_TO_EVICT_LOCAL_VOLUMES_ANNOTATION, "")).split(",")
+    }
+    return any(
+        (v.get("emptyDir") is not None or v.get("hostPath") is not None)
+        and str(v.get("name", "")) not in accepted
+        for v in spec.get("volumes") or ()
+    )
 
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
@@ -786,6 +835,17 @@ class NodeRequestView:
             and self.error is None
         )
 
+    @property
+    def unmet(self) -> bool:
+        """Unmet, readable and not being deleted: no pool could provide its node, and
+        it waits for its TTL (``unmet_ttl``) before the operator deletes it."""
+        return (
+            self.status.phase == "Unmet"
+            and not self.deleting
+            and self.spec is not None
+            and self.error is None
+        )
+
 
 def parse_group(obj: Mapping[str, Any]) -> GroupView:
     meta = obj.get("metadata") or {}
@@ -828,3 +888,16 @@ def _validation_message(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err.get("loc", ())) or "spec"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceInfo:
+    """A namespace's labels, which ``namespaceSelector`` in pod (anti-)affinity reads."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse_namespace(obj: Mapping[str, Any]) -> NamespaceInfo:
+    meta = obj.get("metadata") or {}
+    return NamespaceInfo(name=str(meta.get("name", "")), labels=_label_map(meta.get("labels")))

@@ -6,6 +6,7 @@ code base is written in.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NewType
 
@@ -19,6 +20,116 @@ NodeId = NewType("NodeId", str)
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
 
+HUGEPAGES_PREFIX = "hugepages-"
+"""``hugepages-2Mi``, ``hugepages-1Gi``, ...: amounts in bytes."""
+NAMED_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage", "nvidia.com/gpu", "pods"})
+"""Resources with a field of their own (``pods`` is ``Offering.max_pods``): never in
+:attr:`Resources.extended`."""
+
+
+class ExtendedResources(Mapping[str, int]):
+    """Every resource besides the named ones: resource name → integer amount.
+
+    Immutable and hashable (pods of one workload share one), sorted by name,
+    zero amounts left out. Amounts are in the resource's natural unit, the
+    quantity's value rounded up to an integer: a count for extended resources
+    such as ``example.com/widget``, **bytes** for ``hugepages-<size>`` (exact for
+    every page size). Built from a mapping or from (name, amount) pairs.
+    """
+
+    __slots__ = ("_items", "_map")
+
+    _items: tuple[tuple[str, int], ...]
+    _map: dict[str, int]
+
+    def __init__(self, items: Mapping[str, int] | Iterable[tuple[str, int]] = ()) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        found: dict[str, int] = {}
+        for name, amount in pairs:
+            if isinstance(amount, bool) or not isinstance(amount, int):
+                raise TypeError(f"resource {name}: amount must be an integer, got {amount!r}")
+            if name in NAMED_RESOURCES:
+                raise ValueError(
+                    f"resource {name} has a field of its own in Resources (or Offering.max_pods)"
+                )
+            if amount:
+                found[str(name)] = found.get(str(name), 0) + amount
+        self._items = tuple(sorted((k, v) for k, v in found.items() if v))
+        self._map = dict(self._items)
+
+    def __getitem__(self, name: str) -> int:
+        return self._map[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._map
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ExtendedResources):
+            return self._items == other._items
+        if isinstance(other, Mapping):
+            return dict(self._items) == {k: v for k, v in other.items() if v}
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"ExtendedResources({dict(self._items)!r})"
+
+    def plus(self, other: Mapping[str, int], times: int = 1) -> ExtendedResources:
+        """This plus ``other`` taken ``times`` times."""
+        if not other or not times:
+            return self
+        if not self and times == 1 and isinstance(other, ExtendedResources):
+            return other
+        out = dict(self._items)
+        for name, amount in other.items():
+            out[name] = out.get(name, 0) + amount * times
+        return ExtendedResources(out)
+
+    def maximum(self, other: Mapping[str, int]) -> ExtendedResources:
+        """The larger amount of each resource."""
+        if not other:
+            return self
+        if not self and isinstance(other, ExtendedResources):
+            return other
+        out = dict(self._items)
+        for name, amount in other.items():
+            out[name] = max(out.get(name, 0), amount)
+        return ExtendedResources(out)
+
+    def covers(self, demand: Mapping[str, int]) -> bool:
+        """Whether every resource of ``demand`` is here in at least that amount."""
+        return all(self._map.get(name, 0) >= amount for name, amount in demand.items())
+
+    def missing(self, demand: Mapping[str, int]) -> list[str]:
+        """The resources of ``demand`` not here in that amount, by name."""
+        return [name for name, amount in demand.items() if self._map.get(name, 0) < amount]
+
+
+NO_EXTENDED = ExtendedResources()
+
+
+def format_amount(name: str, amount: int) -> str:
+    """An amount of resource ``name`` as people write it: ``2``, or ``1Gi`` for hugepages."""
+    if name.startswith(HUGEPAGES_PREFIX) and amount:
+        for suffix, size in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+            if amount % size == 0:
+                return f"{amount // size}{suffix}"
+    return str(amount)
+
+
+def format_extended(name: str, amount: int) -> str:
+    """``example.com/widget 2``, ``hugepages-2Mi 1Gi``: for messages."""
+    return f"{name} {format_amount(name, amount)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Resources:
     """Schedulable resources of a node or demand of a pod.
@@ -26,6 +137,14 @@ class Resources:
     Memory is in MiB so fractional GiB never need rounding; CPU in millicores
     matches pod requests such as ``250m``. ``ephemeral_storage_gib=None`` on an
     offering means "not limited"; on a demand it means "nothing requested".
+
+    ``extended`` holds every other resource (extended resources such as
+    ``example.com/widget``, ``hugepages-2Mi``) as name → integer amount: counts,
+    and bytes for hugepages (see :class:`ExtendedResources`). An offering
+    declares here what its nodes offer besides CPU, memory, storage and GPUs;
+    a pod requesting a resource no offering declares is never given a node.
+    Any mapping may be passed; it is kept as an immutable
+    :class:`ExtendedResources`.
     """
 
     cpu_millis: int
@@ -33,6 +152,11 @@ class Resources:
     ephemeral_storage_gib: int | None = None
     gpu: int = 0
     gpu_model: str | None = None
+    extended: Mapping[str, int] = NO_EXTENDED
+
+    def __post_init__(self) -> None:
+        if type(self.extended) is not ExtendedResources:
+            object.__setattr__(self, "extended", ExtendedResources(self.extended))
 
     def __add__(self, other: Resources) -> Resources:
         return Resources(
@@ -43,7 +167,15 @@ class Resources:
             ),
             gpu=self.gpu + other.gpu,
             gpu_model=self.gpu_model or other.gpu_model,
+            extended=extended_of(self).plus(other.extended),
         )
+
+
+def extended_of(resources: Resources) -> ExtendedResources:
+    """``resources.extended`` as the :class:`ExtendedResources` it always is."""
+    ext = resources.extended
+    assert isinstance(ext, ExtendedResources)
+    return ext
 
 
 def _add_optional(a: int | None, b: int | None) -> int | None:

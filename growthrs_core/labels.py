@@ -21,6 +21,11 @@ MANAGED_PREFIX = "growthrs.io/"
 """Label keys under this prefix are GrowthRS's own; users and node classes may not set them."""
 GPU_MODEL_LABEL = "growthrs.io/gpu-model"
 
+GROUP_FINALIZER = "growthrs.io/nodes"
+"""On every group: its deletion waits until its nodes and instances are gone (or released)."""
+RELEASED_ANNOTATION = "growthrs.io/released"
+"""On a node its deleted group released: why and when; GrowthRS no longer manages it."""
+
 # -- scale-down ----------------------------------------------------------------------------
 SCALE_DOWN_AT_ANNOTATION = "growthrs.io/scale-down-at"
 """When a node marked as unneeded will be removed (RFC 3339)."""
@@ -46,3 +51,22 @@ STARTUP_TAINT_KEYS = frozenset({NOT_READY_TAINT_KEY, UNINITIALIZED_TAINT_KEY})
 cloud controller, initialised it). The scheduler keeps pods off it until then."""
 
 GPU_RESOURCE = "nvidia.com/gpu"
+
+# -- consolidation and disruption -----------------------------------------------------------
+DO_NOT_DISRUPT_ANNOTATION = "karpenter.sh/do-not-disrupt"
+"""``"true"`` on a pod keeps its node from being consolidated, expired or drifted away
+(Karpenter's annotation, honoured as is)."""
+SAFE_TO_EVICT_LOCAL_VOLUMES_ANNOTATION = (
+    "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes"
+)
+"""Comma-separated names of a pod's emptyDir/hostPath volumes whose data may be lost
+(Cluster Autoscaler's annotation): those volumes do not keep the pod's node."""
+TERMINATION_FINALIZER = "growthrs.io/termination"
+"""On a node being drained: the Node object stays until its provider instance is deleted,
+whoever deletes the Node and whenever the operator restarts."""
+REMOVAL_FINALIZER = "growthrs.io/removal"
+"""On every NodeRemoval: deleting one cancels the removal (untaints the node) or, once
+the instance is being deleted, waits until it is gone."""
+TEMPLATE_HASH_ANNOTATION = "growthrs.io/template-hash"
+"""On a managed node: a hash of its group's labels, taints and node class when GrowthRS
+first saw it; a different hash later means the node has drifted from its group."""

@@ -60,6 +60,14 @@ class Provider(Protocol):
 
 
 @runtime_checkable
+class ReportsRateLimit(Protocol):
+    """Optional: a provider whose API reports how much of its request budget is left
+    (Hetzner's ``RateLimit-Remaining``); shown as ``growthrs_provider_rate_limit_remaining``."""
+
+    def rate_limit_remaining(self) -> int | None: ...
+
+
+@runtime_checkable
 class ValidatesPools(Protocol):
     """Optional: a provider that can tell before creating that a pool cannot work.
 

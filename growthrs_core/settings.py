@@ -6,7 +6,7 @@ matching ``growthrs run`` flag (``--batch-idle`` for ``batch_idle``); flags win.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,6 +50,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest a batch of unschedulable pods waits before planning.",
     )
+    batch_first_plan: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "Longest a batch waits after its first pod even while pods keep arriving"
+            " (0: wait for batch_idle or batch_max)."
+        ),
+    )
     resync_interval: float = Field(
         default=30.0, gt=0, description="Seconds between full reconciles even without events."
     )
@@ -75,7 +83,22 @@ class Settings(BaseSettings):
         default=2, ge=1, description="Creations tried in one pool before falling back to the next."
     )
     offering_backoff: float = Field(
-        default=300.0, ge=0, description="Seconds an offering that had no capacity is skipped."
+        default=300.0,
+        ge=0,
+        description="Seconds an offering that had no capacity is first skipped (doubling after each failure).",
+    )
+    failure_backoff: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds an offering whose create failed otherwise is first skipped (doubling).",
+    )
+    group_backoff: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a group creates nothing after a request of it went Unmet (doubling).",
+    )
+    backoff_max: float = Field(
+        default=3600.0, gt=0, description="Longest any of these backoffs grows."
     )
     ready_ttl: float = Field(
         default=600.0, ge=0, description="Seconds a Ready NodeRequest is kept."
@@ -144,8 +167,18 @@ class Settings(BaseSettings):
     leader_retry_period: float = Field(
         default=2.0, gt=0, description="Seconds between attempts to take or renew the Lease."
     )
-    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
-    log_format: str = Field(default="text", description="text or json.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="DEBUG, INFO, WARNING or ERROR."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text, or json: one JSON object per line with noderequest, group, pod, provider and node fields where they apply.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("strategies", mode="before")
     @classmethod

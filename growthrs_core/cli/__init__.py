@@ -17,8 +17,10 @@ from rich.table import Table
 
 from growthrs_core.cli.common import (
     console,
+    emit,
     err_console,
     handled,
+    output_option,
     provider_hub,
     settings_from,
     settings_options,
@@ -136,23 +138,38 @@ def crds(output_dir: Path | None) -> None:
 
 
 @main.command()
+@output_option
 @handled
-def plugins() -> None:
+def plugins(output: str) -> None:
     """List plugins: distribution, version, providers and strategies they register."""
     from growthrs_core.plugins.manager import get_plugin_manager
 
     manager = get_plugin_manager()
     manager.crds()
+    rows: list[dict[str, Any]] = [
+        {
+            "plugin": info.name,
+            "distribution": info.distribution,
+            "version": info.version,
+            "providers": list(info.providers),
+            "strategies": list(info.strategies),
+            "crds": list(info.crds),
+            "status": "ok" if info.error is None else info.error,
+        }
+        for info in manager.plugins.values()
+    ]
+    if emit(rows, output):
+        return
     table = Table("plugin", "distribution", "version", "providers", "strategies", "CRDs", "status")
-    for info in manager.plugins.values():
+    for row in rows:
         table.add_row(
-            info.name,
-            info.distribution,
-            info.version,
-            ", ".join(info.providers) or "-",
-            ", ".join(info.strategies) or "-",
-            ", ".join(c.split(".")[0] for c in info.crds) or "-",
-            "ok" if info.error is None else f"[red]{info.error}[/red]",
+            row["plugin"],
+            row["distribution"],
+            row["version"],
+            ", ".join(row["providers"]) or "-",
+            ", ".join(row["strategies"]) or "-",
+            ", ".join(c.split(".")[0] for c in row["crds"]) or "-",
+            "ok" if row["status"] == "ok" else f"[red]{row['status']}[/red]",
         )
     console.print(table)
 
@@ -166,8 +183,11 @@ def plugins() -> None:
 @click.option(
     "--kubeconfig", envvar="GROWTHRS_KUBECONFIG", help="For providers that need the cluster."
 )
+@output_option
 @handled
-def offerings(provider_name: str | None, region: str | None, kubeconfig: str | None) -> None:
+def offerings(
+    provider_name: str | None, region: str | None, kubeconfig: str | None, output: str
+) -> None:
     """List what the providers can create, with prices."""
     from growthrs_core.quantity import format_memory
     from growthrs_core.settings import Settings
@@ -179,8 +199,7 @@ def offerings(provider_name: str | None, region: str | None, kubeconfig: str | N
     if provider_name and provider_name not in hub.manager.providers:
         installed = ", ".join(hub.manager.providers) or "none"
         raise GrowthrsError(f"provider {provider_name!r} is not installed (installed: {installed})")
-    table = Table("provider", "type", "region", "zone", "arch", "cpu", "memory", "gpu", "EUR/h")
-    rows = 0
+    rows: list[dict[str, Any]] = []
     for name in names:
         try:
             offers = hub.get(name).offerings(region)
@@ -188,23 +207,38 @@ def offerings(provider_name: str | None, region: str | None, kubeconfig: str | N
             err_console.print(f"[yellow]{name}:[/yellow] {exc}")
             continue
         for o in sorted(offers, key=lambda o: (o.region, o.cost_per_hour, o.instance_type)):
-            gpu = (
-                f"{o.resources.gpu}x {o.resources.gpu_model or ''}".strip()
-                if o.resources.gpu
-                else "-"
+            res = o.resources
+            rows.append(
+                {
+                    "provider": name,
+                    "type": str(o.instance_type),
+                    "region": str(o.region),
+                    "zone": str(o.zone) if o.zone else None,
+                    "arch": o.arch,
+                    "cpu": res.cpu_millis / 1000,
+                    "memory": format_memory(res.memory_mib),
+                    "gpu": res.gpu,
+                    "gpuModel": res.gpu_model,
+                    "extended": dict(res.extended),
+                    "costPerHour": o.cost_per_hour,
+                }
             )
-            table.add_row(
-                name,
-                o.instance_type,
-                o.region,
-                o.zone or "-",
-                o.arch,
-                f"{o.resources.cpu_millis / 1000:g}",
-                format_memory(o.resources.memory_mib),
-                gpu,
-                f"{o.cost_per_hour:.4f}",
-            )
-            rows += 1
-    console.print(table)
     if not rows:
         raise GrowthrsError("no offerings found")
+    if emit(rows, output):
+        return
+    table = Table("provider", "type", "region", "zone", "arch", "cpu", "memory", "gpu", "EUR/h")
+    for row in rows:
+        gpu = f"{row['gpu']}x {row['gpuModel'] or ''}".strip() if row["gpu"] else "-"
+        table.add_row(
+            row["provider"],
+            row["type"],
+            row["region"],
+            row["zone"] or "-",
+            row["arch"],
+            f"{row['cpu']:g}",
+            row["memory"],
+            gpu,
+            f"{row['costPerHour']:.4f}",
+        )
+    console.print(table)

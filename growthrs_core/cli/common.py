@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+import yaml
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -19,6 +21,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Piped output (CI logs, `growthrs plan | less`) gets a wide table instead of 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def one_line(exc: GrowthrsError) -> str:
+    """An error as one line; an unreachable API says so and names the server."""
+    from growthrs_core.controller.kube import KubeError
+
+    if isinstance(exc, KubeError) and exc.status == 0:
+        why = str(exc).split(": ", 1)[-1]
+        return f"cannot reach the Kubernetes API at {exc.server or '?'}: {why}"
+    return str(exc).replace("\n", " ")
 
 
 def handled(fn: F) -> F:
@@ -34,7 +46,7 @@ def handled(fn: F) -> F:
         except GrowthrsError as exc:
             if debug:
                 raise
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            err_console.print(f"[red]error:[/red] {one_line(exc)}", highlight=False, markup=True)
         except ValidationError as exc:
             if debug:
                 raise
@@ -55,18 +67,51 @@ def handled(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "yaml"]),
+    default="table",
+    show_default=True,
+    help="How to print the result.",
+)
+
+
+def emit(data: Any, output: str) -> bool:
+    """Print ``data`` as JSON or YAML when asked; ``False`` for a table (the caller's)."""
+    if output == "json":
+        click.echo(json.dumps(data, indent=2))
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+    else:
+        return False
+    return True
+
+
 def setup_logging(level: str, fmt: str = "text") -> None:
+    """Text lines, or one JSON object per line (python-json-logger: always valid JSON,
+    whatever the message holds) with the structured fields of :mod:`growthrs_core.logfields`."""
+    handler = logging.StreamHandler()
     if fmt == "json":
-        format_ = (
-            '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}'
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={
+                    "asctime": "time",
+                    "levelname": "level",
+                    "name": "logger",
+                    "message": "msg",
+                },
+            )
         )
     else:
-        format_ = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO), format=format_, force=True
-    )
-    for noisy in ("urllib3", "kubernetes"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)
+    # urllib3 warns about each retry of an unreachable server; the error says it once.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
 
 
 def settings_options(fn: F) -> F:
@@ -74,7 +119,11 @@ def settings_options(fn: F) -> F:
     for name, field in reversed(list(Settings.model_fields.items())):
         flag = "--" + name.replace("_", "-")
         annotation = field.annotation
-        help_ = f"{field.description} [env GROWTHRS_{name.upper()}]"
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, list):
+            default = ",".join(str(v) for v in default)
+        shown = "derived" if default is None else default
+        help_ = f"{field.description} [default: {shown}; env GROWTHRS_{name.upper()}]"
         if annotation is bool:
             fn = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_)(fn)
         else:

@@ -7,14 +7,20 @@ out. What the running operator keeps only in memory is listed as unknown.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
 from rich.table import Table
 
-from growthrs_core.cli.common import console, handled, provider_hub, settings_from, settings_options
+from growthrs_core.cli.common import (
+    console,
+    emit,
+    handled,
+    output_option,
+    provider_hub,
+    settings_from,
+    settings_options,
+)
 
 if TYPE_CHECKING:
     from growthrs_core.decisions.reconcile import DryRun
@@ -29,6 +35,7 @@ DECISIONS = {
 """How each pod outcome reads in the Pods table."""
 
 UNKNOWN_TO_PLAN = [
+    "when the running operator last made its disruption pass (it runs one at most every 10 s)",
     "create, delete and status calls a running operator has in flight",
     "waits a provider asked a running operator for (retry-after of a create)",
     "failed deletes a running operator is about to try again",
@@ -88,11 +95,36 @@ def plan_report(dry: DryRun, snapshot: Snapshot) -> dict[str, Any]:
                 {"node": r.node, "provider": r.provider, "reason": r.reason} for r in down.removals
             ],
         },
+        "disrupt": _disruption(dry),
         "backingOff": [
             {"provider": p, "offering": o, "until": b.until.isoformat(timespec="seconds")}
             for (p, o), b in dry.backing_off.items()
         ],
         "unknown": UNKNOWN_TO_PLAN,
+    }
+
+
+def _disruption(dry: DryRun) -> dict[str, Any]:
+    decision = dry.disruption
+    batch = decision.batch
+    moves = []
+    if batch is not None:
+        for move in batch.moves:
+            moves.append(
+                {
+                    "node": move.node.name,
+                    "group": move.group,
+                    "reason": move.reason,
+                    "pods": [p.key for p in move.pods],
+                    "message": batch.message(move),
+                }
+            )
+    return {
+        "moves": moves,
+        "replacements": [n.offering.key for n in batch.replacements] if batch else [],
+        "savingPerHour": batch.saving if batch else None,
+        "skipped": dict(sorted(decision.skipped.items())),
+        "waiting": decision.waiting,
     }
 
 
@@ -133,6 +165,14 @@ def render_tables(report: dict[str, Any]) -> None:
             removal["node"], "would remove", f"{removal['provider']}: {removal['reason']}"
         )
     console.print(remove)
+    moves = report["disrupt"]["moves"]
+    if moves or report["disrupt"]["waiting"]:
+        disrupt = Table("node", "reason", "detail", title="Would disrupt")
+        for move in moves:
+            disrupt.add_row(move["node"], move["reason"], move["message"])
+        if report["disrupt"]["waiting"]:
+            disrupt.add_row("-", "waiting", report["disrupt"]["waiting"])
+        console.print(disrupt)
     if report["backingOff"]:
         back = Table("provider", "offering", "until", title="Backing off")
         for b in report["backingOff"]:
@@ -142,18 +182,12 @@ def render_tables(report: dict[str, Any]) -> None:
 
 
 @click.command()
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["table", "json", "yaml"]),
-    default="table",
-    show_default=True,
-    help="How to print the plan.",
-)
+@output_option
 @settings_options
 @handled
 def plan(output: str, **flags: Any) -> None:
     """Dry run on the current cluster: what would be created and removed, and why. Writes nothing."""
+    from growthrs_core.controller.disruption import listed_removals
     from growthrs_core.controller.kube import Kube
     from growthrs_core.controller.loop import decision_config
     from growthrs_core.controller.state import listed_snapshot
@@ -163,15 +197,13 @@ def plan(output: str, **flags: Any) -> None:
 
     settings = settings_from(flags)
     hub = provider_hub(settings, need_cluster=True)
-    snapshot = listed_snapshot(Kube(hub.api_client), hub, now())
+    kube = Kube(hub.api_client)
+    snapshot = listed_snapshot(kube, hub, now())
+    removals = listed_removals(kube)
     memory = LoopMemory()
     seed_from_groups(memory, snapshot.groups)
     chain = hub.manager.strategy_chain(settings.strategies)
-    dry = dry_run(snapshot, memory, decision_config(settings), chain)
+    dry = dry_run(snapshot, memory, decision_config(settings), chain, removals)
     report = plan_report(dry, snapshot)
-    if output == "json":
-        click.echo(json.dumps(report, indent=2))
-    elif output == "yaml":
-        click.echo(yaml.safe_dump(report, sort_keys=False), nl=False)
-    else:
+    if not emit(report, output):
         render_tables(report)

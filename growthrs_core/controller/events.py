@@ -51,6 +51,21 @@ class _Send:
     update: Update | None = None
 
 
+FIELD_OF_KIND = {
+    "Pod": "pod",
+    "NodeRequest": "noderequest",
+    "NodeGroupWithPriority": "group",
+    "Node": "node",
+}
+
+
+def object_fields(ref: ObjectRef) -> dict[str, str]:
+    """The structured log field naming the object an Event is about."""
+    name = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+    field = FIELD_OF_KIND.get(ref.kind)
+    return {field: name} if field else {}
+
+
 class EventRecorder:
     def __init__(
         self,
@@ -107,6 +122,7 @@ class EventRecorder:
                 ref.name,
                 reason,
                 message,
+                extra={**object_fields(ref), "reason": reason},
             )
         # Stamped now, not when sent: a backlog must not make events look late.
         self._send(

@@ -7,24 +7,11 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from growthrs_core.controller import metrics  # noqa: F401 - /metrics serves what it defines
 
 log = logging.getLogger(__name__)
-
-PLAN_SECONDS = Histogram(
-    "growthrs_plan_seconds",
-    "Time spent in one planning pass",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
-)
-NODE_REQUESTS_CREATED = Counter(
-    "growthrs_node_requests_created_total", "NodeRequests created", ["group"]
-)
-NODE_REQUESTS = Gauge("growthrs_node_requests", "NodeRequests by phase", ["phase"])
-UNSCHEDULABLE_PODS = Gauge("growthrs_unschedulable_pods", "Pods waiting for capacity")
-PROVIDER_ERRORS = Counter(
-    "growthrs_provider_errors_total", "Provider calls that failed", ["provider", "kind"]
-)
-NODES_REMOVED = Counter("growthrs_nodes_removed_total", "Nodes removed by scale-down", ["group"])
 
 
 class HealthServer:

@@ -32,10 +32,12 @@ NR_PATH = f"/apis/{GROUP}/{VERSION}/noderequests"
 class KubeError(GrowthrsError):
     """An API call failed; ``status`` is the HTTP status (0 when unreachable)."""
 
-    def __init__(self, status: int, message: str, reason: str = "") -> None:
+    def __init__(self, status: int, message: str, reason: str = "", server: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.server = server
+        """The API server's address, for errors that never got an answer."""
 
 
 def load_api_client(kubeconfig: str | None) -> Any:
@@ -51,6 +53,15 @@ def load_api_client(kubeconfig: str | None) -> Any:
     except (config.ConfigException, OSError, TypeError, ValueError) as exc:
         where = kubeconfig or "in-cluster config or ~/.kube/config"
         raise GrowthrsError(f"cannot load Kubernetes credentials from {where}: {exc}") from None
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost cause of a connection error, in a few words (urllib3 nests them)."""
+    cause: BaseException = exc
+    while getattr(cause, "reason", None) is not None and isinstance(cause.reason, BaseException):  # type: ignore[attr-defined]
+        cause = cause.reason  # type: ignore[attr-defined]
+    text = str(cause).split(": ")[-1] or type(cause).__name__
+    return f"{type(cause).__name__}: {text}"
 
 
 def _error(status: int, body: bytes, fallback: str) -> KubeError:
@@ -105,7 +116,8 @@ class Kube:
         except ApiException as exc:
             raise KubeError(exc.status or 0, f"{method} {path}: {exc.reason}") from None
         except Exception as exc:  # noqa: BLE001 - urllib3 raises many kinds of connection errors
-            raise KubeError(0, f"{method} {path}: {type(exc).__name__}: {exc}") from None
+            server = str(getattr(getattr(self.api_client, "configuration", None), "host", ""))
+            raise KubeError(0, f"{method} {path}: {_reason(exc)}", server=server) from None
         raw = resp.response
         if raw.status >= 400:
             data = raw.data if not stream else raw.read()

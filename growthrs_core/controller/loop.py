@@ -14,27 +14,34 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from growthrs_core import planner
 from growthrs_core.controller.calls import ProviderCalls
+from growthrs_core.controller.config import ConfigVersions, PoolConfiguration
+from growthrs_core.controller.disruption import Disrupter
+from growthrs_core.controller.dissolution import Dissolver
 from growthrs_core.controller.events import EventRecorder
-from growthrs_core.controller.health import (
-    NODE_REQUESTS,
-    PLAN_SECONDS,
-    UNSCHEDULABLE_PODS,
-    HealthServer,
-)
+from growthrs_core.controller.eviction import Evictor
+from growthrs_core.controller.health import HealthServer
 from growthrs_core.controller.kube import Kube
 from growthrs_core.controller.leader import KubeLeaseStore, LeaderElector
+from growthrs_core.controller.metrics import (
+    IS_LEADER,
+    LAST_LOOP,
+    PLAN_DURATION,
+    UNSCHEDULABLE_PODS,
+    report,
+)
 from growthrs_core.controller.providers import ProviderHub
-from growthrs_core.controller.provisioning import Provisioner, group_ref, pod_ref
+from growthrs_core.controller.provisioning import Provisioner, group_ref
 from growthrs_core.controller.removal import Remover
 from growthrs_core.controller.state import Caches, cached_snapshot, secret_reader
 from growthrs_core.controller.writes import ApiWrites
 from growthrs_core.decisions.backoff import BackoffPolicy
 from growthrs_core.decisions.batching import BatchWindow, WaitingPods
+from growthrs_core.decisions.consolidation import ConsolidationConfig
+from growthrs_core.decisions.failures import FailurePolicy
 from growthrs_core.decisions.memory import LoopMemory, seed_from_groups
 from growthrs_core.decisions.node_request import MachineConfig
-from growthrs_core.decisions.reconcile import DecisionConfig, plan_pass, tick
+from growthrs_core.decisions.reconcile import DecisionConfig, disruption, plan_pass, tick
 from growthrs_core.decisions.scale_down import ScaleDownConfig
 from growthrs_core.decisions.snapshot import Snapshot
 from growthrs_core.plugins.manager import PluginManager
@@ -55,8 +62,13 @@ def decision_config(settings: Settings) -> DecisionConfig:
         scale_down=ScaleDownConfig(
             enabled=settings.scale_down_enabled, new_node_grace=settings.scale_down_new_node_grace
         ),
-        offering_backoff=BackoffPolicy(settings.offering_backoff, settings.offering_backoff),
+        failures=FailurePolicy(
+            capacity=BackoffPolicy(settings.offering_backoff, settings.backoff_max),
+            failure=BackoffPolicy(settings.failure_backoff, settings.backoff_max),
+            group=BackoffPolicy(settings.group_backoff, settings.backoff_max),
+        ),
         orphan_grace=settings.orphan_grace,
+        consolidation=ConsolidationConfig(enabled=settings.scale_down_enabled),
     )
 
 
@@ -70,7 +82,9 @@ class Controller:
         clock: Callable[[], datetime] = now,
     ) -> None:
         if not settings.cluster_name:
-            raise ValueError("resolve the cluster identity first (controller.state.cluster_identity)")
+            raise ValueError(
+                "resolve the cluster identity first (controller.state.cluster_identity)"
+            )
         self.settings = settings
         self.manager = manager
         self.clock = clock
@@ -91,7 +105,7 @@ class Controller:
         self.memory = LoopMemory()
         self.wake = threading.Event()
         self.stop_event = threading.Event()
-        self.batch = BatchWindow(settings.batch_idle, settings.batch_max)
+        self.batch = BatchWindow(settings.batch_idle, settings.batch_max, settings.batch_first_plan)
         self.waiting = WaitingPods()
         self._waiting_lock = threading.Lock()
         self.caches = Caches(
@@ -100,10 +114,21 @@ class Controller:
             on_node=self._on_node,
             on_node_request=self._on_node_request,
             on_group=self._on_group,
+            on_placement=self._on_placement,
             relist_interval=settings.relist_interval,
         )
         self.calls = ProviderCalls(self.memory, timeout=settings.provider_timeout, wake=self.wake)
         self.writes = ApiWrites(self.kube, self.caches)
+        self.versions = ConfigVersions(self.kube, self.writes)
+        self.hub.secrets_for = self.versions.reader_for
+        self.pool_config = PoolConfiguration(
+            hub=self.hub,
+            calls=self.calls,
+            memory=self.memory,
+            versions=self.versions,
+            writes=self.writes,
+            clock=clock,
+        )
         self.remover = Remover(
             hub=self.hub,
             calls=self.calls,
@@ -122,10 +147,34 @@ class Controller:
             caches=self.caches,
             events=self.events,
             remover=self.remover,
-            backoff=self.cfg.offering_backoff,
+            failures=self.cfg.failures,
+            versions=self.versions,
             clock=clock,
             wake=self.wake,
             workers=settings.api_workers,
+        )
+        self.evictor = Evictor(self.writes, self.memory, clock)
+        self.dissolver = Dissolver(
+            writes=self.writes,
+            remover=self.remover,
+            memory=self.memory,
+            events=self.events,
+            clock=clock,
+            evictor=self.evictor,
+        )
+        self.disrupter = Disrupter(
+            kube=self.kube,
+            caches=self.caches,
+            writes=self.writes,
+            evictor=self.evictor,
+            hub=self.hub,
+            calls=self.calls,
+            memory=self.memory,
+            events=self.events,
+            clock=clock,
+            wake=self.wake,
+            relist_interval=settings.relist_interval,
+            interval=min(settings.resync_interval, 10.0),
         )
         self.last_loop = time.monotonic()
         self.health: HealthServer | None = None
@@ -149,6 +198,10 @@ class Controller:
     def _on_group(self, *_: Any) -> None:
         self._decide(self.waiting.on_group)
         self.wake.set()
+
+    def _on_placement(self, _kind: str, _key: str, old: Any, new: Any) -> None:
+        if old != new:
+            self._decide(self.waiting.on_placement)
 
     def _decide(self, opens_batch: Callable[[], bool]) -> bool:
         """Apply one watch event to the waiting pods (watch threads share them with
@@ -200,6 +253,7 @@ class Controller:
             len(self.caches.groups.items),
             len(self.caches.node_requests.items),
         )
+        IS_LEADER.set(0 if self.settings.leader_election else 1)
         if self.settings.leader_election and not self._become_leader():
             return self._shutdown()
         self.events.start()
@@ -231,6 +285,7 @@ class Controller:
             self.last_loop = time.monotonic()
             if self.elector.try_acquire_or_renew():
                 log.info("leader election: %s leads", self.elector.identity)
+                IS_LEADER.set(1)
                 self.elector.keep(self.stop_event, self.stop)
                 return True
             self.stop_event.wait(self.elector.retry_period)
@@ -250,6 +305,7 @@ class Controller:
                 self.stop()
                 break
             self.last_loop = moment = time.monotonic()
+            LAST_LOOP.set_to_current_time()
             self.calls.drain()
             self.calls.expire(moment)
             resync = moment >= next_resync
@@ -258,6 +314,9 @@ class Controller:
                 next_resync = moment + self.settings.resync_interval if resync else next_resync
                 if resync:
                     self.remover.collect_orphans(snapshot)
+                    groups = dict(snapshot.groups_by_name)
+                    self.pool_config.lift_blocks(groups)
+                    self.pool_config.check_pools(groups)
             if moment >= next_tick or self.wake.is_set():
                 self.wake.clear()
                 self.tick()
@@ -290,38 +349,25 @@ class Controller:
         started = time.perf_counter()
         plan = plan_pass(snapshot, self.memory, self.chain)
         elapsed = time.perf_counter() - started
-        PLAN_SECONDS.observe(elapsed)
+        PLAN_DURATION.observe(elapsed)
         with self._waiting_lock:
             self.waiting.remember_stuck(plan.stuck())
         UNSCHEDULABLE_PODS.set(sum(1 for p in snapshot.pods if p.unschedulable and not p.node_name))
         if plan.new_nodes:
             log.info("plan: %d new node(s) in %.3fs", len(plan.new_nodes), elapsed)
         self.provisioner.create_requests(plan, dict(snapshot.groups_by_name))
-        self._pod_events(plan, snapshot)
+        self.provisioner.pod_events(plan, snapshot)
         return snapshot
-
-    def _pod_events(self, plan: planner.Plan, snapshot: Snapshot) -> None:
-        def emit(key: str, type_: str, reason: str, message: str) -> None:
-            pod = snapshot.pods_by_key.get(key)
-            if pod is not None:
-                self.events.emit(pod_ref(pod), type_, reason, message)
-
-        for key, outcome in plan.outcomes.items():
-            if outcome.kind == "planned":
-                emit(key, "Normal", "TriggeredScaleUp", outcome.message)
-            elif outcome.kind == "cannot_serve":
-                type_ = "Warning" if planner.is_warning(outcome.reason) else "Normal"
-                emit(key, type_, outcome.reason, outcome.message)
 
     def tick(self) -> None:
         snapshot = self.snapshot(wait=False)
-        self.memory.forget_expired(snapshot.now)
+        self.memory.forget_expired(snapshot.now, snapshot.nodes_by_name)
         decided = tick(
             snapshot,
             self.memory,
             self.cfg,
-            self.chain,
             installed_names=", ".join(self.manager.providers) or "none",
+            removals=self.disrupter.removals(),
         )
         for name, retry in decided.retry_deletes:
             self.remover.start_delete(retry.provider, name, retry.reason)
@@ -329,9 +375,14 @@ class Controller:
             self.provisioner.poll_status(poll)
         for step in decided.steps:
             self.provisioner.apply(step.nr, step.transition, step.group)
-        for phase, count in decided.phases.items():
-            NODE_REQUESTS.labels(phase).set(count)
+        report(snapshot, decided.phases, self.hub)
         self.remover.scale_down(decided.scale_down, snapshot)
+        self.dissolver.apply(decided.dissolution, snapshot)
+        self.disrupter.apply(decided.removals, decided.stamps, snapshot)
+        if self.disrupter.due():
+            removals = self.disrupter.removals()
+            chosen = disruption(snapshot, self.memory, self.cfg, self.chain, removals)
+            self.disrupter.start(chosen, snapshot)
         for update in decided.group_statuses:
             group = snapshot.groups_by_name[update.group]
             if self.writes.group_status(update.group, update.status):

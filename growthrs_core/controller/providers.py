@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from growthrs_core.controller.metrics import PROVIDER_CALL_DURATION, PROVIDER_ERRORS
 from growthrs_core.decisions.budget import TokenBucket
 from growthrs_core.domain import Offering
 from growthrs_core.errors import MissingConfig, ProviderError, ProviderInternal, UnknownProvider
@@ -31,6 +32,9 @@ from growthrs_core.provider import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+RESTART_AFTER = 30.0
+"""Seconds before a provider that could not start is started again."""
 
 
 @dataclass
@@ -59,10 +63,13 @@ class ProviderHub:
         self.cluster_name = cluster_name
         self.api_client = api_client
         self.read_secret = read_secret
+        self.secrets_for: Callable[[str], SecretReader] = lambda _provider: read_secret
+        """The Secret reader each provider gets (the loop records what each one read)."""
         self.timeout = timeout
         self.offerings_ttl = offerings_ttl
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provider")
         self._instances: dict[str, Provider | ProviderError] = {}
+        self._failed_at: dict[str, float] = {}
         self._offerings: dict[str, _OfferingCache] = {}
         self._lock = threading.Lock()
         self._qps, self._burst = qps, burst
@@ -72,15 +79,33 @@ class ProviderHub:
         return name in self.manager.providers
 
     def get(self, name: str) -> Provider:
-        """The provider instance, created on first use; raises its creation error."""
+        """The provider instance, created on first use; raises its creation error.
+
+        A provider that could not start (a Secret missing, say) is tried again
+        after :data:`RESTART_AFTER` seconds, so fixing its configuration is enough.
+        """
         with self._lock:
             instance = self._instances.get(name)
-            if instance is None:
+            stale = (
+                isinstance(instance, ProviderError)
+                and time.monotonic() - self._failed_at.get(name, 0.0) > RESTART_AFTER
+            )
+            if instance is None or stale:
                 instance = self._create(name)
                 self._instances[name] = instance
+                if isinstance(instance, ProviderError):
+                    self._failed_at[name] = time.monotonic()
         if isinstance(instance, ProviderError):
             raise instance
         return instance
+
+    def reset(self, name: str) -> None:
+        """Forget provider ``name``'s instance and offerings: the next use starts it
+        again, re-reading its configuration (its Secrets changed)."""
+        with self._lock:
+            self._instances.pop(name, None)
+            self._failed_at.pop(name, None)
+            self._offerings.pop(name, None)
 
     def _create(self, name: str) -> Provider | ProviderError:
         if name not in self.manager.providers:
@@ -91,7 +116,7 @@ class ProviderHub:
             cluster_name=self.cluster_name,
             api_client=self.api_client,
             settings=provider_settings_from_env(name),
-            read_secret=self.read_secret,
+            read_secret=self.secrets_for(name),
         )
         try:
             return self.manager.providers[name](context)
@@ -137,13 +162,18 @@ class ProviderHub:
         def run() -> Any:
             provider = self.get(name)
             self._spend(name)
+            started = time.monotonic()
             try:
                 return getattr(provider, method)(*args)
-            except ProviderError:
+            except ProviderError as exc:
+                PROVIDER_ERRORS.labels(name, method, type(exc).__name__).inc()
                 raise
             except Exception as exc:
+                PROVIDER_ERRORS.labels(name, method, "ProviderInternal").inc()
                 log.exception("provider %s.%s raised", name, method)
                 raise ProviderInternal(f"{name}.{method} raised {type(exc).__name__}") from None
+            finally:
+                PROVIDER_CALL_DURATION.labels(name, method).observe(time.monotonic() - started)
 
         return self.executor.submit(run)
 

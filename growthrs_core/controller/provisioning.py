@@ -18,15 +18,21 @@ from typing import Any
 from growthrs_core import planner
 from growthrs_core.cluster import GroupView, NodeRequestView, PodInfo
 from growthrs_core.controller.calls import ProviderCalls
+from growthrs_core.controller.config import ConfigVersions, node_class_of
 from growthrs_core.controller.events import EventRecorder, ObjectRef
-from growthrs_core.controller.health import NODE_REQUESTS_CREATED, PROVIDER_ERRORS
+from growthrs_core.controller.metrics import LAST_SCALE_UP, NODE_REQUESTS_CREATED, SCALE_UP_FAILURES
 from growthrs_core.controller.providers import ProviderHub
 from growthrs_core.controller.removal import Remover
 from growthrs_core.controller.state import Caches
 from growthrs_core.controller.writes import ApiWrites
 from growthrs_core.crd.models import API_VERSION
-from growthrs_core.decisions.backoff import BackoffPolicy
-from growthrs_core.decisions.candidates import after_create_error
+from growthrs_core.decisions.failures import (
+    FailurePolicy,
+    after_create_error,
+    remember_create_failure,
+    remember_create_success,
+    remember_unmet,
+)
 from growthrs_core.decisions.memory import CallKey, CreateCall, LoopMemory
 from growthrs_core.decisions.node_request import (
     CreateInstance,
@@ -40,10 +46,18 @@ from growthrs_core.decisions.node_request.launch import creation_labels
 from growthrs_core.decisions.node_request.registration import ready_labels
 from growthrs_core.decisions.node_request.types import last_created
 from growthrs_core.decisions.reconcile import StatusPoll
+from growthrs_core.decisions.snapshot import Snapshot
 from growthrs_core.domain import CreateRequest, NodeId, Taint
-from growthrs_core.errors import ProviderError, ProviderInternal
+from growthrs_core.errors import MissingConfig, ProviderError, ProviderInternal
+from growthrs_core.logfields import fields
 
 log = logging.getLogger(__name__)
+
+
+FAILURE_REASONS = frozenset(
+    {"OfferingUnavailable", "CreationFailed", "JoinTimeout", "Failed", "Unmet"}
+)
+"""Lifecycle events that count as a failed scale-up in ``growthrs_scale_up_failures_total``."""
 
 
 def nr_ref(nr: NodeRequestView) -> ObjectRef:
@@ -69,7 +83,8 @@ class Provisioner:
         caches: Caches,
         events: EventRecorder,
         remover: Remover,
-        backoff: BackoffPolicy,
+        failures: FailurePolicy,
+        versions: ConfigVersions,
         clock: Callable[[], datetime],
         wake: threading.Event,
         workers: int,
@@ -81,7 +96,8 @@ class Provisioner:
         self.caches = caches
         self.events = events
         self.remover = remover
-        self.backoff = backoff
+        self.failures = failures
+        self.versions = versions
         self.clock = clock
         self.wake = wake
         self.workers = workers
@@ -108,6 +124,7 @@ class Provisioner:
             if view is None:
                 continue
             NODE_REQUESTS_CREATED.labels(planned.group).inc()
+            LAST_SCALE_UP.labels(planned.group).set_to_current_time()
             self.events.emit(
                 nr_ref(view),
                 "Normal",
@@ -117,6 +134,19 @@ class Provisioner:
             )
         return created
 
+    def pod_events(self, plan: planner.Plan, snapshot: Snapshot) -> None:
+        """Tell each pending pod what the plan does for it: ``TriggeredScaleUp``, or an
+        Event whose reason is the rule that keeps it from being served."""
+        for key, outcome in plan.outcomes.items():
+            pod = snapshot.pods_by_key.get(key)
+            if pod is None:
+                continue
+            if outcome.kind == "planned":
+                self.events.emit(pod_ref(pod), "Normal", "TriggeredScaleUp", outcome.message)
+            elif outcome.kind == "cannot_serve":
+                type_ = "Warning" if planner.is_warning(outcome.reason) else "Normal"
+                self.events.emit(pod_ref(pod), type_, outcome.reason, outcome.message)
+
     # -- transitions ---------------------------------------------------------------------
 
     def apply(self, nr: NodeRequestView, t: Transition, group: GroupView | None) -> None:
@@ -124,6 +154,10 @@ class Provisioner:
             written = self.writes.node_request_status(nr, t.status)
             if written is not None:
                 nr = written
+            if t.status.phase == "Unmet" and group is not None:
+                remember_unmet(
+                    self.memory, group.name, t.status.message or "", self.failures, self.clock()
+                )
             if t.status.phase == "Unmet" and nr.spec is not None:
                 for ref in nr.spec.pods:
                     pod = self.caches.pods.get(f"{ref.namespace}/{ref.name}")
@@ -136,6 +170,8 @@ class Provisioner:
                         )
         for event in t.events:
             self.events.emit(nr_ref(nr), event.type, event.reason, event.message)
+            if event.reason in FAILURE_REASONS:
+                SCALE_UP_FAILURES.labels(nr.group, event.reason).inc()
             if group is not None and event.type == "Warning":
                 # Without the NodeRequest's name, the same failure across many
                 # requests is one Event on the group, not one per request.
@@ -177,6 +213,7 @@ class Provisioner:
             action.offering.key,
             action.provider,
             action.pool_index,
+            extra=fields(noderequest=nr.name, group=group.name, provider=action.provider),
         )
         future = self.hub.call(action.provider, "create", request)
         self.memory.creating[nr.name] = CreateCall(
@@ -197,33 +234,58 @@ class Provisioner:
                         action.provider, action.node_name, "its NodeRequest is gone"
                     )
                 return
-            if isinstance(result, ProviderError):
-                PROVIDER_ERRORS.labels(action.provider, type(result).__name__).inc()
-                self._remember_failure(nr.name, action, result)
-            elif isinstance(result, Exception):
+            if isinstance(result, Exception) and not isinstance(result, ProviderError):
                 result = ProviderInternal(f"{type(result).__name__}: {result}")
-                self._remember_failure(nr.name, action, result)
+            if isinstance(result, ProviderError):
+                self._remember_failure(nr.name, action, result, group)
+            else:
+                remember_create_success(
+                    self.memory, (action.provider, action.offering.key), group.name
+                )
             self.apply(fresh, on_create_result(fresh, action, result, self.clock()), group)
             self.wake.set()
 
         self.calls.track(CallKey("create", nr.name), future, done)
 
-    def _remember_failure(self, name: str, action: CreateInstance, error: ProviderError) -> None:
-        key = (action.provider, action.offering.key)
+    def _remember_failure(
+        self, name: str, action: CreateInstance, error: ProviderError, group: GroupView
+    ) -> None:
+        offering = (action.provider, action.offering.key)
         now = self.clock()
-        verdict = after_create_error(
-            error, key, self.memory.offering_backoffs.get(key), self.backoff, now
+        fingerprint: tuple[tuple[str, str], ...] = ()
+        if isinstance(error, MissingConfig):
+            found = self.versions.fingerprint(
+                action.provider, node_class_of(group, action.pool_index)
+            )
+            fingerprint = tuple(sorted(found.items()))
+        failure = after_create_error(
+            error,
+            offering,
+            self.memory.offering_backoffs.get(offering),
+            self.failures,
+            now,
+            generation=group.generation,
+            fingerprint=fingerprint,
         )
-        if verdict.retry_at is not None:
-            self.memory.retry_at[name] = verdict.retry_at
+        remember_create_failure(
+            self.memory, failure, name, offering, (group.name, action.pool_index)
+        )
+        if failure.retry_at is not None:
             log.info(
                 "NodeRequest %s: %s asked to wait %.1fs before the next create",
                 name,
                 action.provider,
-                (verdict.retry_at - now).total_seconds(),
+                (failure.retry_at - now).total_seconds(),
+                extra=fields(noderequest=name, group=group.name, provider=action.provider),
             )
-        if verdict.offering_backoff is not None:
-            self.memory.offering_backoffs[key] = verdict.offering_backoff
+        if failure.block is not None:
+            log.warning(
+                "group %s pool %d creates nothing until its configuration changes: %s",
+                group.name,
+                action.pool_index,
+                failure.block.message,
+                extra=fields(group=group.name, provider=action.provider),
+            )
 
     def label_node(self, nr: NodeRequestView, action: LabelNode, group: GroupView | None) -> None:
         created = last_created(nr.status)

@@ -15,7 +15,7 @@ from typing import Any
 
 from growthrs_core.controller.calls import ProviderCalls
 from growthrs_core.controller.events import EventRecorder, ObjectRef
-from growthrs_core.controller.health import NODES_REMOVED
+from growthrs_core.controller.metrics import LAST_SCALE_DOWN, NODES_REMOVED
 from growthrs_core.controller.providers import ProviderHub
 from growthrs_core.controller.writes import ApiWrites
 from growthrs_core.decisions.deletes import next_delete_retry
@@ -25,6 +25,7 @@ from growthrs_core.decisions.scale_down import ScaleDownPlan
 from growthrs_core.decisions.snapshot import Snapshot
 from growthrs_core.domain import NodeId
 from growthrs_core.labels import SCALE_DOWN_AT_ANNOTATION, SCALE_DOWN_TAINT_KEY
+from growthrs_core.logfields import fields
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,13 @@ class Remover:
         key = CallKey("delete", node_name)
         if self.calls.busy(key):
             return
-        log.info("removing node %s (%s): %s", node_name, provider or "no provider", reason)
+        log.info(
+            "removing node %s (%s): %s",
+            node_name,
+            provider or "no provider",
+            reason,
+            extra=fields(node=node_name, provider=provider),
+        )
 
         def work() -> None:
             if provider and self.hub.installed(provider):
@@ -68,6 +75,7 @@ class Remover:
             self.memory.removing.discard(node_name)
             if not isinstance(result, Exception):
                 self.memory.delete_retries.pop(node_name, None)
+                self.memory.removed[node_name] = self.clock()
                 return
             again = next_delete_retry(
                 self.memory.delete_retries.get(node_name), provider, reason, result, self.clock()
@@ -79,6 +87,7 @@ class Remover:
                 again.failures,
                 again.due.isoformat(timespec="seconds"),
                 result,
+                extra=fields(node=node_name, provider=provider),
             )
 
         self.memory.removing.add(node_name)
@@ -118,7 +127,8 @@ class Remover:
                 ObjectRef("Node", node.name), "Normal", "ScaleDownCancelled", unmark.reason
             )
         for removal in decision.removals:
-            NODES_REMOVED.labels(removal.group).inc()
+            NODES_REMOVED.labels(removal.group, "empty").inc()
+            LAST_SCALE_DOWN.labels(removal.group).set_to_current_time()
             self.events.emit(
                 ObjectRef("Node", removal.node),
                 "Normal",

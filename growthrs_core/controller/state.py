@@ -14,16 +14,24 @@ from datetime import datetime
 from typing import Any
 
 from growthrs_core.cluster import (
+    ClaimInfo,
     DaemonSetInfo,
     GroupView,
+    NamespaceInfo,
     NodeInfo,
     NodeRequestView,
     PodInfo,
+    StorageClassInfo,
+    VolumeInfo,
+    parse_claim,
     parse_daemonset,
     parse_group,
+    parse_namespace,
     parse_node,
     parse_node_request,
     parse_pod,
+    parse_storage_class,
+    parse_volume,
 )
 from growthrs_core.controller.cache import WatchCache, wait_synced
 from growthrs_core.controller.kube import Kube, KubeError, ngp_path, node_path, nr_path
@@ -34,6 +42,10 @@ from growthrs_core.errors import MissingConfig
 
 PODS_PATH = "/api/v1/pods"
 DAEMONSETS_PATH = "/apis/apps/v1/daemonsets"
+NAMESPACES_PATH = "/api/v1/namespaces"
+CLAIMS_PATH = "/api/v1/persistentvolumeclaims"
+VOLUMES_PATH = "/api/v1/persistentvolumes"
+STORAGE_CLASSES_PATH = "/apis/storage.k8s.io/v1/storageclasses"
 
 OnChange = Callable[[str, str, Any, Any], None]
 
@@ -49,6 +61,7 @@ class Caches:
         on_node: OnChange | None = None,
         on_node_request: OnChange | None = None,
         on_group: OnChange | None = None,
+        on_placement: OnChange | None = None,
         relist_interval: float = 600.0,
     ) -> None:
         self.pods: WatchCache[PodInfo] = WatchCache(
@@ -81,12 +94,48 @@ class Caches:
             on_change=on_node_request,
             relist_interval=relist_interval,
         )
+        self.namespaces: WatchCache[NamespaceInfo] = WatchCache(
+            kube,
+            "namespaces",
+            NAMESPACES_PATH,
+            parse_namespace,
+            on_change=on_placement,
+            relist_interval=relist_interval,
+        )
+        self.claims: WatchCache[ClaimInfo] = WatchCache(
+            kube,
+            "claims",
+            CLAIMS_PATH,
+            parse_claim,
+            on_change=on_placement,
+            relist_interval=relist_interval,
+        )
+        self.volumes: WatchCache[VolumeInfo] = WatchCache(
+            kube,
+            "volumes",
+            VOLUMES_PATH,
+            parse_volume,
+            on_change=on_placement,
+            relist_interval=relist_interval,
+        )
+        self.storage_classes: WatchCache[StorageClassInfo] = WatchCache(
+            kube,
+            "storageclasses",
+            STORAGE_CLASSES_PATH,
+            parse_storage_class,
+            on_change=on_placement,
+            relist_interval=relist_interval,
+        )
         self.all: list[WatchCache[Any]] = [
             self.pods,
             self.nodes,
             self.daemonsets,
             self.groups,
             self.node_requests,
+            self.namespaces,
+            self.claims,
+            self.volumes,
+            self.storage_classes,
         ]
 
     def start(self) -> None:
@@ -134,6 +183,10 @@ def snapshot_of(
     hub: ProviderHub,
     now: datetime,
     wait: bool,
+    namespaces: list[NamespaceInfo],
+    claims: list[ClaimInfo],
+    volumes: list[VolumeInfo],
+    storage_classes: list[StorageClassInfo],
 ) -> Snapshot:
     offerings, errors = offerings_for(hub, groups, wait=wait)
     return build_snapshot(
@@ -146,6 +199,10 @@ def snapshot_of(
         offering_errors=errors,
         installed=hub.manager.providers,
         now=now,
+        namespaces=namespaces,
+        claims=claims,
+        volumes=volumes,
+        storage_classes=storage_classes,
     )
 
 
@@ -160,6 +217,10 @@ def cached_snapshot(caches: Caches, hub: ProviderHub, now: datetime, *, wait: bo
         hub=hub,
         now=now,
         wait=wait,
+        namespaces=caches.namespaces.snapshot(),
+        claims=caches.claims.snapshot(),
+        volumes=caches.volumes.snapshot(),
+        storage_classes=caches.storage_classes.snapshot(),
     )
 
 
@@ -174,6 +235,10 @@ def listed_snapshot(kube: Kube, hub: ProviderHub, now: datetime) -> Snapshot:
         hub=hub,
         now=now,
         wait=True,
+        namespaces=[parse_namespace(o) for o in kube.list_all(NAMESPACES_PATH)[0]],
+        claims=[parse_claim(o) for o in kube.list_all(CLAIMS_PATH)[0]],
+        volumes=[parse_volume(o) for o in kube.list_all(VOLUMES_PATH)[0]],
+        storage_classes=[parse_storage_class(o) for o in kube.list_all(STORAGE_CLASSES_PATH)[0]],
     )
 
 

@@ -137,20 +137,63 @@ class ApiWrites:
         self.caches.groups.put(obj)
         return True
 
+    def group_finalizers(self, group: GroupView, finalizers: list[str]) -> None:
+        """Set the group's finalizers (guarded by its resourceVersion-free merge patch)."""
+        try:
+            obj = self.kube.patch(ngp_path(group.name), {"metadata": {"finalizers": finalizers}})
+        except KubeError as exc:
+            log.warning("cannot update the finalizers of group %s: %s", group.name, exc)
+            return
+        self.caches.groups.put(obj)
+
+    # -- pods ----------------------------------------------------------------------------
+
+    def evict(self, namespace: str, name: str) -> int:
+        """Ask the Eviction API to evict a pod (PodDisruptionBudgets hold): the HTTP
+        status, 201 when granted, 429 when a budget refused, 404 when gone already."""
+        body = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        try:
+            self.kube.create(f"/api/v1/namespaces/{namespace}/pods/{name}/eviction", body)
+        except KubeError as exc:
+            if exc.status not in (404, 429):
+                log.warning("cannot evict pod %s/%s: %s", namespace, name, exc)
+            return exc.status
+        return 201
+
     # -- node classes --------------------------------------------------------------------
 
     def node_class(self, kind: str, name: str, api_version: str) -> dict[str, object]:
-        """The spec of a provider's node-class object, found by kind through discovery."""
+        """The spec of a provider's node-class object (``{}`` when it cannot be read)."""
+        return self.node_class_lookup(kind, name, api_version)[0]
+
+    def node_class_lookup(
+        self, kind: str, name: str, api_version: str
+    ) -> tuple[dict[str, object], bool]:
+        """The node class's spec, and whether it exists (found through API discovery)."""
+        obj = self._node_class_object(kind, name, api_version)
+        if obj is None:
+            return {}, False
+        return dict(obj.get("spec") or {}), True
+
+    def node_class_version(self, kind: str, name: str, api_version: str) -> str:
+        obj = self._node_class_object(kind, name, api_version)
+        return "absent" if obj is None else str((obj.get("metadata") or {}).get("resourceVersion"))
+
+    def _node_class_object(self, kind: str, name: str, api_version: str) -> Any:
         plural = self._plural(api_version, kind)
         if plural is None:
             log.warning("the API has no kind %s in %s", kind, api_version)
-            return {}
+            return None
         try:
-            obj: Any = self.kube.get(f"/apis/{api_version}/{plural}/{name}")
+            return self.kube.get(f"/apis/{api_version}/{plural}/{name}") or None
         except KubeError as exc:
-            log.warning("cannot read %s %s: %s", kind, name, exc)
-            return {}
-        return dict((obj or {}).get("spec") or {})
+            if exc.status != 404:
+                log.warning("cannot read %s %s: %s", kind, name, exc)
+            return None
 
     def _plural(self, api_version: str, kind: str) -> str | None:
         key = (api_version, kind)

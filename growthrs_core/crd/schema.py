@@ -67,6 +67,19 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
+API_VERSION_DESCRIPTION = (
+    "The versioned schema of this representation of the object, e.g. growthrs.io/v1alpha1."
+)
+KIND_DESCRIPTION = "The REST resource this object represents, in CamelCase."
+
+
+def _described(schema: dict[str, Any], fallback: str) -> dict[str, Any]:
+    """``schema`` with ``fallback`` as its description when the model has no docstring."""
+    if not schema.get("description"):
+        schema["description"] = fallback
+    return schema
+
+
 def crd_manifest(
     *,
     kind: str,
@@ -82,13 +95,17 @@ def crd_manifest(
 ) -> dict[str, Any]:
     """A complete ``apiextensions.k8s.io/v1`` CRD for a cluster-scoped resource."""
     properties: dict[str, Any] = {
-        "apiVersion": {"type": "string"},
-        "kind": {"type": "string"},
+        "apiVersion": {"type": "string", "description": API_VERSION_DESCRIPTION},
+        "kind": {"type": "string", "description": KIND_DESCRIPTION},
+        # The apiserver allows nothing here but name and generateName restrictions, and
+        # publishes ObjectMeta (with its description) in the CRD's OpenAPI instead.
         "metadata": {"type": "object"},
-        "spec": structural_schema(spec_model),
+        "spec": _described(structural_schema(spec_model), f"What the {kind} should be."),
     }
     if status_model is not None:
-        properties["status"] = structural_schema(status_model)
+        properties["status"] = _described(
+            structural_schema(status_model), f"What the {kind} is, written by its controller."
+        )
     schema: dict[str, Any] = {
         "type": "object",
         "description": description,

@@ -43,13 +43,23 @@ class Backoff:
     until: datetime
     failures: int = 1
     reason: str = ""
+    hard: bool = True
+    """A hard backoff (no capacity, a failure a retry will not fix) takes the thing out
+    of planning and fallback; a soft one (a transient failure, a rate limit) only makes
+    requests wait for it."""
 
     def active(self, now: datetime) -> bool:
         return now < self.until
 
 
 def next_backoff(
-    previous: Backoff | None, policy: BackoffPolicy, now: datetime, key: str, reason: str
+    previous: Backoff | None,
+    policy: BackoffPolicy,
+    now: datetime,
+    key: str,
+    reason: str,
+    *,
+    hard: bool = True,
 ) -> Backoff:
     """The backoff after one more failure: the wait doubles with each failure in a row.
 
@@ -61,4 +71,4 @@ def next_backoff(
         quiet = (now - previous.until).total_seconds()
         failures = previous.failures + 1 if quiet < policy.cap else 1
     wait = policy.wait(failures, key)
-    return Backoff(until=now + timedelta(seconds=wait), failures=failures, reason=reason)
+    return Backoff(until=now + timedelta(seconds=wait), failures=failures, reason=reason, hard=hard)

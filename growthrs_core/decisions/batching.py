@@ -2,7 +2,9 @@
 
 New unschedulable pods are gathered for ``idle`` seconds without another, or
 at most ``max`` seconds after the first, before one planning pass (Karpenter's
-batcher has the same two windows). While pods wait, a change to what they were
+batcher has the same two windows) — and at most ``first_plan`` seconds after
+the first, so a storm of arriving pods (the scheduler marks a thousand pods
+over twenty seconds) does not hold the first node back for ``max``. While pods wait, a change to what they were
 planned against opens a batch too: a pod bound or deleted, a node added or
 changed, a NodeRequest that leaves flight or falls back to another offering.
 Pods the last plan could not serve at all wait only for changes that may
@@ -25,6 +27,10 @@ class BatchWindow:
 
     idle: float
     max: float
+    first_plan: float = 0.0
+    """When set, a batch is planned at most this long after its first pod, even while
+    pods keep arriving: nodes for the pods seen so far are on their way at once, and
+    later pods fill their room or get more (their NodeRequests count as capacity)."""
     first: float | None = None
     last: float | None = None
 
@@ -41,7 +47,10 @@ class BatchWindow:
         """When the open batch is due; infinity when none is open."""
         if self.first is None or self.last is None:
             return float("inf")
-        return min(self.last + self.idle, self.first + self.max)
+        deadline = min(self.last + self.idle, self.first + self.max)
+        if self.first_plan > 0:
+            deadline = min(deadline, self.first + self.first_plan)
+        return deadline
 
     def due(self, moment: float) -> bool:
         return moment >= self.deadline()
@@ -100,6 +109,11 @@ class WaitingPods:
 
     def on_group(self) -> bool:
         # A group that changed may serve pods it could not before.
+        return self._replan(everyone=True)
+
+    def on_placement(self) -> bool:
+        """A claim bound, a volume or storage class changed, a namespace's labels
+        changed: where pods may go changed, also for pods no plan could serve."""
         return self._replan(everyone=True)
 
     def remember_stuck(self, stuck: Iterable[str]) -> None:

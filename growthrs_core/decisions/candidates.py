@@ -1,33 +1,34 @@
-"""Which (pool, offering) a Pending NodeRequest may still ask for, and which it asks for.
+"""Which (pool, offering) a Pending NodeRequest asks for next: the planned one, then fallback.
 
-Everything the lifecycle needs to pick the next offering lives here: pool
-limits, installed providers, loaded offerings, the request's requirements and
-offerings backing off. Fallback is therefore decided in one place.
+The planner chose an offering (and zone) for each request; that is the first
+thing asked for. Only when it cannot be had (no capacity, backing off, a
+failed create, its pool full or blocked) does fallback choose the next one,
+as the planner would: the highest-priority pool first, then the cheapest
+offering that still holds every pod the request was planned for next to the
+DaemonSet pods of that offering's zone (:func:`~growthrs_core.planner.fallback_offerings`).
+Pool limits, installed providers, loaded offerings, backoffs and blocks are
+all checked here, so fallback is decided in one place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from growthrs_core.cluster import GroupView, NodeRequestView
+from growthrs_core.cluster import GroupView, NodeRequestView, PodInfo
 from growthrs_core.crd.models import Pool
-from growthrs_core.decisions.backoff import Backoff, BackoffPolicy, next_backoff
 from growthrs_core.decisions.identity import current_pool
-from growthrs_core.decisions.memory import OfferingRef
+from growthrs_core.decisions.memory import OfferingRef, PoolBlock
 from growthrs_core.decisions.snapshot import Snapshot
 from growthrs_core.decisions.usage import PoolKey, headroom
-from growthrs_core.domain import Offering, Resources
-from growthrs_core.errors import OfferingUnavailable, ProviderError
+from growthrs_core.domain import Offering
+from growthrs_core.planner import fallback_offerings
 from growthrs_core.planner.matching import offering_satisfies
-from growthrs_core.quantity import cpu_millis, memory_mib
-from growthrs_core.strategies import PoolRef, ScaleUpOption, Strategy, choose
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A (pool, offering) pair that meets the NodeRequest's requirements now."""
+    """A (pool, offering) pair the request may ask for now."""
 
     pool_index: int
     pool: Pool
@@ -38,6 +39,17 @@ def pool_label(index: int, pool: Pool) -> str:
     return f"pool {index} ({pool.provider} {','.join(pool.serverType)})"
 
 
+def listed_pods(nr: NodeRequestView, snapshot: Snapshot) -> list[PodInfo]:
+    """The pods the request was planned for that still wait for a node."""
+    pods = []
+    for ref in nr.spec.pods if nr.spec is not None else ():
+        pod = snapshot.pods_by_key.get(f"{ref.namespace}/{ref.name}")
+        if pod is None or pod.node_name or pod.deleting or (ref.uid and pod.uid != ref.uid):
+            continue
+        pods.append(pod)
+    return pods
+
+
 def candidates(
     nr: NodeRequestView,
     group: GroupView,
@@ -45,12 +57,17 @@ def candidates(
     unavailable: frozenset[OfferingRef],
     usage: Mapping[PoolKey, int],
     own_node: str,
+    *,
+    excluded: Collection[tuple[int, str]] = frozenset(),
+    given_up: Collection[int] = frozenset(),
+    blocks: Mapping[tuple[str, int], PoolBlock] | None = None,
 ) -> tuple[list[Candidate], list[str]]:
-    """The candidates of ``nr`` in ``group``, and why the pools without any are out.
+    """The request's candidates, best first, and why the pools without any are out.
 
-    ``own_node`` is the name the request's next node gets: if a node of that
-    name exists already (a create that went through before a crash), it is
-    being replaced, not added, and does not count against the limits.
+    ``excluded`` are (pool, offering) pairs this request found without capacity,
+    ``given_up`` pools it gave up on; ``own_node`` is the name its next node gets:
+    if a node of that name exists already (a create that went through before a
+    crash), it is being replaced, not added, and does not count against the limits.
     """
     spec = group.spec
     assert spec is not None and nr.spec is not None
@@ -61,92 +78,84 @@ def candidates(
     room = headroom(group.name, spec, usage, own_pool=own_pool)
     if room.group_full is not None:
         return [], [room.group_full]
-    found: list[Candidate] = []
+    pods = listed_pods(nr, snapshot)
+    out_pools: set[int] = set(given_up)
     unusable: list[str] = []
     for index, pool in enumerate(spec.pools):
         label = pool_label(index, pool)
+        block = (blocks or {}).get((group.name, index))
         if index in room.full_pools:
             unusable.append(f"{label}: {room.full_pools[index]}")
-            continue
-        if pool.provider not in snapshot.installed:
+        elif block is not None:
+            unusable.append(f"{label}: blocked ({block.reason}): {block.message}")
+        elif pool.provider not in snapshot.installed:
             unusable.append(f"{label}: provider not installed")
-            continue
-        offers = snapshot.offerings_of(pool.provider)
-        if offers is None:
+        elif snapshot.offerings_of(pool.provider) is None:
             err = snapshot.offering_errors.get(pool.provider) or "offerings not loaded yet"
             unusable.append(f"{label}: {err}")
+        else:
             continue
-        locations = spec.pool_locations(pool)
-        matching = [
-            o
-            for o in offers
-            if o.instance_type in pool.serverType
-            and (locations is None or o.region in locations)
-            and offering_satisfies(o, nr.spec.requirements)
-        ]
-        usable = [o for o in matching if (pool.provider, o.key) not in unavailable]
-        if not matching:
-            unusable.append(f"{label}: no offering meets the requirements")
-        elif not usable:
-            unusable.append(f"{label}: every offering is backing off after a capacity error")
-        found.extend(Candidate(index, pool, o) for o in usable)
+        out_pools.add(index)
+    ranked = fallback_offerings(
+        group,
+        snapshot.offerings,
+        snapshot.daemonsets,
+        pods,
+        nr.spec.requirements,
+        excluded,
+        unavailable,
+        excluded_pools=out_pools,
+    )
+    found = [
+        Candidate(index, spec.pools[index], offering)
+        for index, offering in ranked
+        if (spec.pools[index].provider, offering.key) not in unavailable
+    ]
+    for index, pool in enumerate(spec.pools):
+        if index in out_pools or any(c.pool_index == index for c in found):
+            continue
+        why = _why_none(index, pool, group, snapshot, nr, ranked, excluded)
+        if why is not None:
+            unusable.append(f"{pool_label(index, pool)}: {why}")
     return found, unusable
 
 
-def _requested(nr: NodeRequestView) -> Resources:
-    req = nr.spec.requirements if nr.spec else None
-    if req is None:
-        return Resources(cpu_millis=0, memory_mib=0)
-    return Resources(cpu_millis=cpu_millis(req.cpu), memory_mib=memory_mib(req.memory), gpu=req.gpu)
+def _why_none(
+    index: int,
+    pool: Pool,
+    group: GroupView,
+    snapshot: Snapshot,
+    nr: NodeRequestView,
+    ranked: Sequence[tuple[int, Offering]],
+    excluded: Collection[tuple[int, str]],
+) -> str | None:
+    """Why pool ``index`` offers the request nothing; ``None`` when its attempts say it."""
+    assert group.spec is not None and nr.spec is not None
+    if any(i == index for i, _ in ranked):
+        return "every offering is backing off after failures"
+    locations = group.spec.pool_locations(pool)
+    offers = snapshot.offerings_of(pool.provider) or ()
+    matching = [
+        o
+        for o in offers
+        if o.instance_type in pool.serverType
+        and (locations is None or o.region in locations)
+        and offering_satisfies(o, nr.spec.requirements)
+    ]
+    if not matching:
+        return "no offering meets the requirements"
+    if all((index, o.key) in excluded for o in matching):
+        return None  # each had no capacity for it: the attempts say so
+    return "no offering holds the request's pods next to its DaemonSet pods"
 
 
-def choose_candidate(
-    nr: NodeRequestView, candidates: Sequence[Candidate], chain: Sequence[Strategy]
-) -> Candidate | None:
-    """The highest-priority level wins; the strategy chain picks within it."""
-    if not candidates:
+def choose_candidate(nr: NodeRequestView, found: Sequence[Candidate]) -> Candidate | None:
+    """The planned (pool, offering) when it is still a candidate, else the best one."""
+    if not found:
         return None
-    top = max(c.pool.priority for c in candidates)
-    level = [c for c in candidates if c.pool.priority == top]
-    pods = tuple(f"{p.namespace}/{p.name}" for p in (nr.spec.pods if nr.spec else ()))
-    requested = _requested(nr)
-    by_option = {
-        ScaleUpOption(
-            pool=PoolRef(nr.group, c.pool_index, c.pool.provider, c.pool.priority),
-            offering=c.offering,
-            node_count=1,
-            pods=pods,
-            requested=requested,
-        ): c
-        for c in level
-    }
-    best = choose(list(by_option), chain)
-    return None if best is None else by_option[best]
-
-
-@dataclass(frozen=True)
-class CreateFailure:
-    """What a failed create changes beyond the request's own attempts."""
-
-    retry_at: datetime | None
-    """No create for this request before then (the provider asked to wait)."""
-    offering_backoff: Backoff | None
-    """The offering's new backoff, if it is to be avoided by every request for a while."""
-
-
-def after_create_error(
-    error: ProviderError,
-    offering: OfferingRef,
-    previous: Backoff | None,
-    policy: BackoffPolicy,
-    now: datetime,
-) -> CreateFailure:
-    """A provider that says when to retry is waited out; an offering without capacity,
-    or one whose failure a retry will not fix, backs off for everyone."""
-    retry_at = None
-    if error.retryable and error.retry_after:
-        retry_at = now + timedelta(seconds=error.retry_after)
-    backoff = None
-    if not error.retryable or isinstance(error, OfferingUnavailable):
-        backoff = next_backoff(previous, policy, now, "/".join(offering), error.message)
-    return CreateFailure(retry_at, backoff)
+    spec = nr.spec
+    if spec is not None and spec.plannedOffering:
+        for c in found:
+            if c.offering.key == spec.plannedOffering and spec.plannedPool in (None, c.pool_index):
+                return c
+    return found[0]

@@ -20,7 +20,7 @@ from growthrs_core.decisions.snapshot import Snapshot
 def accounted_instances(snapshot: Snapshot, memory: LoopMemory) -> frozenset[str]:
     """Instance ids (node names) something in the cluster or the loop accounts for."""
     known = set(snapshot.nodes_by_name) | memory.removing
-    known.update(call.name for call in memory.calls if call.kind != "orphans")
+    known.update(call.name for call in memory.calls if call.kind in ("create", "status", "delete"))
     for nr in snapshot.node_requests:
         known.add(node_name_for(nr.name, nr.status))
         if nr.status.nodeName:

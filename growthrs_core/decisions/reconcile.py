@@ -16,9 +16,25 @@ from datetime import datetime, timedelta
 from growthrs_core import planner
 from growthrs_core.cluster import GroupView, NodeRequestView
 from growthrs_core.crd.models import PHASES
-from growthrs_core.decisions.backoff import Backoff, BackoffPolicy
+from growthrs_core.decisions.backoff import Backoff
 from growthrs_core.decisions.candidates import candidates
+from growthrs_core.decisions.consolidation import (
+    ConsolidationConfig,
+    DisruptionDecision,
+    decide,
+    fits_elsewhere,
+)
 from growthrs_core.decisions.deletes import due_deletes
+from growthrs_core.decisions.disruption import (
+    RemovalView,
+    allowed_disruptions,
+    disrupting_by_group,
+    protected_nodes,
+    template_stamps,
+)
+from growthrs_core.decisions.dissolve import Dissolution, dissolve
+from growthrs_core.decisions.drain import DrainConfig, RemovalPlan, removal_plan
+from growthrs_core.decisions.failures import FailurePolicy, cooling, unproven_in_flight
 from growthrs_core.decisions.group_status import GroupStatusUpdate, status_updates
 from growthrs_core.decisions.memory import DeleteRetry, LoopMemory, OfferingRef
 from growthrs_core.decisions.node_request import (
@@ -26,6 +42,7 @@ from growthrs_core.decisions.node_request import (
     MachineConfig,
     Observation,
     Transition,
+    excluded,
     node_name_for,
     step,
 )
@@ -41,6 +58,8 @@ from growthrs_core.strategies import Strategy
 
 STATUS_POLL_INTERVAL = 5.0
 """Seconds between two ``status`` calls for the same Provisioning instance."""
+STAMPS_PER_TICK = 50
+"""Nodes first seen whose template hash is recorded in one tick at most (the rest next)."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +68,10 @@ class DecisionConfig:
 
     machine: MachineConfig = field(default_factory=MachineConfig)
     scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
-    offering_backoff: BackoffPolicy = field(default_factory=lambda: BackoffPolicy(300.0, 300.0))
+    failures: FailurePolicy = field(default_factory=FailurePolicy)
     orphan_grace: float = 600.0
+    consolidation: ConsolidationConfig = field(default_factory=ConsolidationConfig)
+    drain: DrainConfig = field(default_factory=DrainConfig)
 
 
 def plan_pass(snapshot: Snapshot, memory: LoopMemory, chain: Sequence[Strategy]) -> planner.Plan:
@@ -60,11 +81,19 @@ def plan_pass(snapshot: Snapshot, memory: LoopMemory, chain: Sequence[Strategy])
             pods=snapshot.pods,
             nodes=snapshot.nodes,
             daemonsets=snapshot.daemonsets,
-            groups=snapshot.groups,
+            groups=[g for g in snapshot.groups if not g.deleting],
             node_requests=snapshot.node_requests,
             offerings=snapshot.offerings,
             strategies=chain,
             unavailable=memory.unavailable(snapshot.now),
+            namespaces=snapshot.namespaces,
+            claims=snapshot.claims,
+            volumes=snapshot.volumes,
+            storage_classes=snapshot.storage_classes,
+            blocked_pools={
+                pool: f"{block.reason}: {block.message}"
+                for pool, block in memory.pool_blocks.items()
+            },
         )
     )
 
@@ -92,6 +121,11 @@ class TickPlan:
     group_statuses: list[GroupStatusUpdate]
     retry_deletes: list[tuple[str, DeleteRetry]]
     phases: dict[str, int]
+    dissolution: Dissolution
+    removals: RemovalPlan = field(default_factory=RemovalPlan)
+    """Each NodeRemoval's next step (drains), and nodes whose finalizer needs attention."""
+    stamps: list[tuple[str, str]] = field(default_factory=list)
+    """(node, template hash) to record on nodes first seen, for drift."""
 
 
 def _observe(
@@ -100,9 +134,15 @@ def _observe(
     snapshot: Snapshot,
     memory: LoopMemory,
     usage: Counter[PoolKey],
+    probing: frozenset[OfferingRef],
+    max_attempts: int,
 ) -> Observation:
     node = snapshot.nodes_by_name.get(nr.status.nodeName or "")
     if nr.phase == "Pending":
+        backoff = memory.group_backoffs.get(group.name)
+        if backoff is not None and backoff.active(snapshot.now):
+            return Observation(node=node, hold=f"group {group.name} is backing off")
+        given_up, no_capacity = excluded(nr.status, max_attempts)
         found, unusable = candidates(
             nr,
             group,
@@ -110,8 +150,16 @@ def _observe(
             memory.unavailable(snapshot.now),
             usage,
             node_name_for(nr.name, nr.status),
+            excluded=no_capacity,
+            given_up=given_up,
+            blocks=memory.pool_blocks,
         )
-        return Observation(node=node, candidates=found, unusable=unusable)
+        return Observation(
+            node=node,
+            candidates=found,
+            unusable=unusable,
+            probing=probing | cooling(memory, snapshot.now),
+        )
     last = memory.provider_status.get(nr.status.nodeName or "")
     return Observation(node=node, provider_status=last[1] if last else None)
 
@@ -129,23 +177,39 @@ def _poll(nr: NodeRequestView, memory: LoopMemory, now: datetime) -> StatusPoll 
 
 
 def scale_down_plan(
-    snapshot: Snapshot, memory: LoopMemory, cfg: DecisionConfig, *, also_waiting: Iterable[str] = ()
+    snapshot: Snapshot,
+    memory: LoopMemory,
+    cfg: DecisionConfig,
+    *,
+    also_waiting: Iterable[str] = (),
+    removals: Sequence[RemovalView] = (),
 ) -> ScaleDownPlan:
     """Scale-down on ``snapshot``; ``also_waiting`` are groups about to get NodeRequests."""
     waiting = waiting_groups(snapshot.node_requests, snapshot.pods) | set(also_waiting)
+    leaving = memory.leaving()
+    # Nodes a NodeRemoval drains, and the replacements their pods move to, are not
+    # judged here (a replacement is empty until the drain).
+    drained = {r.node for r in removals if r.active}
+    drained |= protected_nodes(removals, snapshot.node_requests)
+    disrupting = disrupting_by_group(snapshot.nodes, removals, memory)
+    totals = Counter(n.node_group for n in snapshot.nodes if n.node_group and not n.deleting)
+    allowance = {
+        g.name: allowed_disruptions(
+            g.spec, "Empty", totals[g.name], disrupting[g.name], snapshot.now
+        )
+        for g in snapshot.groups
+        if g.spec is not None
+    }
     return plan_scale_down(
         # Nodes being removed, or whose removal failed and waits for its retry, are
         # not judged again: that retry (with backoff) is their removal.
-        nodes=[
-            n
-            for n in snapshot.nodes
-            if n.name not in memory.removing and n.name not in memory.delete_retries
-        ],
+        nodes=[n for n in snapshot.nodes if n.name not in leaving and n.name not in drained],
         pods_by_node=snapshot.pods_by_node,
         groups=snapshot.groups,
         groups_with_waiting_pods=frozenset(waiting),
         now=snapshot.now,
         cfg=cfg.scale_down,
+        allowance=allowance,
     )
 
 
@@ -153,13 +217,14 @@ def tick(
     snapshot: Snapshot,
     memory: LoopMemory,
     cfg: DecisionConfig,
-    chain: Sequence[Strategy],
     installed_names: str = "",
+    removals: Sequence[RemovalView] = (),
 ) -> TickPlan:
-    """Step every NodeRequest, decide scale-down and the groups' status."""
+    """Step every NodeRequest and NodeRemoval, decide scale-down and the groups' status."""
     now = snapshot.now
     usage = pool_usage(snapshot, memory.creating)
     busy = {c.name for c in memory.calls if c.kind == "create"}
+    probing = set(unproven_in_flight(memory))
     phases: dict[str, int] = dict.fromkeys(PHASES, 0)
     steps: list[RequestStep] = []
     polls: list[StatusPoll] = []
@@ -170,23 +235,68 @@ def tick(
         if nr.phase == "Pending" and nr.name in memory.retry_at and memory.retry_at[nr.name] > now:
             continue  # the provider asked to wait before the next create
         group = snapshot.groups_by_name.get(nr.group)
-        if group is None or group.spec is None:
-            continue
+        if group is None or group.spec is None or group.deleting:
+            continue  # a deleting group's requests are dissolved, not stepped
         poll = _poll(nr, memory, now)
         if poll is not None:
             polls.append(poll)
-        transition = step(nr, _observe(nr, group, snapshot, memory, usage), now, cfg.machine, chain)
+        observed = _observe(
+            nr, group, snapshot, memory, usage, frozenset(probing), cfg.machine.max_attempts
+        )
+        transition = step(nr, observed, now, cfg.machine)
         for action in transition.actions:
             if isinstance(action, CreateInstance):
                 usage[(group.name, action.pool_index)] += 1
+                offering = (action.provider, action.offering.key)
+                if offering not in memory.proven:
+                    probing.add(offering)  # one create at a time until one succeeds
         steps.append(RequestStep(nr, group, transition))
     return TickPlan(
         steps=steps,
         polls=polls,
-        scale_down=scale_down_plan(snapshot, memory, cfg),
-        group_statuses=status_updates(snapshot, memory.offering_backoffs, installed_names),
+        scale_down=scale_down_plan(snapshot, memory, cfg, removals=removals),
+        group_statuses=status_updates(snapshot, memory, installed_names),
         retry_deletes=due_deletes(memory.delete_retries, now),
         phases=phases,
+        dissolution=dissolve(snapshot, memory, cfg.orphan_grace),
+        removals=drain_steps(snapshot, memory, cfg, removals),
+        stamps=template_stamps(snapshot.nodes, snapshot.groups_by_name)[:STAMPS_PER_TICK],
+    )
+
+
+def drain_steps(
+    snapshot: Snapshot, memory: LoopMemory, cfg: DecisionConfig, removals: Sequence[RemovalView]
+) -> RemovalPlan:
+    """Each NodeRemoval's next step; pods landing on a drained node must fit elsewhere."""
+    leaving = {r.node for r in removals if r.active}
+    return removal_plan(
+        removals=removals,
+        nodes=snapshot.nodes,
+        pods_by_node=snapshot.pods_by_node,
+        groups=snapshot.groups_by_name,
+        node_requests=snapshot.node_requests,
+        memory=memory,
+        now=snapshot.now,
+        cfg=cfg.drain,
+        fits_elsewhere=lambda pods, _node: fits_elsewhere(snapshot, pods, leaving),
+    )
+
+
+def disruption(
+    snapshot: Snapshot,
+    memory: LoopMemory,
+    cfg: DecisionConfig,
+    chain: Sequence[Strategy],
+    removals: Sequence[RemovalView],
+) -> DisruptionDecision:
+    """Which nodes to consolidate, or replace for expiry or drift, now: each move is
+    simulated with :func:`plan_pass` (the planner runs once per move considered)."""
+    return decide(
+        snapshot,
+        removals,
+        memory,
+        lambda view: plan_pass(view, memory, chain),
+        cfg.consolidation,
     )
 
 
@@ -196,16 +306,26 @@ class DryRun:
     scale_down: ScaleDownPlan
     backing_off: dict[OfferingRef, Backoff]
     """Offerings the plan avoided, and until when."""
+    disruption: DisruptionDecision
+    """The nodes consolidation, expiry or drift would take away next, and why not others."""
 
 
 def dry_run(
-    snapshot: Snapshot, memory: LoopMemory, cfg: DecisionConfig, chain: Sequence[Strategy]
+    snapshot: Snapshot,
+    memory: LoopMemory,
+    cfg: DecisionConfig,
+    chain: Sequence[Strategy],
+    removals: Sequence[RemovalView] = (),
 ) -> DryRun:
     """What one pass of the operator would do: the plan, then scale-down with the
-    planned NodeRequests in flight (as they are once the operator created them)."""
+    planned NodeRequests in flight (as they are once the operator created them),
+    and the disruption pass (consolidation, expiry, drift) on the same snapshot."""
     plan = plan_pass(snapshot, memory, chain)
     planned = {n.group for n in plan.new_nodes}
     backing_off = {
-        k: b for k, b in sorted(memory.offering_backoffs.items()) if b.active(snapshot.now)
+        k: b
+        for k, b in sorted(memory.offering_backoffs.items())
+        if b.hard and b.active(snapshot.now)
     }
-    return DryRun(plan, scale_down_plan(snapshot, memory, cfg, also_waiting=planned), backing_off)
+    down = scale_down_plan(snapshot, memory, cfg, also_waiting=planned, removals=removals)
+    return DryRun(plan, down, backing_off, disruption(snapshot, memory, cfg, chain, removals))

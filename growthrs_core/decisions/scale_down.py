@@ -6,7 +6,11 @@ time) and taint ``growthrs.io/scale-down:NoSchedule``. If real pods arrive, or
 pods start waiting for the group, the mark is lifted. When the time is up, the
 provider instance is deleted, then the Node. Group and pool minimums, the
 ``growthrs.io/scale-down-disabled`` annotation and pods annotated
-``cluster-autoscaler.kubernetes.io/safe-to-evict: "false"`` always win.
+``cluster-autoscaler.kubernetes.io/safe-to-evict: "false"`` or
+``karpenter.sh/do-not-disrupt: "true"`` always win. Removals wait for the
+group's disruption budget for ``Empty`` (:mod:`.disruption`; unlimited unless
+the group sets budgets). Nodes that still run pods are consolidation's
+(:mod:`.consolidation`), with ``scaleDown.consolidation: WhenUnderutilized``.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ def blocking_pods(pods: Iterable[PodInfo]) -> tuple[list[PodInfo], list[PodInfo]
     for pod in pods:
         if pod.terminal:
             continue
-        if pod.safe_to_evict is False:
+        if pod.safe_to_evict is False or pod.do_not_disrupt:
             pinned.append(pod)
         if not (pod.is_daemonset or pod.mirror):
             workload.append(pod)
@@ -107,9 +111,16 @@ def plan_scale_down(
     groups_with_waiting_pods: frozenset[str],
     now: datetime,
     cfg: ScaleDownConfig,
+    allowance: Mapping[str, int] | None = None,
 ) -> ScaleDownPlan:
-    """Decide which managed nodes to mark, unmark and remove now."""
-    by_name = {g.name: g for g in groups if g.spec is not None}
+    """Decide which managed nodes to mark, unmark and remove now.
+
+    ``allowance``: group -> how many empty nodes its disruption budget lets go now
+    (missing: no limit). A marked node past its time waits, still marked, for room.
+    """
+    room = dict(allowance or {})
+    # A group being deleted is dissolved (decisions.dissolve), not scaled down.
+    by_name = {g.name: g for g in groups if g.spec is not None and not g.deleting}
     marks: list[Mark] = []
     unmarks: list[Unmark] = []
     removals: list[Remove] = []
@@ -153,7 +164,9 @@ def plan_scale_down(
                 marks.append(Mark(node.name, format_time(at)))
                 continue
             due = parse_time(node.scale_down_at)
-            if due is None or due <= now:
+            if (due is None or due <= now) and room.get(group_name, 1) > 0:
+                if group_name in room:
+                    room[group_name] -= 1
                 removals.append(
                     Remove(
                         node=node.name,
@@ -177,7 +190,8 @@ def _keep_reason(
     if node.scale_down_disabled:
         return "node is annotated growthrs.io/scale-down-disabled"
     if pinned:
-        return f"pod {pinned[0].key} is annotated safe-to-evict=false"
+        what = "karpenter.sh/do-not-disrupt" if pinned[0].do_not_disrupt else "safe-to-evict=false"
+        return f"pod {pinned[0].key} is annotated {what}"
     if workload:
         return f"node runs {len(workload)} pod(s), e.g. {workload[0].key}"
     if waiting:

@@ -12,7 +12,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from growthrs_core.cluster import DaemonSetInfo, GroupView, NodeInfo, NodeRequestView, PodInfo
+from growthrs_core.cluster import (
+    ClaimInfo,
+    DaemonSetInfo,
+    GroupView,
+    NamespaceInfo,
+    NodeInfo,
+    NodeRequestView,
+    PodInfo,
+    StorageClassInfo,
+    VolumeInfo,
+)
 from growthrs_core.domain import Offering
 
 
@@ -30,6 +40,11 @@ class Snapshot:
     now: datetime
     offering_errors: Mapping[str, str] = field(default_factory=dict)
     """Provider -> why its offerings could not be loaded."""
+    namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Namespace -> its labels (for ``namespaceSelector``)."""
+    claims: Sequence[ClaimInfo] = ()
+    volumes: Sequence[VolumeInfo] = ()
+    storage_classes: Sequence[StorageClassInfo] = ()
     nodes_by_name: Mapping[str, NodeInfo] = field(default_factory=dict)
     groups_by_name: Mapping[str, GroupView] = field(default_factory=dict)
     pods_by_node: Mapping[str, Sequence[PodInfo]] = field(default_factory=dict)
@@ -50,6 +65,10 @@ def build_snapshot(
     installed: Iterable[str],
     now: datetime,
     offering_errors: Mapping[str, str] | None = None,
+    namespaces: Iterable[NamespaceInfo] = (),
+    claims: Iterable[ClaimInfo] = (),
+    volumes: Iterable[VolumeInfo] = (),
+    storage_classes: Iterable[StorageClassInfo] = (),
 ) -> Snapshot:
     """The snapshot, with the indexes every decision needs built once."""
     pod_list = list(pods)
@@ -69,6 +88,10 @@ def build_snapshot(
         installed=frozenset(installed),
         now=now,
         offering_errors=dict(offering_errors or {}),
+        namespaces={n.name: n.labels for n in namespaces},
+        claims=list(claims),
+        volumes=list(volumes),
+        storage_classes=list(storage_classes),
         nodes_by_name={n.name: n for n in node_list},
         groups_by_name={g.name: g for g in group_list},
         pods_by_node=by_node,

@@ -22,7 +22,7 @@ from growthrs_core.cluster import NodeInfo, PodInfo
 from growthrs_core.labels import HOSTNAME_LABEL
 from growthrs_core.planner.matching import pod_accepts, tolerates
 from growthrs_core.planner.selection import PodClass
-from growthrs_core.planner.slots import UNLIMITED
+from growthrs_core.planner.slots import UNLIMITED, extended_room, take_extended
 from growthrs_core.planner.topology import (
     NO_NAMESPACES,
     MatcherIndex,
@@ -44,6 +44,8 @@ class _Room:
     pods: int
     bound_cpu: int
     """Free CPU before simulation: rooms are scanned in this order, so a scan can stop early."""
+    extended: dict[str, int] = field(default_factory=dict)
+    """Free room in each extended resource the node offers."""
     ports: set[tuple[int, str]] = field(default_factory=set)
     residents: list[PodInfo] = field(default_factory=list)
     anti: list[PodMatcher] = field(default_factory=list)
@@ -69,6 +71,7 @@ def _rooms(
             gpu=alloc.gpu,
             pods=node.max_pods,
             bound_cpu=0,
+            extended=dict(alloc.extended),
         )
         for pod in pods_by_node.get(node.name, ()):
             req = pod.requests
@@ -78,6 +81,8 @@ def _rooms(
                 room.ephemeral -= req.ephemeral_storage_gib
             room.gpu -= req.gpu
             room.pods -= 1
+            if req.extended:
+                take_extended(room.extended, req.extended, 1)
             if pod.host_ports:
                 room.ports.update((p, proto) for p, proto, _ in pod.host_ports)
             if pod.anti_affinity:
@@ -155,6 +160,7 @@ def _unrestricted(pod: PodInfo) -> bool:
         or pod.anti_affinity
         or pod.requests.gpu
         or pod.requests.ephemeral_storage_gib
+        or pod.requests.extended
     )
 
 
@@ -181,6 +187,7 @@ def _place_class(
             or (req.ephemeral_storage_gib or 0) > room.ephemeral
             or req.gpu > room.gpu
             or room.pods < 1
+            or (req.extended and extended_room(room.extended, req.extended) < 1)
         ):
             continue
         if ports and not ports.isdisjoint(room.ports):
@@ -204,6 +211,8 @@ def _place_class(
             k = min(k, room.ephemeral // req.ephemeral_storage_gib)
         if req.gpu:
             k = min(k, room.gpu // req.gpu)
+        if req.extended:
+            k = min(k, extended_room(room.extended, req.extended))
         if ports or self_anti:
             k = min(k, 1)
         if k <= 0:
@@ -213,6 +222,7 @@ def _place_class(
         room.ephemeral -= k * (req.ephemeral_storage_gib or 0)
         room.gpu -= k * req.gpu
         room.pods -= k
+        take_extended(room.extended, req.extended, k)
         room.ports |= ports
         placed = cls.pods[taken : taken + k]
         room.residents.extend(placed)

@@ -22,19 +22,21 @@ from collections.abc import Collection, Mapping, Sequence
 
 from growthrs_core.cluster import DaemonSetInfo, GroupView, PodInfo
 from growthrs_core.crd.models import Requirements
-from growthrs_core.domain import Offering, Taint
+from growthrs_core.domain import NO_EXTENDED, Offering, Taint
 from growthrs_core.planner.matching import offering_satisfies, pod_accepts, tolerates
 from growthrs_core.planner.slots import Slot, build_group
 
 
 def holds(slot: Slot, taints: Sequence[Taint], pods: Sequence[PodInfo]) -> bool:
     """Whether one node of ``slot`` (its group's ``taints``) runs all of ``pods`` next to
-    its DaemonSet pods: their selectors and tolerations accept it, and their requests,
-    pod count and host ports fit the room the DaemonSet pods leave."""
+    its DaemonSet pods: their selectors and tolerations accept it, and their requests
+    (extended resources too), pod count and host ports fit the room the DaemonSet pods
+    leave."""
     if not slot.usable or len(pods) > slot.pods:
         return False
     cpu = mem = gpu = eph = 0
     ports: set[tuple[int, str]] = set(slot.ds_ports)
+    extended = NO_EXTENDED
     for pod in pods:
         if not pod_accepts(pod, slot.match_labels) or not tolerates(pod.tolerations, taints):
             return False
@@ -43,11 +45,18 @@ def holds(slot: Slot, taints: Sequence[Taint], pods: Sequence[PodInfo]) -> bool:
         mem += req.memory_mib
         gpu += req.gpu
         eph += req.ephemeral_storage_gib or 0
+        extended = extended.plus(req.extended)
         for port, proto, _ in pod.host_ports:
             if (port, proto) in ports:
                 return False
             ports.add((port, proto))
-    return cpu <= slot.cpu and mem <= slot.memory and gpu <= slot.gpu and eph <= slot.ephemeral
+    return (
+        cpu <= slot.cpu
+        and mem <= slot.memory
+        and gpu <= slot.gpu
+        and eph <= slot.ephemeral
+        and slot.extended.covers(extended)
+    )
 
 
 def fallback_offerings(
@@ -60,6 +69,7 @@ def fallback_offerings(
     unavailable: frozenset[tuple[str, str]] = frozenset(),
     *,
     excluded_pools: Collection[int] = frozenset(),
+    blocked_pools: Mapping[tuple[str, int], str] | None = None,
 ) -> list[tuple[int, Offering]]:
     """The (pool index, offering) pairs a NodeRequest of ``group`` may fall back to,
     best first.
@@ -68,20 +78,25 @@ def fallback_offerings(
     cluster's DaemonSets; ``node_request_pods``: the pods the request lists that
     are still pending (none: only the requirements' floor is checked);
     ``excluded``: (pool, offering key) pairs this request must not ask again (no
-    capacity); ``excluded_pools``: pools given up on; ``unavailable``: (provider,
-    offering key) backing off for everyone.
+    capacity); ``excluded_pools``: pools given up on; ``blocked_pools``: (group, pool
+    index) → why, as in ``PlanningInput.blocked_pools`` (pools a provider said cannot
+    work: never offered); ``unavailable``: (provider, offering key) backing off for
+    everyone.
 
     Order: offerings not backing off first; then the highest pool priority; then
     the cheapest; then pool index and offering key, so the answer is stable.
     """
     if group.spec is None:
         return []
-    ctx = build_group(group, offerings, daemonsets, unavailable, {})
+    blocked = {i: why for (g, i), why in (blocked_pools or {}).items() if g == group.name}
+    ctx = build_group(group, offerings, daemonsets, unavailable, {}, blocked)
     taints = ctx.taints
     found: list[tuple[tuple[bool, int, float, int, str], Slot]] = []
     for slot in ctx.slots:
         key = slot.offering.key
         if slot.pool_index in excluded_pools or (slot.pool_index, key) in excluded:
+            continue
+        if slot.blocked:
             continue
         if not offering_satisfies(slot.offering, requirements):
             continue

@@ -9,7 +9,7 @@ can create. Several matches are ambiguous, except that a group whose
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from growthrs_core.cluster import (
@@ -17,7 +17,7 @@ from growthrs_core.cluster import (
     PodInfo,
     Requirement,
 )
-from growthrs_core.domain import Taint
+from growthrs_core.domain import Taint, format_amount, format_extended
 from growthrs_core.labels import (
     ARCH_LABEL,
     GPU_MODEL_LABEL,
@@ -96,13 +96,17 @@ def _group_level(pod: PodInfo, ctx: GroupContext) -> bool:
     return accepts_labels(selector, terms, labels)
 
 
-def slot_fits(pod: PodInfo, slot: Slot) -> bool:
+def slot_fits(pod: PodInfo, slot: Slot, *, ignore_block: bool = False) -> bool:
+    """Whether a new node of ``slot`` has room for ``pod`` next to its DaemonSet pods
+    (a blocked pool's slot never, unless ``ignore_block``)."""
     req = pod.requests
-    if not slot.usable:
+    if not (slot.has_room if ignore_block else slot.usable):
         return False
     if req.cpu_millis > slot.cpu or req.memory_mib > slot.memory or req.gpu > slot.gpu:
         return False
     if (req.ephemeral_storage_gib or 0) > slot.ephemeral:
+        return False
+    if req.extended and not slot.extended.covers(req.extended):
         return False
     return all((port, proto) not in slot.ds_ports for port, proto, _ in pod.host_ports)
 
@@ -186,6 +190,9 @@ class GroupMatcher:
             )
         slots = m.slots & label_slots
         if not slots:
+            blocked = blocked_match(ctx, cls.proto, label_slots)
+            if blocked is not None:
+                return blocked
             return GroupMatch(
                 group=ctx.name,
                 label_slots=label_slots,
@@ -269,6 +276,13 @@ class GroupMatcher:
         return self._fit(matches[0], pod)
 
     def _fit(self, ctx: GroupContext, pod: PodInfo) -> GroupMatch:
+        if not ctx.slots and ctx.blocked:
+            problems = "; ".join([ctx.blocked_text(ctx.blocked), *ctx.pool_problems])
+            return GroupMatch(
+                group=ctx.name,
+                code=outcome.SCALE_UP_BLOCKED,
+                reason=f"node group {ctx.name} has no offerings it may use: {problems}",
+            )
         if not ctx.slots:
             problems = "; ".join(ctx.pool_problems) or "no pools"
             return GroupMatch(
@@ -283,6 +297,9 @@ class GroupMatcher:
             fitting = frozenset(i for i in label_slots if slot_fits(pod, ctx.slots[i]))
             self._fits[key] = fitting
         if not fitting:
+            blocked = blocked_match(ctx, pod, label_slots)
+            if blocked is not None:
+                return blocked
             if _ports_only(ctx, pod, label_slots):
                 ports = ", ".join(f"{p}/{proto}" for p, proto, _ in pod.host_ports)
                 return GroupMatch(
@@ -309,6 +326,38 @@ class GroupMatcher:
         )
 
 
+def blocked_match(
+    ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]
+) -> GroupMatch | None:
+    """``ScaleUpBlocked`` when only slots of blocked pools among ``label_slots`` could
+    take ``pod``; None when none could (the pod has another problem)."""
+    if not ctx.blocked:
+        return None
+    pools = {
+        s.pool_index
+        for s in (ctx.slots[i] for i in label_slots)
+        if s.blocked and slot_fits(pod, s, ignore_block=True)
+    }
+    if not pools:
+        return None
+    return GroupMatch(
+        group=ctx.name,
+        label_slots=label_slots,
+        code=outcome.SCALE_UP_BLOCKED,
+        reason=blocked_reason(ctx, pools),
+    )
+
+
+def blocked_reason(ctx: GroupContext, pools: Iterable[int]) -> str:
+    pools = sorted(pools)
+    which = "pool" if len(pools) == 1 else "pools"
+    return (
+        f"only {which} {', '.join(str(i) for i in pools)} of node group {ctx.name} could "
+        f"serve it, and no node is planned there: {ctx.blocked_text(pools)}; fix the "
+        f"{which} or add one that can serve the pod"
+    )
+
+
 def _ports_only(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) -> bool:
     """Whether only DaemonSet pods' host ports keep the pod off offerings big enough
     for it (a host-port dead end rather than a size problem)."""
@@ -319,6 +368,7 @@ def _ports_only(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) ->
         and req.memory_mib <= s.memory
         and req.gpu <= s.gpu
         and (req.ephemeral_storage_gib or 0) <= s.ephemeral
+        and s.extended.covers(req.extended)
         for s in (ctx.slots[i] for i in label_slots)
     )
 
@@ -326,8 +376,13 @@ def _ports_only(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) ->
 def too_big(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) -> str:
     """``no offering of group default fits cpu 64/memory 1Ti (largest: ccx63 48 CPU/192Gi)``."""
     req = pod.requests
-    demand = demand_text(req.cpu_millis, req.memory_mib, req.gpu, req.ephemeral_storage_gib)
     slots = [ctx.slots[i] for i in sorted(label_slots)]
+    short = _extended_short(ctx, req.extended, slots)
+    if short is not None:
+        return short
+    demand = demand_text(
+        req.cpu_millis, req.memory_mib, req.gpu, req.ephemeral_storage_gib, req.extended
+    )
     largest = max(
         slots,
         key=lambda s: (
@@ -354,3 +409,33 @@ def too_big(ctx: GroupContext, pod: PodInfo, label_slots: frozenset[int]) -> str
         f"no offering of group {ctx.name} fits {demand} "
         f"(largest: {largest.offering.instance_type} {size}{note})"
     )
+
+
+def _extended_short(
+    ctx: GroupContext, demand: Mapping[str, int], slots: Sequence[Slot]
+) -> str | None:
+    """Why no offering fits when an extended resource is what is missing: the resources
+    no offering the pod may use declares, else those none has enough of."""
+    if not demand:
+        return None
+    absent = [n for n in demand if not any(n in s.offering.resources.extended for s in slots)]
+    if absent:
+        asked = ", ".join(format_extended(n, demand[n]) for n in absent)
+        return (
+            f"no offering of node group {ctx.name} the pod may use offers "
+            f"{', '.join(absent)} (it requests {asked}); add a pool whose offerings "
+            "declare it, or remove the request"
+        )
+    short = [n for n in demand if not any(s.extended.get(n, 0) >= demand[n] for s in slots)]
+    if not short:
+        return None
+    parts = []
+    for n in short:
+        best = max(slots, key=lambda s: (s.extended.get(n, 0), s.offering.key))
+        parts.append(
+            f"{format_extended(n, demand[n])} (most: {best.offering.instance_type} with "
+            f"{format_amount(n, best.extended.get(n, 0))}"
+            + (" after DaemonSet pods" if best.ds_overhead.extended.get(n) else "")
+            + ")"
+        )
+    return f"no offering of node group {ctx.name} has enough for the pod: {'; '.join(parts)}"

@@ -10,6 +10,13 @@ until the node accepts pods (Ready and past its start-up taints); then the
 node's own free room takes over. This is what keeps the operator from
 provisioning the same demand twice, also across restarts: the NodeRequests are
 in the cluster.
+
+An Unmet NodeRequest (no pool could provide its node) still covers the pods it
+lists that are still pending, until the operator deletes it after ``unmet_ttl``;
+only then are they planned afresh. Without that, every pass would plan a new
+request for them at once, and when every pool fails that is a churn of
+requests. It offers no room, is no node for their affinity or spread, and does
+not count against ``maxNodes``.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from dataclasses import dataclass, field
 
 from growthrs_core.cluster import NodeInfo, NodeRequestView, PodInfo
 from growthrs_core.labels import HOSTNAME_LABEL
-from growthrs_core.planner.slots import GroupContext, Slot
+from growthrs_core.planner.slots import GroupContext, Slot, extended_room, take_extended
 
 
 @dataclass(eq=False)
@@ -33,8 +40,21 @@ class InFlight:
     ephemeral: int = 0
     gpu: int = 0
     pods: int = 0
+    extended: dict[str, int] = field(default_factory=dict)
     listed: list[PodInfo] = field(default_factory=list)
     node_exists: bool = False
+    unmet: bool = False
+    """An Unmet request: it holds its pods until deleted, but is no capacity."""
+
+    def cover_message(self) -> str:
+        """What the outcome of a pod this request lists says."""
+        if not self.unmet:
+            return f"waiting for NodeRequest {self.nr.name}, already on its way"
+        why = self.nr.status.message or "no pool could provide a node"
+        return (
+            f"NodeRequest {self.nr.name} is Unmet ({why}); its pods are planned again "
+            "once it is deleted after unmet_ttl"
+        )
 
     def topology_labels(self) -> dict[str, str]:
         labels = dict(self.slot.topology) if self.slot is not None else {}
@@ -48,12 +68,13 @@ def collect(
     pending: Mapping[str, PodInfo],
     nodes: Mapping[str, NodeInfo],
 ) -> tuple[list[InFlight], dict[str, str]]:
-    """In-flight requests with their leftover room, and pod key → NodeRequest covering it."""
+    """In-flight requests with their leftover room (and Unmet ones, with none), and pod
+    key → NodeRequest covering it. A pod listed by several is covered by the first
+    in-flight one, by name, before any Unmet one."""
     flights: list[InFlight] = []
     covered: dict[str, str] = {}
-    for nr in sorted(node_requests, key=lambda n: n.name):
-        if not nr.in_flight:
-            continue
+    holding = [nr for nr in node_requests if nr.in_flight or nr.unmet]
+    for nr in sorted(holding, key=lambda n: (n.unmet, n.name)):
         assert nr.spec is not None
         spec = nr.spec
         pool_index = (
@@ -62,7 +83,7 @@ def collect(
         offering_key = nr.status.offering or spec.plannedOffering
         ctx = groups.get(spec.nodeGroup)
         slot = None
-        if ctx is not None and offering_key:
+        if ctx is not None and offering_key and not nr.unmet:
             for s in ctx.slots:
                 if s.offering.key == offering_key and (
                     pool_index is None or s.pool_index == pool_index
@@ -78,6 +99,7 @@ def collect(
             else (slot.pool_index if slot else None),
             slot=slot,
             node_exists=bool(node_name) and node_name in nodes,
+            unmet=nr.unmet,
         )
         for ref in spec.pods:
             pod = pending.get(f"{ref.namespace}/{ref.name}")
@@ -97,12 +119,14 @@ def collect(
             flight.ephemeral = slot.ephemeral
             flight.gpu = slot.gpu
             flight.pods = slot.pods
+            flight.extended = dict(slot.extended)
             for pod in flight.listed:
                 flight.cpu -= pod.requests.cpu_millis
                 flight.memory -= pod.requests.memory_mib
                 flight.ephemeral -= pod.requests.ephemeral_storage_gib or 0
                 flight.gpu -= pod.requests.gpu
                 flight.pods -= 1
+                take_extended(flight.extended, pod.requests.extended, 1)
         flights.append(flight)
     return flights, covered
 
@@ -121,10 +145,13 @@ def take_room(flight: InFlight, pod: PodInfo, count: int) -> int:
         k = min(k, flight.ephemeral // req.ephemeral_storage_gib)
     if req.gpu:
         k = min(k, flight.gpu // req.gpu) if flight.gpu > 0 else 0
+    if req.extended:
+        k = min(k, extended_room(flight.extended, req.extended))
     k = max(k, 0)
     flight.cpu -= k * req.cpu_millis
     flight.memory -= k * req.memory_mib
     flight.ephemeral -= k * (req.ephemeral_storage_gib or 0)
     flight.gpu -= k * req.gpu
     flight.pods -= k
+    take_extended(flight.extended, req.extended, k)
     return k

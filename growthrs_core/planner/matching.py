@@ -20,7 +20,7 @@ from growthrs_core.cluster import (
     Toleration,
 )
 from growthrs_core.crd.models import Requirements
-from growthrs_core.domain import Offering, Resources, Taint
+from growthrs_core.domain import NO_EXTENDED, Offering, Resources, Taint
 from growthrs_core.errors import QuantityError
 from growthrs_core.labels import (
     ARCH_LABEL,
@@ -121,6 +121,7 @@ def daemonset_overhead(
     """Requests, pod count and host ports of the DaemonSet pods a new node would run."""
     cpu = mem = gpu = 0
     eph: int | None = None
+    extended = NO_EXTENDED
     count = 0
     ports: set[tuple[int, str]] = set()
     for ds in daemonsets:
@@ -134,10 +135,13 @@ def daemonset_overhead(
         gpu += pod.requests.gpu
         if pod.requests.ephemeral_storage_gib is not None:
             eph = (eph or 0) + pod.requests.ephemeral_storage_gib
+        extended = extended.plus(pod.requests.extended)
         count += 1
         ports.update((port, proto) for port, proto, _ in pod.host_ports)
     return (
-        Resources(cpu_millis=cpu, memory_mib=mem, ephemeral_storage_gib=eph, gpu=gpu),
+        Resources(
+            cpu_millis=cpu, memory_mib=mem, ephemeral_storage_gib=eph, gpu=gpu, extended=extended
+        ),
         count,
         frozenset(ports),
     )

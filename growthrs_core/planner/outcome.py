@@ -7,7 +7,8 @@ place) ends in exactly one of four kinds:
 - ``fits_existing``: the free room of existing node ``node`` holds it, so it is
   left to the scheduler;
 - ``in_flight``: NodeRequest ``node_request`` (Pending or Provisioning) will
-  hold it: it lists the pod, or its offering has room left for it;
+  hold it: it lists the pod, or its offering has room left for it; or an Unmet
+  NodeRequest lists it and holds it until it is deleted after ``unmet_ttl``;
 - ``cannot_serve``: no plan can serve it now; ``reason`` is a machine-readable
   code (one of :data:`REASONS`) and ``message`` says in words which rule failed
   and what would change that.
@@ -45,6 +46,9 @@ UNSATISFIABLE: Final = "Unsatisfiable"
 """Pod (anti-)affinity, topology spread or host ports leave no place on any new node."""
 INVALID_POD_SPEC: Final = "InvalidPodSpec"
 """The pod's spec cannot be read (say, a malformed quantity); it is skipped."""
+SCALE_UP_BLOCKED: Final = "ScaleUpBlocked"
+"""Only pools a provider said cannot work (no node class, a bad token, a missing Secret)
+could serve the pod; ``PlanningInput.blocked_pools`` says why."""
 
 REASONS: Final = (
     AMBIGUOUS_NODE_GROUP,
@@ -57,6 +61,7 @@ REASONS: Final = (
     NO_OFFERING_FITS,
     UNSATISFIABLE,
     INVALID_POD_SPEC,
+    SCALE_UP_BLOCKED,
 )
 """Every reason code a ``cannot_serve`` outcome may carry."""
 
@@ -67,6 +72,7 @@ _WARNINGS: Final = frozenset(
         INVALID_NODE_GROUP,
         INVALID_POD_SPEC,
         VOLUME_TOPOLOGY,
+        SCALE_UP_BLOCKED,
     }
 )
 

@@ -31,7 +31,13 @@ from growthrs_core.domain import Resources
 from growthrs_core.labels import HOSTNAME_LABEL
 from growthrs_core.planner import cutting
 from growthrs_core.planner.selection import PodClass
-from growthrs_core.planner.slots import UNLIMITED, Slot
+from growthrs_core.planner.slots import (
+    UNLIMITED,
+    Slot,
+    extended_fits,
+    extended_room,
+    take_extended,
+)
 from growthrs_core.planner.topology import (
     MatcherIndex,
     PodMatcher,
@@ -96,6 +102,8 @@ class Item:
     needs: tuple[tuple[int, bool], ...] = ()
     """(hostname tracker that must be on the node, whether the first pod may start it)."""
     cursor: int = 0
+    extended: Mapping[str, int] = field(default_factory=dict)
+    """Extended resources each pod requests; checked against ``Slot.extended``."""
 
     @property
     def remaining(self) -> int:
@@ -162,6 +170,7 @@ def build_items(units: Sequence[Unit], running: RunningPods) -> list[Item]:
                 req.memory_mib,
                 req.ephemeral_storage_gib,
                 req.gpu,
+                req.extended,
                 u.cls.proto.priority,
                 u.slots,
                 u.place_slots,
@@ -190,6 +199,7 @@ def build_items(units: Sequence[Unit], running: RunningPods) -> list[Item]:
             place_slots=u.place_slots,
             pin=u.pin,
             preference=u.preference,
+            extended=req.extended,
         )
         items.append(item)
         item_of_unit[i] = item
@@ -289,9 +299,11 @@ def fill_node(
     repeated). ``least``: :func:`least_from` of ``order``, when the caller keeps it."""
     cpu, mem, eph, gpu, slots_left = slot.cpu, slot.memory, slot.ephemeral, slot.gpu, slot.pods
     ports: set[tuple[int, str]] = set(slot.ds_ports)
+    ext = dict(slot.extended)
     on_node: dict[int, int] = {}
     tc: dict[int, int] = {}
     for it, k in base:
+        take_extended(ext, it.extended, k)
         cpu -= k * it.cpu
         mem -= k * it.memory
         eph -= k * it.ephemeral
@@ -332,6 +344,8 @@ def fill_node(
                 k = min(k, eph // it.ephemeral)
             if it.gpu:
                 k = min(k, gpu // it.gpu)
+            if it.extended:
+                k = min(k, extended_room(ext, it.extended))
             if k <= 0:
                 continue
             if it.conflicts and not it.conflicts.isdisjoint(on_node):
@@ -363,6 +377,7 @@ def fill_node(
             eph -= k * it.ephemeral
             gpu -= k * it.gpu
             slots_left -= k
+            take_extended(ext, it.extended, k)
             on_node[it.id] = on_node.get(it.id, 0) + k
             ports |= it.ports
             for t in it.counts_into:
@@ -454,7 +469,7 @@ def fits_pattern(pattern: Pattern, slot: Slot) -> bool:
         count += k
     if cpu > slot.cpu or mem > slot.memory or eph > slot.ephemeral or gpu > slot.gpu:
         return False
-    if count > slot.pods:
+    if count > slot.pods or not extended_fits(pattern, slot):
         return False
     return not slot.ds_ports or all(slot.ds_ports.isdisjoint(it.ports) for it, _ in pattern)
 
@@ -641,7 +656,7 @@ def _slot_order(slot: Slot) -> tuple[float, int, int, int]:
 
 
 def exact_supported(items: Sequence[Item]) -> bool:
-    return not any(it.caps or it.needs for it in items)
+    return not any(it.caps or it.needs or it.extended for it in items)
 
 
 def cheapest_slot(pattern: Pattern, slots: Sequence[Slot]) -> Slot | None:
@@ -773,12 +788,29 @@ SOLVER_KINDS = 24
 
 def plain(it: Item) -> bool:
     """Pods without node-level relations (anti-affinity, spread or affinity on the
-    hostname, host ports): the cutting-stock solver packs these."""
-    return not (it.conflicts or it.max_per_node < UNLIMITED or it.ports or it.caps or it.needs)
+    hostname, host ports) and without extended resources (the solver's dimensions are
+    CPU, memory, ephemeral storage, GPUs and pod slots): the cutting-stock solver
+    packs these."""
+    return not (
+        it.conflicts
+        or it.max_per_node < UNLIMITED
+        or it.ports
+        or it.caps
+        or it.needs
+        or it.extended
+    )
 
 
-def slot_shape(slot: Slot) -> tuple[int, int, int, int, int, frozenset[tuple[int, str]]]:
-    return (slot.cpu, slot.memory, slot.ephemeral, slot.gpu, slot.pods, slot.ds_ports)
+def slot_shape(slot: Slot) -> tuple[object, ...]:
+    return (
+        slot.cpu,
+        slot.memory,
+        slot.ephemeral,
+        slot.gpu,
+        slot.pods,
+        slot.ds_ports,
+        slot.extended,
+    )
 
 
 def _signature(
@@ -797,8 +829,9 @@ def _signature(
 def undominated_slots(slots: Sequence[Slot], items: Sequence[Item]) -> list[Slot]:
     """The slots no other slot beats for ``items``: a slot of the same pool and
     availability that the same items may use, with at least their preference there,
-    no dearer, at least as big in every dimension and with no more host ports taken
-    never has to be used. Of identical ones the first in order is kept."""
+    no dearer, at least as big in every dimension (extended resources included) and
+    with no more host ports taken never has to be used. Of identical ones the first
+    in order is kept."""
     sets = sorted({it.slots for it in items}, key=lambda s: (len(s), sorted(s)))
     prefs = [it for it in items if it.preference]
     groups: dict[tuple[object, ...], list[Slot]] = {}
@@ -819,6 +852,7 @@ def undominated_slots(slots: Sequence[Slot], items: Sequence[Item]) -> list[Slot
                 and f.gpu >= slot.gpu
                 and f.pods >= slot.pods
                 and f.ds_ports <= slot.ds_ports
+                and f.extended.covers(slot.extended)
                 for f in frontier
             ):
                 continue
@@ -859,8 +893,11 @@ class Sizer:
             best: tuple[float, int] | None = None
             cpu = mem = eph = gpu = count = 0
             ports: set[tuple[int, str]] = set()
+            extended: dict[str, int] = {}
             liked = False
             for it, k in pattern:
+                if it.extended:
+                    take_extended(extended, it.extended, -k)
                 cpu += it.cpu * k
                 mem += it.memory * k
                 eph += it.ephemeral * k
@@ -880,6 +917,7 @@ class Sizer:
                     or count > other.pods
                     or not other.ds_ports.isdisjoint(ports)
                     or any(other.index not in it.slots for it, _ in pattern)
+                    or (extended and not other.extended.covers(extended))
                 ):
                     continue
                 # Of the cheapest that hold it, the one the pods prefer most.

@@ -36,7 +36,7 @@ from growthrs_core.cluster import (
     VolumeInfo,
 )
 from growthrs_core.crd.models import Requirements
-from growthrs_core.domain import Offering, Resources, Taint
+from growthrs_core.domain import NO_EXTENDED, Offering, Resources, Taint, extended_of
 from growthrs_core.labels import (
     HOSTNAME_LABEL,
     NODE_GROUP_LABEL,
@@ -87,7 +87,7 @@ from growthrs_core.planner.packing import (
     solve_plain,
 )
 from growthrs_core.planner.selection import PodClass, classify, unschedulable_pods
-from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group
+from growthrs_core.planner.slots import UNLIMITED, GroupContext, Slot, build_group, take_extended
 from growthrs_core.planner.topology import (
     MatcherIndex,
     Namespaces,
@@ -136,6 +136,10 @@ class PlanningInput:
     topology_aliases: Mapping[str, str] = field(default_factory=lambda: dict(TOPOLOGY_ALIASES))
     """Label key → ``region`` or ``zone``: keys a new node will carry with its region or
     zone (set by a CSI driver, say), for volume topology; see :mod:`.volumes`."""
+    blocked_pools: Mapping[tuple[str, int], str] = field(default_factory=dict)
+    """(group, pool index) → why, in words: pools a provider said cannot work (no node
+    class, a bad token, 401/403, a missing Secret). No node is planned in them; a pod
+    only such a pool could serve is ``ScaleUpBlocked``."""
 
 
 @dataclass(frozen=True)
@@ -195,7 +199,7 @@ class _Limits:
             pool = _int(node.labels.get(POOL_LABEL))
             self._count(pool, live=not node.deleting)
         for flight in flights:
-            if flight.group == ctx.name and not flight.node_exists:
+            if flight.group == ctx.name and not flight.node_exists and not flight.unmet:
                 self._count(flight.pool_index, live=True)
 
     def _count(self, pool: int | None, live: bool, n: int = 1) -> None:
@@ -293,6 +297,9 @@ class _Planner:
             if pod.node_name and not pod.terminal and pod.error is None:
                 pods_by_node.setdefault(pod.node_name, []).append(pod)
         zmap = zone_of_region(inp.nodes)
+        blocked: dict[str, dict[int, str]] = {}
+        for (g, pool_index), why in inp.blocked_pools.items():
+            blocked.setdefault(g, {})[pool_index] = why
         groups: dict[str, GroupContext] = {}
         invalid: dict[str, str] = {}
         for view in sorted(inp.groups, key=lambda g: g.name):
@@ -300,7 +307,12 @@ class _Planner:
                 invalid[view.name] = view.error or "invalid spec"
             else:
                 groups[view.name] = build_group(
-                    view, inp.offerings, inp.daemonsets, inp.unavailable, zmap
+                    view,
+                    inp.offerings,
+                    inp.daemonsets,
+                    inp.unavailable,
+                    zmap,
+                    blocked.get(view.name),
                 )
 
         # Outcomes are recorded in an order that does not depend on the order of
@@ -320,8 +332,9 @@ class _Planner:
             )
 
         flights, covered = collect(inp.node_requests, groups, pending, nodes_by_name)
+        flight_of = {f.nr.name: f for f in flights}
         for key, nr_name in covered.items():
-            outcomes[key] = PodOutcome.in_flight(nr_name)
+            outcomes[key] = PodOutcome.in_flight(nr_name, flight_of[nr_name].cover_message())
         virtual = [
             (pod, f.topology_labels(), groups[f.group].taints)
             for f in flights
@@ -822,6 +835,7 @@ class _Planner:
                 slot.gpu,
                 slot.pods,
                 slot.ds_ports,
+                slot.extended,
                 tuple(it.id for it in feasible),
                 room,
             )
@@ -1129,6 +1143,7 @@ def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
     allowed: frozenset[int] | None = None
     cpu = mem = eph = gpu = count = 0
     ports: set[tuple[int, str]] = set()
+    extended: dict[str, int] = {}
     for it, k in pattern:
         allowed = it.slots if allowed is None else allowed & it.slots
         cpu += it.cpu * k
@@ -1137,6 +1152,7 @@ def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
         gpu += it.gpu * k
         count += k
         ports |= it.ports
+        take_extended(extended, it.extended, -k)
     assert allowed is not None
     return [
         s
@@ -1149,6 +1165,7 @@ def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
         and gpu <= s.gpu
         and count <= s.pods
         and s.ds_ports.isdisjoint(ports)
+        and s.extended.covers(extended)
     ]
 
 
@@ -1218,6 +1235,9 @@ def _requirements(
             gpu_model = next(iter(models))
     pods = count + slot.ds_pods
     fit_keys = {facts.keys[s.index] for s in fitting}
+    extended = NO_EXTENDED.plus(slot.ds_overhead.extended)
+    for it, k in pattern:
+        extended = extended.plus(it.extended, k)
 
     def admitted(s: Slot) -> bool:
         """Whether the floor and the lists let ``s``'s offering through."""
@@ -1238,10 +1258,13 @@ def _requirements(
             and (regions is None or o.region in regions)
             and (zones is None or (o.zone or "") in zones)
             and (types is None or o.instance_type in types)
+            and extended_of(have).covers(extended)
         )
 
+    # Requirements carry no extended resources: a node whose pods request one names
+    # its offerings, so no fallback (nor a later edit of the group) picks one without.
     keys = facts.keys
-    loose = any(keys[s.index] not in fit_keys and admitted(s) for s in all_slots)
+    loose = bool(extended) or any(keys[s.index] not in fit_keys and admitted(s) for s in all_slots)
     return Requirements(
         cpu=format_cpu(req.cpu_millis),
         memory=format_memory(req.memory_mib),

@@ -12,6 +12,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 from growthrs_core.cluster import PodInfo
+from growthrs_core.domain import format_extended
 from growthrs_core.planner.volumes import VolumeNeed
 from growthrs_core.quantity import format_cpu, format_memory
 
@@ -51,6 +52,7 @@ def scheduling_signature(pod: PodInfo) -> Hashable:
         req.memory_mib,
         req.ephemeral_storage_gib,
         req.gpu,
+        req.extended,
         pod.priority,
         tuple(pod.node_selector.items()) if pod.node_selector else (),
         pod.required_terms,
@@ -108,11 +110,18 @@ def classify(
     return classes
 
 
-def demand_text(cpu: int, memory: int, gpu: int = 0, ephemeral: int | None = None) -> str:
+def demand_text(
+    cpu: int,
+    memory: int,
+    gpu: int = 0,
+    ephemeral: int | None = None,
+    extended: Mapping[str, int] | None = None,
+) -> str:
     """``cpu 500m/memory 1Gi`` for messages."""
     parts = [f"cpu {format_cpu(cpu)}", f"memory {format_memory(memory)}"]
     if gpu:
         parts.append(f"gpu {gpu}")
     if ephemeral:
         parts.append(f"ephemeral-storage {ephemeral}Gi")
+    parts.extend(format_extended(n, a) for n, a in (extended or {}).items())
     return "/".join(parts)

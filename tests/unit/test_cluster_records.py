@@ -136,6 +136,68 @@ def test_gpu_and_ephemeral_storage() -> None:
     assert pod_requests({"containers": [container()]}).ephemeral_storage_gib is None
 
 
+def test_extended_resources_and_hugepages_are_kept() -> None:
+    spec = {
+        "containers": [
+            container(
+                "app",
+                requests={"cpu": "1", "example.com/widget": "2"},
+                limits={"hugepages-2Mi": "1Gi", "example.com/widget": "2"},
+            ),
+            container("helper", requests={"example.com/widget": 1, "hugepages-1Gi": "2Gi"}),
+        ]
+    }
+    req = pod_requests(spec)
+    assert req.cpu_millis == 1000
+    # counts for extended resources, bytes for hugepages
+    assert dict(req.extended) == {
+        "example.com/widget": 3,
+        "hugepages-1Gi": 2 << 30,
+        "hugepages-2Mi": 1 << 30,
+    }
+    assert pod_requests({"containers": [container(requests={"cpu": "1"})]}).extended == {}
+
+
+def test_extended_resources_follow_the_init_and_overhead_rules() -> None:
+    spec = {
+        "containers": [
+            container("a", requests={"example.com/widget": "1"}),
+            container("b", requests={"example.com/widget": "2", "example.com/gadget": "1"}),
+        ],
+        "initContainers": [
+            container("big-init", requests={"example.com/widget": "5"}),
+            {
+                **container("sidecar", requests={"example.com/gadget": "1"}),
+                "restartPolicy": "Always",
+            },
+        ],
+        "overhead": {"example.com/widget": "1"},
+    }
+    # widget: max(init 5, running 3) + overhead 1; gadget: running 1 + sidecar 1
+    assert dict(pod_requests(spec).extended) == {"example.com/widget": 6, "example.com/gadget": 2}
+
+
+def test_a_zero_request_of_an_extended_resource_asks_for_nothing() -> None:
+    spec = {"containers": [container(requests={"cpu": "1", "example.com/widget": "0"})]}
+    assert pod_requests(spec).extended == {}
+
+
+def test_resources_stay_constructible_by_keyword_and_hashable() -> None:
+    plain = Resources(cpu_millis=1000, memory_mib=512, gpu=1, gpu_model="nvidia-l4")
+    assert plain.extended == {} and hash(plain) == hash(Resources(1000, 512, None, 1, "nvidia-l4"))
+    widgets = Resources(cpu_millis=1000, memory_mib=512, extended={"example.com/widget": 4})
+    same = Resources(cpu_millis=1000, memory_mib=512, extended=(("example.com/widget", 4),))
+    assert widgets == same and hash(widgets) == hash(same) and widgets != plain
+    assert widgets.extended["example.com/widget"] == 4
+    assert (widgets + widgets).extended == {"example.com/widget": 8}
+    with pytest.raises(TypeError):
+        widgets.extended["x"] = 1  # type: ignore[index]
+    with pytest.raises(ValueError, match="field of its own"):
+        Resources(cpu_millis=0, memory_mib=0, extended={"nvidia.com/gpu": 1})
+    with pytest.raises(TypeError, match="integer"):
+        Resources(cpu_millis=0, memory_mib=0, extended={"example.com/widget": 1.5})  # type: ignore[dict-item]
+
+
 def test_parse_pod_folds_requests_into_the_record() -> None:
     record = parse_pod(
         pod(
@@ -513,6 +575,27 @@ def test_parse_node_falls_back_to_capacity_and_reads_gpu_model() -> None:
         cpu_millis=8000, memory_mib=32768, gpu=1, gpu_model="nvidia-l4"
     )
     assert record.max_pods == 110  # no pods entry: the kubelet default
+
+
+def test_parse_node_keeps_every_allocatable_resource() -> None:
+    record = parse_node(
+        node(
+            status__allocatable={
+                "cpu": "4",
+                "memory": "8Gi",
+                "pods": "110",
+                "example.com/widget": "4",
+                "hugepages-2Mi": "512Mi",
+                "hugepages-1Gi": "0",
+            }
+        )
+    )
+    assert record.error is None
+    assert dict(record.allocatable.extended) == {
+        "example.com/widget": 4,
+        "hugepages-2Mi": 512 << 20,
+    }
+    assert record.max_pods == 110
 
 
 def test_malformed_node_sets_error() -> None:

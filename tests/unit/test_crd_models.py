@@ -292,7 +292,7 @@ def test_structural_schema_has_no_ref_anyof_or_title(model: Any) -> None:
 
 def test_crd_manifests_are_structural_and_carry_validation() -> None:
     crds = {c["spec"]["names"]["kind"]: c for c in core_crds()}
-    assert set(crds) == {"NodeGroupWithPriority", "NodeRequest"}
+    assert set(crds) == {"NodeGroupWithPriority", "NodeRequest", "NodeRemoval"}
     for crd in crds.values():
         assert [k for _, k, _ in walk(crd) if k in FORBIDDEN] == []
         version = crd["spec"]["versions"][0]
@@ -300,6 +300,7 @@ def test_crd_manifests_are_structural_and_carry_validation() -> None:
         assert crd["spec"]["scope"] == "Cluster"
     assert crds["NodeGroupWithPriority"]["spec"]["names"]["shortNames"] == ["ngp"]
     assert crds["NodeRequest"]["spec"]["names"]["shortNames"] == ["nr"]
+    assert crds["NodeRemoval"]["spec"]["names"]["shortNames"] == ["nrm"]
     spec = crds["NodeGroupWithPriority"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
         "properties"
     ]["spec"]

@@ -30,8 +30,12 @@ def test_committed_crds_match_the_models() -> None:
 
 def test_core_crds_are_cluster_scoped_with_status_and_short_names() -> None:
     crds = {c["spec"]["names"]["kind"]: c for c in all_crds(None)}
-    assert set(crds) == {"NodeGroupWithPriority", "NodeRequest"}
-    for crd, short in ((crds["NodeGroupWithPriority"], "ngp"), (crds["NodeRequest"], "nr")):
+    assert set(crds) == {"NodeGroupWithPriority", "NodeRequest", "NodeRemoval"}
+    for crd, short in (
+        (crds["NodeGroupWithPriority"], "ngp"),
+        (crds["NodeRequest"], "nr"),
+        (crds["NodeRemoval"], "nrm"),
+    ):
         assert crd["spec"]["scope"] == "Cluster"
         assert crd["spec"]["names"]["shortNames"] == [short]
         version = crd["spec"]["versions"][0]

@@ -11,6 +11,7 @@ from growthrs_core.cluster import NodeInfo, NodeRequestView, Taint
 from growthrs_core.crd.models import Attempt, NodeRequestSpec, NodeRequestStatus, Pool, Requirements
 from growthrs_core.decisions.candidates import Candidate
 from growthrs_core.decisions.node_request import (
+    NOTHING,
     CreateInstance,
     DeleteInstance,
     DeleteNodeRequest,
@@ -23,14 +24,12 @@ from growthrs_core.decisions.node_request import (
 )
 from growthrs_core.domain import Failed, InstanceType, NodeId, NotFound, Offering, Region, Resources
 from growthrs_core.errors import CreationFailed, OfferingUnavailable, ProviderInternal
-from growthrs_core.strategies import LeastWasteStrategy, PriorityStrategy
 from growthrs_core.timeutil import format_time
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 CFG = MachineConfig(
     readiness_wait=300, max_attempts=2, ready_ttl=600, unmet_ttl=300, instance_gone_grace=60
 )
-CHAIN = [PriorityStrategy(), LeastWasteStrategy()]
 
 
 def offering(name: str, cpu: int = 4000, mem: int = 8192, region: str = "fsn1") -> Offering:
@@ -53,11 +52,19 @@ def ago(seconds: float) -> str:
 
 
 def nr(
-    phase: str = "Pending", attempts: list[dict[str, Any]] | None = None, **status: Any
+    phase: str = "Pending",
+    attempts: list[dict[str, Any]] | None = None,
+    planned: tuple[int, str] | None = None,
+    **status: Any,
 ) -> NodeRequestView:
     return NodeRequestView(
         name="g-abc",
-        spec=NodeRequestSpec(nodeGroup="g", requirements=Requirements(cpu="2", memory="2Gi")),
+        spec=NodeRequestSpec(
+            nodeGroup="g",
+            requirements=Requirements(cpu="2", memory="2Gi"),
+            plannedPool=planned[0] if planned else None,
+            plannedOffering=planned[1] if planned else None,
+        ),
         status=NodeRequestStatus(
             phase=phase,  # type: ignore[arg-type]
             attempts=[Attempt(**a) for a in attempts or []],
@@ -84,15 +91,44 @@ def ready_node(name: str = "g-abc", ready: bool = True) -> NodeInfo:
     return NodeInfo(name=name, ready=ready, provider_id=f"kwok://{name}")
 
 
-def test_pending_creates_on_the_highest_priority_pool() -> None:
-    t = step(nr(), Observation(candidates=[CPX31, CX32]), NOW, CFG, CHAIN)
+def test_pending_creates_the_best_candidate() -> None:
+    # Candidates come best first (decisions.candidates ranks them as the planner would).
+    t = step(nr(), Observation(candidates=[CX32, CPX31]), NOW, CFG)
     assert t.status is None
     assert t.actions == (CreateInstance(0, "kwok", CX32.offering, "g-abc"),)
 
 
+def test_pending_asks_for_the_planned_offering_first() -> None:
+    planned = nr(planned=(1, "cpx31@fsn1"))
+    t = step(planned, Observation(candidates=[CX32, CPX31]), NOW, CFG)
+    assert t.actions == (CreateInstance(1, "kwok", CPX31.offering, "g-abc"),)
+    # Once it had no capacity, fallback takes the best candidate left.
+    attempts = [{"pool": 1, "provider": "kwok", "offering": "cpx31@fsn1", "result": "Unavailable"}]
+    t = step(
+        nr(planned=(1, "cpx31@fsn1"), attempts=attempts),
+        Observation(candidates=[CX32, CPX31]),
+        NOW,
+        CFG,
+    )
+    assert t.actions == (CreateInstance(0, "kwok", CX32.offering, "g-abc"),)
+
+
+def test_pending_waits_while_its_group_backs_off_or_its_choice_is_probed() -> None:
+    assert (
+        step(nr(), Observation(candidates=[CX32], hold="group g is backing off"), NOW, CFG)
+        == NOTHING
+    )
+    probed = Observation(candidates=[CX32, CPX31], probing=frozenset({("kwok", "cx32@fsn1")}))
+    assert step(nr(), probed, NOW, CFG) == NOTHING  # the best one is being probed: wait
+    other = Observation(candidates=[CX32, CPX31], probing=frozenset({("kwok", "cpx31@fsn1")}))
+    assert step(nr(), other, NOW, CFG).actions == (
+        CreateInstance(0, "kwok", CX32.offering, "g-abc"),
+    )
+
+
 def test_pending_skips_offerings_that_had_no_capacity_for_it() -> None:
     attempts = [{"pool": 0, "provider": "kwok", "offering": "cx32@fsn1", "result": "Unavailable"}]
-    t = step(nr(attempts=attempts), Observation(candidates=[CX32, CPX31]), NOW, CFG, CHAIN)
+    t = step(nr(attempts=attempts), Observation(candidates=[CX32, CPX31]), NOW, CFG)
     assert t.actions == (CreateInstance(1, "kwok", CPX31.offering, "g-abc"),)
 
 
@@ -103,7 +139,7 @@ def test_pending_gives_up_a_pool_after_max_attempts() -> None:
         {**created(node="g-abc-1"), "result": "Created"},
         {"pool": 0, "provider": "kwok", "offering": "cx32@fsn1", "result": "JoinTimeout"},
     ]
-    t = step(nr(attempts=attempts), Observation(candidates=[CX32, CPX31]), NOW, CFG, CHAIN)
+    t = step(nr(attempts=attempts), Observation(candidates=[CX32, CPX31]), NOW, CFG)
     assert t.actions == (CreateInstance(1, "kwok", CPX31.offering, "g-abc-2"),)
 
 
@@ -117,7 +153,7 @@ def test_pending_gives_up_a_pool_after_a_non_retryable_failure() -> None:
             "retryable": False,
         }
     ]
-    t = step(nr(attempts=attempts), Observation(candidates=[CX32, CPX31]), NOW, CFG, CHAIN)
+    t = step(nr(attempts=attempts), Observation(candidates=[CX32, CPX31]), NOW, CFG)
     assert [a.pool_index for a in t.actions if isinstance(a, CreateInstance)] == [1]
 
 
@@ -139,7 +175,7 @@ def test_pending_with_nothing_left_is_unmet() -> None:
         },
     ]
     obs = Observation(candidates=[CX32, CPX31], unusable=["pool 2 (x): provider not installed"])
-    t = step(nr(attempts=attempts), obs, NOW, CFG, CHAIN)
+    t = step(nr(attempts=attempts), obs, NOW, CFG)
     assert t.status is not None and t.status.phase == "Unmet"
     assert t.status.lastTransitionTime == format_time(NOW)
     assert "provider not installed" in (t.status.message or "")
@@ -174,15 +210,27 @@ def test_create_result_is_recorded(result: Any, phase: str, attempt: str, event:
 
 def test_provisioning_node_ready_becomes_ready_and_labels_the_node() -> None:
     request = nr("Provisioning", [created()], nodeName="g-abc", currentPool=0, offering="cx32@fsn1")
-    t = step(request, Observation(node=ready_node()), NOW, CFG, CHAIN)
+    t = step(request, Observation(node=ready_node()), NOW, CFG)
     assert t.status is not None and t.status.phase == "Ready"
     assert t.status.providerID == "kwok://g-abc"
     assert t.actions == (LabelNode("g-abc", 0, "cx32@fsn1"),)
 
 
+def registered_once(request: NodeRequestView, obs: Observation) -> None:
+    """The request waits: it only notes (once) that its node registered."""
+    t = step(request, obs, NOW, CFG)
+    assert t.actions == () and t.status is not None and t.status.phase == "Provisioning"
+    assert [(c.type, c.status) for c in t.status.conditions] == [("Registered", "True")]
+    again = NodeRequestView(
+        name=request.name, spec=request.spec, status=t.status, creation=request.creation
+    )
+    assert step(again, obs, NOW, CFG) == NOTHING
+
+
 def test_provisioning_waits_while_the_node_is_not_ready_yet() -> None:
     request = nr("Provisioning", [created(at=10)], nodeName="g-abc", currentPool=0)
-    assert step(request, Observation(node=ready_node(ready=False)), NOW, CFG, CHAIN).status is None
+    registered_once(request, Observation(node=ready_node(ready=False)))
+    assert step(request, Observation(node=None), NOW, CFG) == NOTHING  # not registered yet
 
 
 @pytest.mark.parametrize(
@@ -192,9 +240,9 @@ def test_provisioning_waits_while_a_ready_node_still_has_a_startup_taint(key: st
     request = nr("Provisioning", [created(at=10)], nodeName="g-abc", currentPool=0)
     node = ready_node()
     node.taints = (Taint(key=key, value="", effect="NoSchedule"),)
-    assert step(request, Observation(node=node), NOW, CFG, CHAIN).status is None
+    registered_once(request, Observation(node=node))
     late = nr("Provisioning", [created(at=301)], nodeName="g-abc", currentPool=0)
-    t = step(late, Observation(node=node), NOW, CFG, CHAIN)
+    t = step(late, Observation(node=node), NOW, CFG)
     assert t.status is not None and t.status.attempts[-1].result == "JoinTimeout"
     assert f"still tainted {key}" in t.status.attempts[-1].message
 
@@ -203,7 +251,7 @@ def test_provisioning_past_readiness_wait_deletes_and_retries() -> None:
     request = nr(
         "Provisioning", [created(at=301)], nodeName="g-abc", currentPool=0, offering="cx32@fsn1"
     )
-    t = step(request, Observation(node=ready_node(ready=False)), NOW, CFG, CHAIN)
+    t = step(request, Observation(node=ready_node(ready=False)), NOW, CFG)
     assert t.status is not None and t.status.phase == "Pending"
     assert t.status.attempts[-1].result == "JoinTimeout"
     assert t.status.nodeName is None
@@ -215,7 +263,7 @@ def test_provisioning_past_readiness_wait_deletes_and_retries() -> None:
 
 def test_provisioning_failed_instance_is_deleted() -> None:
     request = nr("Provisioning", [created()], nodeName="g-abc", currentPool=0)
-    t = step(request, Observation(provider_status=Failed("image missing")), NOW, CFG, CHAIN)
+    t = step(request, Observation(provider_status=Failed("image missing")), NOW, CFG)
     assert t.status is not None and t.status.phase == "Pending"
     assert "image missing" in t.status.attempts[-1].message
     assert isinstance(t.actions[0], DeleteInstance)
@@ -223,9 +271,9 @@ def test_provisioning_failed_instance_is_deleted() -> None:
 
 def test_provisioning_instance_gone_without_node_fails_after_grace() -> None:
     young = nr("Provisioning", [created(at=30)], nodeName="g-abc", currentPool=0)
-    assert step(young, Observation(provider_status=NotFound()), NOW, CFG, CHAIN).status is None
+    assert step(young, Observation(provider_status=NotFound()), NOW, CFG).status is None
     old = nr("Provisioning", [created(at=61)], nodeName="g-abc", currentPool=0)
-    t = step(old, Observation(provider_status=NotFound()), NOW, CFG, CHAIN)
+    t = step(old, Observation(provider_status=NotFound()), NOW, CFG)
     assert t.status is not None and t.status.phase == "Pending"
 
 
@@ -236,22 +284,42 @@ def test_provisioning_instance_gone_without_node_fails_after_grace() -> None:
 def test_finished_requests_are_deleted_after_their_ttl(
     phase: str, age: float, deleted: bool
 ) -> None:
-    t = step(
-        nr(phase, lastTransitionTime=ago(age)), Observation(node=ready_node()), NOW, CFG, CHAIN
-    )
+    t = step(nr(phase, lastTransitionTime=ago(age)), Observation(node=ready_node()), NOW, CFG)
     assert bool(t.actions and isinstance(t.actions[0], DeleteNodeRequest)) == deleted
 
 
 def test_ready_request_whose_node_is_gone_is_deleted_early() -> None:
     fresh = nr("Ready", lastTransitionTime=ago(10), nodeName="g-abc")
-    assert step(fresh, Observation(node=None), NOW, CFG, CHAIN).actions == ()
+    assert step(fresh, Observation(node=None), NOW, CFG).actions == ()
     old = nr("Ready", lastTransitionTime=ago(31), nodeName="g-abc")
-    t = step(old, Observation(node=None), NOW, CFG, CHAIN)
+    t = step(old, Observation(node=None), NOW, CFG)
     assert t.actions == (DeleteNodeRequest("node g-abc is gone"),)
-    assert step(old, Observation(node=ready_node()), NOW, CFG, CHAIN).actions == ()
+    assert step(old, Observation(node=ready_node()), NOW, CFG).actions == ()
 
 
 def test_step_is_idempotent() -> None:
     request = nr()
     obs = Observation(candidates=[CX32, CPX31])
-    assert step(request, obs, NOW, CFG, CHAIN) == step(request, obs, NOW, CFG, CHAIN)
+    assert step(request, obs, NOW, CFG) == step(request, obs, NOW, CFG)
+
+
+def conds(t: Any) -> dict[str, str]:
+    return {c.type: c.status for c in t.status.conditions}
+
+
+def test_conditions_follow_the_lifecycle_so_kubectl_wait_works() -> None:
+    action = CreateInstance(0, "kwok", CX32.offering, "g-abc")
+    launched = on_create_result(nr(), action, NodeId("g-abc"), NOW)
+    assert conds(launched) == {"Launched": "True", "Registered": "False", "Ready": "False"}
+    provisioning = NodeRequestView(
+        name="g-abc", spec=nr().spec, status=launched.status, creation=ago(1000)
+    )
+    ready = step(provisioning, Observation(node=ready_node()), NOW, CFG)
+    assert conds(ready) == {"Launched": "True", "Registered": "True", "Ready": "True"}
+    failed = on_create_result(nr(), action, OfferingUnavailable("sold out"), NOW)
+    assert conds(failed) == {"Launched": "False"}
+    late = nr("Provisioning", [created(at=301)], nodeName="g-abc", currentPool=0)
+    timed_out = step(late, Observation(node=None), NOW, CFG)
+    assert conds(timed_out) == {"Launched": "False", "Registered": "False", "Ready": "False"}
+    unmet = step(nr(), Observation(candidates=[]), NOW, CFG)
+    assert unmet.status is not None and conds(unmet)["Ready"] == "False"

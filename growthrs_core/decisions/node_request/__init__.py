@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from growthrs_core.cluster import NodeRequestView
 from growthrs_core.decisions.node_request.launch import excluded, on_create_result, step_pending
 from growthrs_core.decisions.node_request.liveness import check_provisioning, expire
-from growthrs_core.decisions.node_request.registration import joined
+from growthrs_core.decisions.node_request.registration import joined, registered
 from growthrs_core.decisions.node_request.types import (
     NOTHING,
     Action,
@@ -28,7 +27,13 @@ from growthrs_core.decisions.node_request.types import (
     Transition,
     node_name_for,
 )
-from growthrs_core.strategies import Strategy
+
+
+def failed(
+    nr: NodeRequestView, obs: Observation, now: datetime, cfg: MachineConfig
+) -> Transition | None:
+    transition = check_provisioning(nr, obs, now, cfg)
+    return None if transition is NOTHING else transition
 
 
 def step(
@@ -36,16 +41,17 @@ def step(
     obs: Observation,
     now: datetime,
     cfg: MachineConfig,
-    chain: Sequence[Strategy],
 ) -> Transition:
     """Advance one NodeRequest by what was observed. Idempotent: stepping twice on
     the same observation gives the same answer."""
     if nr.deleting or nr.spec is None:
         return NOTHING
     if nr.status.phase == "Pending":
-        return step_pending(nr, obs, now, cfg, chain)
+        return step_pending(nr, obs, now, cfg)
     if nr.status.phase == "Provisioning":
-        return joined(nr, obs, now) or check_provisioning(nr, obs, now, cfg)
+        return (
+            joined(nr, obs, now) or failed(nr, obs, now, cfg) or registered(nr, obs, now) or NOTHING
+        )
     return expire(nr, obs, now, cfg)
 
 

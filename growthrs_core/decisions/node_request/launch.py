@@ -9,13 +9,13 @@ With nothing left the request is Unmet.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from growthrs_core.cluster import GroupView, NodeRequestView
 from growthrs_core.crd.models import NodeRequestStatus
 from growthrs_core.decisions.candidates import choose_candidate
 from growthrs_core.decisions.node_request.types import (
+    NOTHING,
     CreateInstance,
     Event,
     MachineConfig,
@@ -24,12 +24,12 @@ from growthrs_core.decisions.node_request.types import (
     add_attempt,
     node_name_for,
     with_changes,
+    with_conditions,
 )
 from growthrs_core.domain import NodeId
 from growthrs_core.errors import OfferingUnavailable, ProviderError
 from growthrs_core.labels import NODE_REQUEST_LABEL, PROVIDER_LABEL
 from growthrs_core.planner.matching import new_node_labels
-from growthrs_core.strategies import Strategy
 
 
 def excluded(status: NodeRequestStatus, max_attempts: int) -> tuple[set[int], set[tuple[int, str]]]:
@@ -48,24 +48,32 @@ def excluded(status: NodeRequestStatus, max_attempts: int) -> tuple[set[int], se
 
 
 def step_pending(
-    nr: NodeRequestView,
-    obs: Observation,
-    now: datetime,
-    cfg: MachineConfig,
-    chain: Sequence[Strategy],
+    nr: NodeRequestView, obs: Observation, now: datetime, cfg: MachineConfig
 ) -> Transition:
+    """Ask for the planned offering, else the best fallback; Unmet when none is left.
+
+    A request whose group is backing off, or whose choice another request is
+    probing, waits (stays Pending, covering its pods) instead.
+    """
     status = nr.status
+    if obs.hold:
+        return NOTHING
     bad_pools, bad_offerings = excluded(status, cfg.max_attempts)
     usable = [
         c
         for c in obs.candidates
         if c.pool_index not in bad_pools and (c.pool_index, c.offering.key) not in bad_offerings
     ]
-    chosen = choose_candidate(nr, usable, chain)
+    chosen = choose_candidate(nr, usable)
     if chosen is None:
         message = unmet_message(status, obs, bad_pools, bad_offerings)
         new = with_changes(status, now, phase="Unmet", message=message, currentPool=None)
+        new = with_conditions(
+            new, now, Launched=(False, "Unmet", message), Ready=(False, "Unmet", message)
+        )
         return Transition(status=new, events=(Event("Warning", "Unmet", message),))
+    if (chosen.pool.provider, chosen.offering.key) in obs.probing:
+        return NOTHING
     return Transition(
         actions=(
             CreateInstance(
@@ -121,8 +129,13 @@ def on_create_result(
             message=result.message,
         )
         msg = f"{action.provider} has no capacity for {offering}: {result.message}"
+        new = with_conditions(
+            with_changes(status, now, attempts=attempts),
+            now,
+            Launched=(False, "OfferingUnavailable", msg),
+        )
         return Transition(
-            status=with_changes(status, now, attempts=attempts),
+            status=new,
             events=(Event("Warning", "OfferingUnavailable", msg),),
         )
     if isinstance(result, ProviderError):
@@ -137,8 +150,13 @@ def on_create_result(
             retryable=result.retryable,
         )
         msg = f"creating {offering} with {action.provider} failed: {result.message}"
+        new = with_conditions(
+            with_changes(status, now, attempts=attempts),
+            now,
+            Launched=(False, "CreationFailed", msg),
+        )
         return Transition(
-            status=with_changes(status, now, attempts=attempts),
+            status=new,
             events=(Event("Warning", "CreationFailed", msg),),
         )
     attempts = add_attempt(
@@ -160,6 +178,17 @@ def on_create_result(
         nodeName=action.node_name,
         attempts=attempts,
         message=f"creating {offering} with {action.provider}",
+    )
+    new = with_conditions(
+        new,
+        now,
+        Launched=(
+            True,
+            "Created",
+            f"{action.provider} is creating {action.node_name} ({offering})",
+        ),
+        Registered=(False, "Waiting", f"node {action.node_name} has not registered yet"),
+        Ready=(False, "Waiting", f"node {action.node_name} is not ready yet"),
     )
     return Transition(
         status=new,

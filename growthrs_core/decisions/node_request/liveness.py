@@ -24,6 +24,7 @@ from growthrs_core.decisions.node_request.types import (
     add_attempt,
     last_created,
     with_changes,
+    with_conditions,
 )
 from growthrs_core.domain import Failed, NodeId, NotFound
 from growthrs_core.timeutil import age_seconds
@@ -81,6 +82,13 @@ def check_provisioning(
         nodeName=None,
         providerID=None,
         message=message,
+    )
+    new = with_conditions(
+        new,
+        now,
+        Launched=(False, result, message),
+        Registered=(False, result, message),
+        Ready=(False, result, message),
     )
     return Transition(
         status=new,

@@ -17,10 +17,27 @@ from growthrs_core.decisions.node_request.types import (
     Transition,
     last_created,
     with_changes,
+    with_conditions,
 )
 from growthrs_core.domain import Offering
 from growthrs_core.labels import NODE_GROUP_LABEL, NODE_REQUEST_LABEL, POOL_LABEL, PROVIDER_LABEL
 from growthrs_core.planner.matching import new_node_labels
+
+
+def registered(nr: NodeRequestView, obs: Observation, now: datetime) -> Transition | None:
+    """``Registered`` once the node object exists (it may not accept pods yet)."""
+    node = obs.node
+    if node is None or node.deleting:
+        return None
+    if any(c.type == "Registered" and c.status == "True" for c in nr.status.conditions):
+        return None
+    name = nr.status.nodeName or node.name
+    message = f"node {name} registered; waiting for it to accept pods"
+    if node.startup_taints:
+        message += f" (still tainted {', '.join(node.startup_taints)})"
+    return Transition(
+        status=with_conditions(nr.status, now, Registered=(True, "Registered", message))
+    )
 
 
 def joined(nr: NodeRequestView, obs: Observation, now: datetime) -> Transition | None:
@@ -37,6 +54,12 @@ def joined(nr: NodeRequestView, obs: Observation, now: datetime) -> Transition |
         phase="Ready",
         providerID=node.provider_id or status.providerID,
         message=f"node {node_name} is Ready",
+    )
+    new = with_conditions(
+        new,
+        now,
+        Registered=(True, "Registered", f"node {node_name} registered"),
+        Ready=(True, "Ready", f"node {node_name} is Ready and accepts pods"),
     )
     return Transition(
         status=new,

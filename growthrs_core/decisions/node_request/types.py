@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from growthrs_core.cluster import NodeInfo
-from growthrs_core.crd.models import Attempt, AttemptResult, NodeRequestStatus
+from growthrs_core.crd.models import Attempt, AttemptResult, Condition, NodeRequestStatus
 from growthrs_core.decisions.candidates import Candidate
 from growthrs_core.domain import NodeId, Offering, ProviderStatus
 from growthrs_core.timeutil import format_time
@@ -39,6 +39,11 @@ class Observation:
     candidates: Sequence[Candidate] = ()
     unusable: Sequence[str] = ()
     """Why pools without candidates are out, e.g. "pool 1 (hetzner): provider not installed"."""
+    probing: frozenset[tuple[str, str]] = frozenset()
+    """(provider, offering) another request is probing: wait for its answer rather than
+    make a second call that will likely fail the same way."""
+    hold: str = ""
+    """Why the request must not create now (its group is backing off), or empty."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,36 @@ def with_changes(status: NodeRequestStatus, now: datetime, **changes: object) ->
     if "phase" in changes and changes["phase"] != status.phase:
         changes["lastTransitionTime"] = format_time(now)
     return status.model_copy(update=changes)
+
+
+def with_conditions(
+    status: NodeRequestStatus, now: datetime, **conditions: tuple[bool, str, str]
+) -> NodeRequestStatus:
+    """``status`` with conditions set (type -> (true?, reason, message)); a condition
+    keeps its lastTransitionTime while its status stays the same.
+
+    The lifecycle keeps three, so ``kubectl wait --for=condition=Ready`` works:
+    ``Launched`` (the provider accepted the create), ``Registered`` (the node
+    exists) and ``Ready`` (the node accepts pods).
+    """
+    current = {c.type: c for c in status.conditions}
+    for type_, (ok, reason, message) in conditions.items():
+        value = "True" if ok else "False"
+        prior = current.get(type_)
+        stamp = (
+            prior.lastTransitionTime
+            if prior is not None and prior.status == value and prior.lastTransitionTime
+            else format_time(now)
+        )
+        current[type_] = Condition(
+            type=type_, status=value, reason=reason, message=message[:500], lastTransitionTime=stamp
+        )
+    order = {t: i for i, t in enumerate(CONDITION_TYPES)}
+    ordered = sorted(current.values(), key=lambda c: order.get(c.type, len(order)))
+    return status.model_copy(update={"conditions": ordered})
+
+
+CONDITION_TYPES = ("Launched", "Registered", "Ready")
 
 
 def add_attempt(

@@ -28,6 +28,9 @@ RETRIED_CODES = frozenset(
 """Worth repeating the same call after a wait (inside the provider, a bounded number of times)."""
 CAPACITY_CODES = frozenset({"resource_unavailable", "placement_error"})
 AUTH_CODES = frozenset({"unauthorized", "token_readonly", "forbidden"})
+AUTH_STATUSES = frozenset({401, 403})
+"""HTTP statuses that hcloud reports as the code when the answer was not Hetzner's JSON
+(a proxy, a gateway): without Hetzner's words, 401/403 mean the token was not accepted."""
 
 NODE_CLASS_FIELDS = {
     "image": "image",
@@ -41,6 +44,12 @@ NODE_CLASS_FIELDS = {
     "public_net": "publicNet",
 }
 """Hetzner request fields that come from the HetznerNodeClass, and the node class field."""
+
+
+def is_auth(exc: APIException) -> bool:
+    """The token was rejected or lacks rights: a configuration error, never retried."""
+    code = exc.code
+    return code in AUTH_STATUSES if isinstance(code, int) else code in AUTH_CODES
 
 
 def is_retried(exc: APIException) -> bool:
@@ -76,11 +85,11 @@ def to_provider_error(
         return OfferingUnavailable(message)
     if code == "resource_limit_exceeded":
         return CreationFailed(
-            f"{message}: the Hetzner project's limit is reached; ask Hetzner to raise it "
-            "or lower the pool's maxNodes",
+            f"{message}: quota exceeded: the Hetzner project's limit is reached; ask Hetzner "
+            "to raise it or lower the pool's maxNodes",
             retryable=False,
         )
-    if code in AUTH_CODES:
+    if is_auth(exc):
         return MissingConfig(
             f"{message}: the API token was rejected; check GROWTHRS_HETZNER_TOKEN or the "
             "Secret named by GROWTHRS_HETZNER_TOKEN_SECRET (a read/write token is needed)"

@@ -1,5 +1,10 @@
 """Hetzner labels that tie a server to its cluster, node group and node request.
 
+A server is ours when it carries this cluster's identity (``growthrs.io/cluster``)
+*and* GrowthRS's managed marker (``growthrs.io/provider=hetzner``): only such
+servers are listed, adopted, reported on or deleted (:func:`is_owned`). A cloud
+project shared with other clusters, or with servers made by hand, is safe.
+
 Hetzner's label rules are close to Kubernetes' but not the same, and a label
 value may come from user input (a group name, a cluster name), so values are
 sanitised rather than rejected: a server must be creatable for any valid
@@ -10,10 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 
 from growthrs_core import CLUSTER_LABEL
 from growthrs_core import NODE_GROUP_LABEL as GROUP_LABEL
 from growthrs_core import NODE_REQUEST_LABEL as REQUEST_LABEL
+from growthrs_core import PROVIDER_LABEL as MANAGED_LABEL
+
+MANAGED_VALUE = "hetzner"
+"""``growthrs.io/provider=hetzner``: GrowthRS's Hetzner provider created this server. With the
+cluster label it is what makes a server ours; a server without both is never touched."""
 
 RESERVED_PREFIX = "hetzner.cloud/"
 
@@ -68,6 +79,21 @@ def cluster_selector(cluster_name: str) -> str:
     return f"{CLUSTER_LABEL}=={cluster_value(cluster_name)}"
 
 
+def owned_selector(cluster_name: str) -> str:
+    """The label selector that finds every server GrowthRS manages for this cluster."""
+    return f"{cluster_selector(cluster_name)},{MANAGED_LABEL}=={MANAGED_VALUE}"
+
+
+def owner_labels(cluster_name: str) -> dict[str, str]:
+    """The labels that make a server this cluster's and GrowthRS's."""
+    return {CLUSTER_LABEL: cluster_value(cluster_name), MANAGED_LABEL: MANAGED_VALUE}
+
+
+def is_owned(labels: Mapping[str, str] | None, cluster_name: str) -> bool:
+    """Whether a server with ``labels`` is GrowthRS's, for this cluster."""
+    return all((labels or {}).get(k) == v for k, v in owner_labels(cluster_name).items())
+
+
 def server_labels(
     *, cluster_name: str, node_group: str, node_request: str, extra: dict[str, str]
 ) -> dict[str, str]:
@@ -76,7 +102,7 @@ def server_labels(
     GrowthRS's labels win; the node class model already refuses ``growthrs.io/`` keys.
     """
     labels = dict(extra)
-    labels[CLUSTER_LABEL] = cluster_value(cluster_name)
+    labels.update(owner_labels(cluster_name))
     if node_group:
         labels[GROUP_LABEL] = sanitize_value(node_group)
     if node_request:

@@ -8,6 +8,7 @@ the apiserver accepts is exactly what the provider can act on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -74,14 +75,20 @@ class Images(_Model):
 
 
 class ConfigMapKeyRef(_Model):
-    namespace: K8sName
-    name: K8sName
-    key: Annotated[str, Field(min_length=1, max_length=253)] = "template"
+    """A key of a ConfigMap: where a custom cloud-init template is kept."""
+
+    namespace: K8sName = Field(description="Namespace of the ConfigMap.")
+    name: K8sName = Field(description="Name of the ConfigMap.")
+    key: Annotated[str, Field(min_length=1, max_length=253)] = Field(
+        default="template", description="Key holding the template."
+    )
 
 
 class SecretRef(_Model):
-    namespace: K8sName
-    name: K8sName
+    """A Secret: where the values a new server needs to join the cluster are kept."""
+
+    namespace: K8sName = Field(description="Namespace of the Secret.")
+    name: K8sName = Field(description="Name of the Secret.")
 
 
 class UserData(_Model):
@@ -154,7 +161,10 @@ class HetznerNodeClassSpec(_Model):
         default=None, description="Spread placement group (at most 10 servers per group)."
     )
     sshKeys: RefList = Field(default_factory=list, description="SSH keys to install.")
-    publicNet: PublicNet = Field(default_factory=PublicNet)
+    publicNet: PublicNet = Field(
+        default_factory=PublicNet,
+        description="Public IPv4 and IPv6 of new servers (at least one, or a network).",
+    )
     labels: Annotated[
         dict[str, Annotated[str, Field(max_length=63, pattern=hlabels.LABEL_VALUE.pattern)]],
         Field(max_length=32),
@@ -212,16 +222,22 @@ class HetznerNodeClassSpec(_Model):
 
 
 class HetznerNodeClassStatus(_Model):
-    observedGeneration: int | None = None
-    conditions: list[Condition] = Field(default_factory=list)
+    observedGeneration: int | None = Field(
+        default=None, description="The generation of the spec this status describes."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Conditions of the node class."
+    )
 
 
-def parse_node_class(raw: dict[str, object]) -> tuple[str, HetznerNodeClassSpec]:
+def parse_node_class(
+    raw: Mapping[str, object], *, name: str = "(inline)"
+) -> tuple[str, HetznerNodeClassSpec]:
     """``(name, spec)`` from ``CreateRequest.node_class``: a spec, or a whole object.
 
-    An invalid node class is a :class:`MissingConfig` naming the field.
+    ``name`` names a bare spec in messages. An invalid node class is a
+    :class:`MissingConfig` naming the field.
     """
-    name = "(inline)"
     spec: Any = raw
     if "spec" in raw and ("kind" in raw or "metadata" in raw):
         metadata = raw.get("metadata")

@@ -4,6 +4,11 @@ Design points, each with its reason:
 
 * The node ID is the server name (= node name): a retried ``create`` finds the
   server it made before, and nothing has to be remembered across restarts.
+* A server is ours only with this cluster's label *and* the managed marker
+  (:func:`growthrs_hetzner.labels.is_owned`). ``list_nodes``, ``status``, ``delete``
+  and adoption on ``create`` look at nothing else, so a project shared with
+  other clusters (or with hand-made servers) is safe; ``delete`` looks the server
+  up by name, checks it, and deletes it by ID.
 * ``create`` returns as soon as Hetzner accepted the server; ``status`` reads the
   server and its running/failed actions, so no worker thread waits on a boot.
   A failed create/start action deletes the server and reports ``Failed``.
@@ -23,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
 
@@ -39,16 +45,17 @@ from hcloud.servers import BoundServer, ServerCreatePublicNetwork
 from hcloud.ssh_keys import SSHKey
 
 from growthrs_core import (
-    CLUSTER_LABEL,
     CreateRequest,
     Creating,
     CreationFailed,
+    DeletionFailed,
     Failed,
     MissingConfig,
     NodeId,
     NotFound,
     Offering,
     OfferingUnavailable,
+    PoolCheck,
     ProviderError,
     ProviderInternal,
     ProviderStatus,
@@ -56,9 +63,9 @@ from growthrs_core import (
     Running,
 )
 from growthrs_hetzner import labels as hlabels
-from growthrs_hetzner import userdata
-from growthrs_hetzner.api_errors import AUTH_CODES, is_retried, to_provider_error
-from growthrs_hetzner.nodeclass import HetznerNodeClassSpec, ImageRef, parse_node_class
+from growthrs_hetzner import userdata, validation
+from growthrs_hetzner.api_errors import is_auth, is_retried, to_provider_error
+from growthrs_hetzner.nodeclass import KIND, HetznerNodeClassSpec, ImageRef, parse_node_class
 from growthrs_hetzner.offerings import (
     HETZNER_ARCH,
     ServerTypeInfo,
@@ -103,6 +110,16 @@ def _no_secrets(namespace: str, name: str, key: str) -> str:
     raise MissingConfig(f"cannot read Secret {namespace}/{name} key {key!r}: no cluster access")
 
 
+@dataclass(frozen=True)
+class _Catalog:
+    """What ``/server_types`` and ``/locations`` said, when."""
+
+    fetched_at: float
+    types: dict[str, ServerTypeInfo]
+    locations: frozenset[str]
+    offerings: list[Offering]
+
+
 class HetznerProvider:
     """Creates, watches and removes Hetzner Cloud servers for one cluster."""
 
@@ -125,7 +142,8 @@ class HetznerProvider:
         self._lock = threading.Lock()
         self._hc: hcloud.Client | None = None
         self._local = threading.local()
-        self._offerings: tuple[float, list[Offering]] | None = None
+        self._rate_limit_remaining: int | None = None
+        self._catalog: _Catalog | None = None
         self._lookups: dict[tuple[str, ...], tuple[float, Any]] = {}
 
     def __repr__(self) -> str:
@@ -187,7 +205,15 @@ class HetznerProvider:
         self, response: requests.Response, *args: Any, **kwargs: Any
     ) -> requests.Response:
         self._local.headers = response.headers
+        remaining = response.headers.get("RateLimit-Remaining")
+        if remaining is not None:
+            with contextlib.suppress(ValueError):
+                self._rate_limit_remaining = int(remaining)
         return response
+
+    def rate_limit_remaining(self) -> int | None:
+        """Requests Hetzner's budget had left at the last answer (``RateLimit-Remaining``)."""
+        return self._rate_limit_remaining
 
     def _forget_client(self) -> None:
         """After ``unauthorized``: read the token again next time (it may have been rotated)."""
@@ -195,16 +221,17 @@ class HetznerProvider:
             self._hc = None
 
     def _read_secret(self, namespace: str, name: str, key: str) -> str:
+        """A Secret value; a Secret that is missing or cannot be read is ``MissingConfig``
+        (configuration to fix), named by its reference and never by the reader's text."""
         try:
             return self._read_secret_fn(namespace, name, key)
-        except ProviderError:
+        except MissingConfig:
             raise
         except LookupError:
             raise MissingConfig(f"Secret {namespace}/{name} has no key {key!r}") from None
         except Exception as exc:  # noqa: BLE001 - any reader failure, without its text
-            raise ProviderInternal(
-                f"cannot read Secret {namespace}/{name} key {key!r}: {type(exc).__name__}",
-                retryable=True,
+            raise MissingConfig(
+                f"cannot read Secret {namespace}/{name} key {key!r}: {type(exc).__name__}"
             ) from None
 
     def _backoff(self, attempt: int) -> float:
@@ -260,7 +287,7 @@ class HetznerProvider:
             except APIException as exc:
                 if isinstance(exc.code, str) and exc.code in passthrough:
                     raise
-                if exc.code in AUTH_CODES:
+                if is_auth(exc):
                     self._forget_client()
                 if not is_retried(exc):
                     raise to_provider_error(exc, operation=operation, subject=subject) from exc
@@ -309,24 +336,30 @@ class HetznerProvider:
     def offerings(self, region: str | None) -> list[Offering]:
         """Server types per location, from ``/server_types`` and ``/locations``; cached for
         ``offerings_ttl``."""
+        return [o for o in self._fresh_catalog().offerings if region is None or o.region == region]
+
+    def _fresh_catalog(self) -> _Catalog:
+        """Server types (and the offerings made of them), read again after ``offerings_ttl``."""
         with self._lock:
-            cached = self._offerings
+            cached = self._catalog
         now = self._clock()
-        if cached is None or now - cached[0] >= self.settings.offerings_ttl:
+        if cached is None or now - cached.fetched_at >= self.settings.offerings_ttl:
             types = self._call(
                 lambda c: c.server_types.get_all(), operation="list", subject="server types"
             )
+            infos = [_type_info(t) for t in types]
+            locations = self._locations()
             fresh = build_offerings(
-                [_type_info(t) for t in types],
-                locations=self._locations(),
+                infos,
+                locations=locations,
                 price=self.settings.price,
                 reserved_memory_mib=self.settings.reserved_memory_mib,
                 reserved_cpu_millis=self.settings.reserved_cpu_millis,
             )
-            cached = (now, fresh)
+            cached = _Catalog(now, {i.name: i for i in infos}, locations, fresh)
             with self._lock:
-                self._offerings = cached
-        return [o for o in cached[1] if region is None or o.region == region]
+                self._catalog = cached
+        return cached
 
     def _locations(self) -> frozenset[str]:
         """Names of the locations the project can use, from ``/locations`` (cached)."""
@@ -342,14 +375,33 @@ class HetznerProvider:
     # -- lookups ----------------------------------------------------------------------------
 
     def _find(self, name: str) -> BoundServer | None:
+        """The server named ``name`` (names are unique in a project), whoever it belongs to."""
         page = self._call(
             lambda c: c.servers.get_list(name=name), operation="read", subject=f"server {name}"
         )
         return page.servers[0] if page.servers else None
 
+    def _owns(self, server: BoundServer) -> bool:
+        return hlabels.is_owned(server.labels, self.cluster_name)
+
+    def _find_owned(self, name: str) -> BoundServer | None:
+        """The server named ``name`` if it is this cluster's and GrowthRS's, else None."""
+        server = self._find(name)
+        return server if server is not None and self._owns(server) else None
+
+    def _not_ours(self, server: BoundServer) -> str:
+        """Why ``server`` is not ours, in words (its labels are no secret; no token here)."""
+        labels = server.labels or {}
+        wanted = ", ".join(f"{k}={v}" for k, v in hlabels.owner_labels(self.cluster_name).items())
+        carries = ", ".join(
+            f"{k}={labels[k]}" if k in labels else f"no {k}"
+            for k in hlabels.owner_labels(self.cluster_name)
+        )
+        return f"it carries {carries}, not {wanted}: it is not this cluster's GrowthRS server"
+
     def provider_id(self, node_id: str) -> str | None:
-        """``hcloud://<server id>`` for the server named ``node_id``, None if there is none."""
-        server = self._find(node_id)
+        """``hcloud://<server id>`` for our server named ``node_id``, None if there is none."""
+        server = self._find_owned(node_id)
         return None if server is None else f"{PROVIDER_ID_PREFIX}{server.id}"
 
     # -- create -----------------------------------------------------------------------------
@@ -448,12 +500,12 @@ class HetznerProvider:
         return NodeId(name)
 
     def _adopt(self, server: BoundServer) -> NodeId:
-        """A server with the node's name exists: it is ours only if it carries our cluster label."""
-        want = hlabels.cluster_value(self.cluster_name)
-        if (server.labels or {}).get(CLUSTER_LABEL) != want:
+        """A server with the node's name exists: it is ours only if it carries our cluster
+        label and the managed marker; anything else is never adopted."""
+        if not self._owns(server):
             raise CreationFailed(
-                f"a Hetzner server named {server.name} exists but lacks "
-                f"{CLUSTER_LABEL}={want}; it is not GrowthRS's to use",
+                f"a Hetzner server named {server.name} (id {server.id}) exists, but "
+                f"{self._not_ours(server)}; it is not GrowthRS's to use",
                 retryable=False,
             )
         if server.status == "deleting":
@@ -488,6 +540,12 @@ class HetznerProvider:
             for key in sorted(optional):
                 with contextlib.suppress(MissingConfig):
                     secret[key] = self._read_secret(ns, sname, key)
+            if nc.userData.kind != "custom":  # e.g. no k3s version: refused, never guessed
+                secret = userdata.builtin_join_values(
+                    nc.userData.kind,
+                    secret,
+                    where=f"{KIND} {nc_name}: joinSecretRef: Secret {ns}/{sname}",
+                )
         offering = request.offering
         values = userdata.node_values(
             node_name=request.node_name,
@@ -568,7 +626,7 @@ class HetznerProvider:
     def status(self, node_id: NodeId) -> ProviderStatus:
         """``Creating`` while the create/start actions run, ``Running`` after; a failed action
         deletes the server and gives ``Failed(reason)``."""
-        server = self._find(node_id)
+        server = self._find_owned(node_id)  # another cluster's server is never adopted
         if server is None:
             return NotFound()
         if server.status == "deleting":
@@ -600,9 +658,21 @@ class HetznerProvider:
         return Creating()
 
     def delete(self, node_id: NodeId) -> None:
-        """Delete the server; a server that is gone (or going) is success."""
+        """Delete our server named ``node_id`` by its ID; one that is gone (or going) is success.
+
+        A server with that name that is not ours (another cluster's, or one without the
+        managed marker) is never deleted: that is a :class:`DeletionFailed` refusal.
+        """
         server = self._find(node_id)
-        if server is None or server.status == "deleting":
+        if server is None:
+            return
+        if not self._owns(server):
+            raise DeletionFailed(
+                f"refusing to delete Hetzner server {node_id} (id {server.id}): "
+                f"{self._not_ours(server)}",
+                retryable=False,
+            )
+        if server.status == "deleting":
             return
         self._delete_server(server, node_id)
 
@@ -619,14 +689,126 @@ class HetznerProvider:
         log.info("deleting Hetzner server %s (id %s)", node_id, server.id)
 
     def list_nodes(self) -> list[NodeId]:
-        """Every server carrying this cluster's label (all pages), except those being deleted."""
-        selector = hlabels.cluster_selector(self.cluster_name)
+        """Every server carrying this cluster's label and the managed marker (all pages),
+        except those being deleted."""
+        selector = hlabels.owned_selector(self.cluster_name)
         servers = self._call(
             lambda c: c.servers.get_all(label_selector=selector),
             operation="list",
             subject=f"servers with {selector}",
         )
-        return sorted(NodeId(str(s.name)) for s in servers if s.status != "deleting")
+        return sorted(
+            NodeId(str(s.name)) for s in servers if s.status != "deleting" and self._owns(s)
+        )
+
+    # -- pool checks ---------------------------------------------------------------------------
+
+    def validate_pool(self, check: PoolCheck) -> list[str]:
+        """What would keep this pool's servers from being created or from joining, in words;
+        ``[]`` when nothing does (see :mod:`growthrs_hetzner.validation`).
+
+        Reads only: the token, the node class's template and join Secret (values are
+        never put into a problem), and the catalogue cached for ``offerings_ttl``. What
+        it finds is returned, never raised; an API failure is a "cannot check" problem.
+        """
+        problems, nc_name, spec = validation.node_class(check)
+        catalog, catalog_problems = self._catalog_for_checks()
+        if spec is not None:
+            needed = validation.arches_needed(
+                check, spec, catalog.types if catalog is not None else None
+            )
+            problems += validation.images(nc_name, spec, needed)
+            problems += self._join_problems(nc_name, spec)
+        problems += catalog_problems
+        if catalog is not None:
+            problems += validation.catalogue(check, nc_name, spec, catalog.types, catalog.locations)
+        return problems
+
+    def _catalog_for_checks(self) -> tuple[_Catalog | None, list[str]]:
+        """The catalogue, or why the pool's server types and locations cannot be checked.
+
+        An outdated catalogue is better than none: when reading it again fails, the
+        last one answers (server types and locations change rarely).
+        """
+        try:
+            self._token()
+        except ProviderError as exc:
+            reason = exc.message
+            if not reason.startswith("no Hetzner API token"):
+                reason = f"no Hetzner API token: {reason}"
+            return None, [reason]
+        try:
+            return self._fresh_catalog(), []
+        except ProviderError as exc:
+            with self._lock:
+                stale = self._catalog
+            if stale is not None:
+                log.warning("pool check uses the server types read before: %s", exc)
+                return stale, []
+            return None, [f"cannot check the pool's server types and locations: {exc.message}"]
+
+    def _join_problems(self, nc_name: str, nc: HetznerNodeClassSpec) -> list[str]:
+        """The user data template and the join Secret keys it needs."""
+        what = f"{KIND} {nc_name}"
+        if nc.userData is None:
+            return []
+        if nc.userData.kind == "custom":
+            ref = nc.userData.templateRef
+            assert ref is not None  # the model guarantees it
+            source = f"ConfigMap {ref.namespace}/{ref.name} key {ref.key}"
+            try:
+                template = self._read_config_map(ref.namespace, ref.name, ref.key)
+            except ProviderError as exc:
+                return [f"{what}: userData: {exc.message}: {validation.NOT_JOIN}"]
+            except Exception as exc:  # noqa: BLE001 - any reader failure, without its text
+                return [
+                    f"{what}: userData: cannot read {source}: {type(exc).__name__}: "
+                    f"{validation.NOT_JOIN}"
+                ]
+        else:
+            source = f"built-in {nc.userData.kind} template"
+            template = userdata.builtin_template(nc.userData.kind)
+        required, optional = userdata.secret_keys(template)
+        problems = []
+        values = userdata.node_values(
+            node_name="check",
+            cluster_name=self.cluster_name,
+            node_group="check",
+            node_request="check",
+            instance_type="check",
+            region="check",
+            arch="amd64",
+            labels={},
+            taints=(),
+        )
+        try:
+            userdata.render(template, values, dict.fromkeys(required | optional, ""), source=source)
+        except MissingConfig as exc:
+            problems.append(f"{what}: {exc.message}: {validation.NOT_JOIN}")
+        if not required:
+            return problems
+        if nc.joinSecretRef is None:
+            problems.append(
+                f"{what}: the {source} needs joinSecretRef (Secret keys "
+                f"{', '.join(sorted(required))}): {validation.NOT_JOIN}"
+            )
+            return problems
+        ns, sname = nc.joinSecretRef.namespace, nc.joinSecretRef.name
+        builtin = nc.userData.kind != "custom"
+        # A built-in template's values are checked (versions, interface name): matched
+        # against patterns, never put into a problem, dropped on return.
+        join_values: dict[str, str] = {}
+        for key in sorted(required | optional if builtin else required):
+            try:
+                join_values[key] = self._read_secret(ns, sname, key)
+            except ProviderError as exc:
+                if key in required:
+                    problems.append(f"{what}: joinSecretRef: {exc.message}: {validation.NOT_JOIN}")
+        if builtin:
+            problems += userdata.builtin_join_problems(
+                nc.userData.kind, join_values, where=f"{what}: joinSecretRef: Secret {ns}/{sname}"
+            )
+        return problems
 
 
 def _type_info(server_type: Any) -> ServerTypeInfo:

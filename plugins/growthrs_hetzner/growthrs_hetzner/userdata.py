@@ -27,6 +27,22 @@ USER_DATA_LIMIT = 32 * 1024
 
 BUILTIN_TEMPLATES = {"k3s": "k3s-agent.yaml.tmpl", "kubeadm": "kubeadm-join.yaml.tmpl"}
 
+K3S_CHANNELS = ("stable", "latest")
+"""k3s install channels a join Secret's ``version`` may name instead of a release: an
+explicit choice to install whatever that channel holds at boot, not the server's version."""
+_K3S_RELEASE = re.compile(r"v1\.\d+\.\d+(?:-rc\d+)?\+k3s\d+", re.ASCII)
+
+KUBEADM_API_VERSION = "kubeadm.k8s.io/v1beta4"
+"""The ``JoinConfiguration`` version the built-in kubeadm template writes."""
+KUBEADM_MIN_MINOR = 31
+"""kubeadm reads ``v1beta4`` from v1.31 on (it came in 1.31; ``v1beta3``, read from 1.22,
+was removed in 1.36). No upper bound: ``v1beta4`` is the newest usable version of every
+release so far (1.36's ``v1`` is a placeholder kubeadm does not accept yet), and a
+deprecated beta version stays for at least three releases under Kubernetes' policy."""
+_KUBE_VERSION = re.compile(r"v1\.(?P<minor>\d+)(?:\.\d+)?", re.ASCII)
+_INTERFACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,14}", re.ASCII)
+"""A Linux network interface name: at most 15 characters, no ``/`` or white space."""
+
 _PLACEHOLDER = re.compile(
     r"\{\{\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_.-]+?)?)(?P<optional>\?)?"
     r"\s*(?:\|\s*(?P<filter>[a-z0-9]+)\s*)?\}\}"
@@ -177,6 +193,61 @@ def render(
         return FILTERS[filt](value)
 
     return _PLACEHOLDER.sub(fill, template)
+
+
+def builtin_join_problems(kind: str, secret: Mapping[str, str], *, where: str) -> list[str]:
+    """What is wrong with the join Secret's values for the built-in ``k3s`` or ``kubeadm``
+    template, in words; ``where`` names the Secret (``HetznerNodeClass x: joinSecretRef:
+    Secret ns/name``). Keys that are absent are checked only where absence itself is the
+    problem (the k3s ``version``); no message carries a value read from the Secret.
+    """
+    problems = []
+    if kind == "k3s":
+        version = secret.get("version", "").strip()
+        if not version:
+            problems.append(
+                f"{where} has no key 'version': the k3s agent would install the newest "
+                "k3s release, not the server's, and an agent newer than its server is "
+                "unsupported. Set it to the server's version as `kubectl version` reports "
+                f"it (Server Version, e.g. v1.33.4+k3s1), or to {' or '.join(map(repr, K3S_CHANNELS))} "
+                "to install that k3s channel on purpose"
+            )
+        elif version not in K3S_CHANNELS and not _K3S_RELEASE.fullmatch(version):
+            problems.append(
+                f"{where} key 'version' is not a k3s release like v1.33.4+k3s1 (the Server "
+                "Version `kubectl version` reports on the k3s server), nor "
+                f"{' or '.join(map(repr, K3S_CHANNELS))}"
+            )
+    elif kind == "kubeadm" and "kubernetesVersion" in secret:
+        match = _KUBE_VERSION.fullmatch(secret["kubernetesVersion"].strip())
+        if match is None:
+            problems.append(
+                f"{where} key 'kubernetesVersion' is not a Kubernetes version like v1.33 or "
+                "v1.33.4 (the Server Version `kubectl version` reports)"
+            )
+        elif int(match["minor"]) < KUBEADM_MIN_MINOR:
+            problems.append(
+                f"{where} key 'kubernetesVersion' is v1.{int(match['minor'])}: the built-in "
+                f"kubeadm template writes a {KUBEADM_API_VERSION} JoinConfiguration, which "
+                f"kubeadm reads from v1.{KUBEADM_MIN_MINOR} on; upgrade the cluster, or use "
+                "userData kind custom with a kubeadm.k8s.io/v1beta3 template"
+            )
+    interface = secret.get("privateInterface", "").strip()
+    if interface and not _INTERFACE.fullmatch(interface):
+        problems.append(
+            f"{where} key 'privateInterface' is not a network interface name like enp7s0"
+        )
+    return problems
+
+
+def builtin_join_values(kind: str, secret: Mapping[str, str], *, where: str) -> dict[str, str]:
+    """The join Secret's values for a built-in template, checked and without surrounding
+    white space (``kubectl create secret --from-file`` keeps a file's last newline, and
+    every value these templates take is one line). A problem is a :class:`MissingConfig`."""
+    problems = builtin_join_problems(kind, secret, where=where)
+    if problems:
+        raise MissingConfig(problems[0])
+    return {key: value.strip() for key, value in secret.items()}
 
 
 def check_size(user_data: str, *, source: str) -> None:

@@ -15,6 +15,7 @@ JOIN = ("kube-system", "growthrs-join")
 JOIN_SECRET = {
     "server": "https://10.0.0.2:6443",
     "token": "K10join-SECRET-value::server:abc123",
+    "version": "v1.33.4+k3s1",
     "endpoint": "10.0.0.2:6443",
     "caCertHash": "sha256:" + "ab" * 32,
     "kubernetesVersion": "v1.33",

@@ -68,6 +68,7 @@ def test_labels_mark_cluster_group_and_request(api: StandIn, provider: HetznerPr
     labels = api.server("node-1")["labels"]  # type: ignore[index]
     assert labels == {
         "growthrs.io/cluster": CLUSTER,
+        "growthrs.io/provider": "hetzner",  # the managed marker
         "growthrs.io/node-group": "default",
         "growthrs.io/node-request": "nr-node-1",
         "team": "infra",

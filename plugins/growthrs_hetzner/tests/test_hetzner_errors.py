@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 
 import pytest
-from hetzner_support import TOKEN, create_request, k3s_class
+from hcloud import APIException
+from hetzner_support import JOIN, JOIN_SECRET, TOKEN, create_request, k3s_class
 from pydantic import SecretStr
 
 from growthrs_core import (
@@ -18,11 +21,13 @@ from growthrs_core import (
     NotFound,
     Offering,
     OfferingUnavailable,
+    PoolCheck,
     ProviderError,
     ProviderInternal,
     Region,
     Resources,
 )
+from growthrs_hetzner.api_errors import to_provider_error
 from growthrs_hetzner.provider import HetznerProvider
 from growthrs_hetzner.settings import HetznerSettings
 from hcloud_standin import Fault, StandIn
@@ -219,8 +224,10 @@ def test_token_never_leaks(
     make_provider: Callable[..., HetznerProvider],
     caplog: pytest.LogCaptureFixture,
     sleeps: list[float],
+    secrets: dict[tuple[str, str, str], str],
 ) -> None:
-    """Scan every log record and every error message of a busy, failing session."""
+    """Scan every log record and every error message of a busy, failing session, for the
+    API token and for the join Secret's token and CA hash."""
     caplog.set_level(logging.DEBUG)
     provider = make_provider()
     errors: list[BaseException] = []
@@ -248,8 +255,36 @@ def test_token_never_leaks(
             sleep=sleeps.append,
         ).list_nodes()
     )
-    assert len(errors) >= 3
+    # Another cluster's server with our name: create and delete refuse it, in words.
+    other = make_provider(cluster="other-cluster")
+    other.create(create_request(other, "node-9"))
+    attempt(lambda: provider.create(create_request(provider, "node-9")))
+    attempt(lambda: provider.delete(NodeId("node-9")))
+    pool = PoolCheck(
+        group="g",
+        pool_index=0,
+        instance_types=("cx22", "cx99"),
+        locations=("fsn1", "mars1"),
+        node_class=k3s_class(),
+        node_class_ref="HetznerNodeClass/workers",
+    )
+    problems = [
+        *provider.validate_pool(pool),
+        *bad.validate_pool(pool),
+        *make_provider(token=None, token_secret="kube-system/hcloud/token").validate_pool(pool),
+    ]
+    # Join Secrets the built-in templates refuse: no k3s version, a kubeadm too old.
+    kubeadm = {"userData": {"kind": "kubeadm"}, "joinSecretRef": k3s_class()["joinSecretRef"]}
+    del secrets[(*JOIN, "version")]
+    secrets[(*JOIN, "kubernetesVersion")] = "v1.29"
+    for node_class in (k3s_class(), kubeadm):
+        request = create_request(provider, "node-5", node_class=node_class)
+        attempt(partial(provider.create, request))
+        problems += provider.validate_pool(replace(pool, node_class=node_class))
+    assert len(problems) >= 6
+    assert len(errors) >= 7
     texts = [r.getMessage() for r in caplog.records] + [str(r.args) for r in caplog.records]
+    texts += problems
     for exc in errors:
         texts += [str(exc), repr(exc), str(exc.__cause__), repr(exc.__cause__)]
     texts += [repr(provider), repr(provider.settings), str(provider.settings)]
@@ -257,3 +292,101 @@ def test_token_never_leaks(
     assert caplog.records  # the session did log
     leaks = [t for t in texts if TOKEN in t or TOKEN[:20] in t]
     assert leaks == []
+    join_values = (JOIN_SECRET["token"], JOIN_SECRET["caCertHash"])
+    assert [t for t in texts if any(v in t for v in join_values)] == []
+
+
+# -- what each failure means to the core ---------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["unauthorized", "forbidden", "token_readonly", 401, 403])
+@pytest.mark.parametrize("operation", ["create", "delete", "list"])
+def test_auth_failures_are_missing_config_for_every_call(code: str | int, operation: str) -> None:
+    """Also a bare 401/403 without Hetzner's JSON body (a proxy in between): hcloud then
+    reports the HTTP status as the code."""
+    exc = APIException(code=code, message="Unauthorized", details=None)
+    error = to_provider_error(exc, operation=operation, subject="server node-1")
+    assert isinstance(error, MissingConfig), error
+    assert error.retryable is False
+    assert "GROWTHRS_HETZNER_TOKEN" in error.message
+
+
+@pytest.mark.parametrize("code", [401, 403, "unauthorized", "forbidden"])
+def test_a_rejected_token_is_read_again_next_time(
+    provider: HetznerProvider, code: str | int
+) -> None:
+    provider.list_nodes()  # builds the client
+    assert provider._hc is not None
+
+    def rejected(client: object) -> object:
+        raise APIException(code=code, message="Forbidden", details=None)
+
+    with pytest.raises(MissingConfig):
+        provider._call(rejected, operation="list", subject="servers")
+    assert provider._hc is None
+
+
+@pytest.mark.parametrize("code", ["forbidden", "token_readonly"])
+def test_a_token_without_rights_is_missing_config(
+    api: StandIn, provider: HetznerProvider, code: str
+) -> None:
+    api.inject(Fault(code=code, method="POST", path="/servers"))
+    with pytest.raises(MissingConfig, match="token was rejected") as info:
+        provider.create(create_request(provider, "node-1"))
+    assert info.value.retryable is False
+
+
+def test_quota_is_a_creation_failure_that_says_quota(
+    api: StandIn, provider: HetznerProvider
+) -> None:
+    api.inject(Fault(code="resource_limit_exceeded"))
+    with pytest.raises(CreationFailed, match="quota") as info:
+        provider.create(create_request(provider, "node-1"))
+    assert type(info.value) is CreationFailed and info.value.retryable is False
+
+
+def test_the_real_server_limit_is_quota_too(make_provider: Callable[..., HetznerProvider]) -> None:
+    with StandIn(token=TOKEN, server_limit=1) as limited:
+        provider = HetznerProvider(
+            HetznerSettings(token=SecretStr(TOKEN), endpoint=limited.url), cluster_name="c"
+        )
+        provider.create(create_request(provider, "node-1"))
+        with pytest.raises(CreationFailed, match="quota") as info:
+            provider.create(create_request(provider, "node-2"))
+        assert info.value.retryable is False
+
+
+@pytest.mark.parametrize("code", ["resource_unavailable", "placement_error"])
+def test_capacity_codes_are_offering_unavailable(code: str) -> None:
+    exc = APIException(code=code, message="no capacity", details=None)
+    error = to_provider_error(exc, operation="create", subject="server node-1 (cx22@fsn1)")
+    assert isinstance(error, OfferingUnavailable) and error.retryable is False
+
+
+def test_an_unreadable_token_secret_is_missing_config_without_its_reason(api: StandIn) -> None:
+    def broken(namespace: str, name: str, key: str) -> str:
+        raise PermissionError(f"secrets is forbidden; value was {TOKEN}")
+
+    provider = HetznerProvider(
+        HetznerSettings.from_mapping(
+            {"endpoint": api.url, "token_secret": "kube-system/hcloud/token"}
+        ),
+        read_secret=broken,
+    )
+    with pytest.raises(
+        MissingConfig, match=r"cannot read Secret kube-system/hcloud key 'token'"
+    ) as info:
+        provider.list_nodes()
+    assert info.value.retryable is False
+    assert TOKEN not in str(info.value) and info.value.__cause__ is None
+
+
+def test_a_missing_token_secret_key_is_missing_config(api: StandIn) -> None:
+    provider = HetznerProvider(
+        HetznerSettings.from_mapping(
+            {"endpoint": api.url, "token_secret": "kube-system/hcloud/token"}
+        ),
+        read_secret=lambda ns, name, key: {}[key],
+    )
+    with pytest.raises(MissingConfig, match="has no key 'token'"):
+        provider.list_nodes()

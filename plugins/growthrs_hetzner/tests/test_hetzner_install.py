@@ -74,3 +74,23 @@ def test_installing_the_provider_brings_no_standin_and_no_validators(tmp_path: P
         [python, "-c", "import hcloud_standin"], env=env, capture_output=True, check=False
     )
     assert standin.returncode != 0, "hcloud_standin is importable from the provider's install"
+    # What the README's install line promises: the provider registers itself (its CRD is
+    # among `growthrs crds`), and the built-in cloud-init templates came along.
+    crds = subprocess.run(
+        [venv / "bin" / "growthrs", "crds"], env=env, capture_output=True, text=True, check=True
+    )
+    assert "name: hetznernodeclasses.growthrs.io" in crds.stdout
+    templates = subprocess.run(
+        [
+            python,
+            "-c",
+            "from growthrs_hetzner import userdata; "
+            "print(all(userdata.builtin_template(k).startswith('#cloud-config') "
+            "for k in userdata.BUILTIN_TEMPLATES))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert templates.stdout.strip() == "True"

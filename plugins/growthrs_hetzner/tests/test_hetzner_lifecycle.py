@@ -86,7 +86,8 @@ def test_list_nodes_follows_pages_and_only_this_cluster(
     ]
     assert pages == [["1"], ["2"], ["3"]]
     assert pages and all(
-        e.query["label_selector"] == ["growthrs.io/cluster==test-cluster"]
+        e.query["label_selector"]
+        == ["growthrs.io/cluster==test-cluster,growthrs.io/provider==hetzner"]
         for e in api.requests("GET", "/servers")
         if "label_selector" in e.query
     )
@@ -99,7 +100,10 @@ def test_list_nodes_beyond_the_real_page_size(api: StandIn, provider: HetznerPro
                 "name": f"n-{i}",
                 "server_type": "cx22",
                 "image": "ubuntu-24.04",
-                "labels": {"growthrs.io/cluster": "test-cluster"},
+                "labels": {
+                    "growthrs.io/cluster": "test-cluster",
+                    "growthrs.io/provider": "hetzner",
+                },
             }
         )
     assert len(provider.list_nodes()) == 55

@@ -46,7 +46,8 @@ def test_k3s_agent_join(api: StandIn, provider: HetznerProvider) -> None:
     }
     assert files["/etc/rancher/k3s/config.yaml"]["permissions"] == "0600"
     script = config["runcmd"][0][2]  # type: ignore[index]
-    assert "sh -s - agent" in script
+    assert "sh /run/k3s-install.sh agent" in script
+    assert "--kubelet-arg cloud-provider=external" in script
     assert "--node-label growthrs.io/node-group=default" in script
     assert "--node-label 'team=a b'" in script
     assert "--node-taint dedicated=gpu:NoSchedule" in script
@@ -54,7 +55,9 @@ def test_k3s_agent_join(api: StandIn, provider: HetznerProvider) -> None:
     assert "provider-id=hcloud://${INSTANCE_ID}" in script
     assert "169.254.169.254/hetzner/v1/metadata/instance-id" in script
     assert "node-role.kubernetes.io" not in script  # a kubelet may not set it: it would not start
-    assert "INSTALL_K3S_VERSION=''" in script  # optional key absent: the stable channel
+    # The server's version, installed exactly (test_hetzner_cloud_init runs the script).
+    assert f"K3S_VERSION={JOIN_SECRET['version']}\n" in script
+    assert 'export INSTALL_K3S_VERSION="$K3S_VERSION"' in script
     assert "{{" not in text
 
 
@@ -83,7 +86,9 @@ def test_kubeadm_join(api: StandIn, provider: HetznerProvider) -> None:
         "caCertHashes": [JOIN_SECRET["caCertHash"]],
     }
     args = {a["name"]: a["value"] for a in join["nodeRegistration"]["kubeletExtraArgs"]}
+    assert join["apiVersion"] == "kubeadm.k8s.io/v1beta4"
     assert args == {
+        "cloud-provider": "external",
         "provider-id": "hcloud://__INSTANCE_ID__",
         "node-labels": "pool=fast,topology.kubernetes.io/region=fsn1",
         "register-with-taints": "dedicated=db:NoSchedule",
@@ -170,16 +175,16 @@ def test_unknown_placeholder_is_an_error() -> None:
 
 
 def test_secret_keys_are_found_in_templates() -> None:
+    # version is read as optional so that its absence gets its own message (refused
+    # all the same: test_hetzner_versions).
     assert userdata.secret_keys(userdata.builtin_template("k3s")) == (
         {"server", "token"},
-        {"version"},
+        {"version", "privateInterface"},
     )
-    assert userdata.secret_keys(userdata.builtin_template("kubeadm"))[0] == {
-        "endpoint",
-        "token",
-        "caCertHash",
-        "kubernetesVersion",
-    }
+    assert userdata.secret_keys(userdata.builtin_template("kubeadm")) == (
+        {"endpoint", "token", "caCertHash", "kubernetesVersion"},
+        {"privateInterface"},
+    )
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,9 @@ Scenarios: scale-up and scale-down; fallback to the next pool on
 ``resource_unavailable``; short rate limits retried inside the provider, and a
 long one (``Retry-After`` beyond ``MAX_RETRY_WAIT``) waited out by the operator;
 a failed create action (the server is deleted and replaced), also when its
-DELETE fails at first.
+DELETE fails at first; look-alike servers of another cluster (and one with our
+cluster label that GrowthRS did not make) surviving scale-up, scale-down, orphan
+collection and ``growthrs nuke``.
 
 Every test states its bounds. After every test, once the operator has settled,
 the stand-in's servers of this cluster must be exactly the group's Nodes (no
@@ -24,6 +26,9 @@ description.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -90,6 +95,8 @@ class HetznerE2E:
     ids: dict[str, int]
     """IDs of the stand-in's network, firewall and SSH key the node class names."""
     operator: Operator | None = None
+    stopped: bool = False
+    """The test stopped the operator itself (no after-test settle check then)."""
     started: float = field(default_factory=time.monotonic)
 
     # -- setup -------------------------------------------------------------------------
@@ -120,6 +127,11 @@ class HetznerE2E:
         self.operator = Operator(self.kubeconfig, self.log_dir, env=env, **settings).start()
         return self.operator
 
+    def stop_operator(self) -> None:
+        assert self.operator is not None and self.operator.alive(), "the operator is not running"
+        self.operator.stop()
+        self.stopped = True
+
     def deploy(self, name: str, replicas: int, *, cpu: str = "1", memory: str = "1Gi") -> None:
         body = support.deployment_body(
             name,
@@ -144,9 +156,8 @@ class HetznerE2E:
         return time.monotonic() - self.started
 
     def servers(self) -> list[dict[str, Any]]:
-        """The stand-in's servers labelled for this cluster (also those being deleted)."""
-        value = hlabels.cluster_value(self.cluster)
-        return [s for s in self.api.servers() if s["labels"].get(hlabels.CLUSTER_LABEL) == value]
+        """The stand-in's servers GrowthRS made for this cluster (also those being deleted)."""
+        return [s for s in self.api.servers() if hlabels.is_owned(s["labels"], self.cluster)]
 
     def nodes(self) -> list[dict[str, Any]]:
         return list(support.group_nodes(self.kube, self.group))
@@ -287,7 +298,7 @@ def hz(
         ids={},
     )
     kubelet = FakeKubelet(
-        api.url, core_v1, token=TOKEN, label_selector=hlabels.cluster_selector(env.cluster)
+        api.url, core_v1, token=TOKEN, label_selector=hlabels.owned_selector(env.cluster)
     )
     stop = threading.Event()
     thread = threading.Thread(
@@ -308,7 +319,11 @@ def hz(
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": secret},
-                "stringData": {"server": "https://10.0.0.2:6443", "token": f"K10e2e::{run}"},
+                "stringData": {
+                    "server": "https://10.0.0.2:6443",
+                    "token": f"K10e2e::{run}",
+                    "version": "v1.33.4+k3s1",
+                },
             },
         )
         kube.create(NODE_CLASS_PATH, _node_class_body(env.node_class, secret))
@@ -317,7 +332,7 @@ def hz(
         yield env
         if env.operator is not None and env.operator.alive():
             problems += _settle_problems(env)
-        elif env.operator is not None:
+        elif env.operator is not None and not env.stopped:
             problems.append(f"the operator exited with {env.operator.proc.returncode}")
     finally:
         if env.operator is not None:
@@ -580,4 +595,162 @@ def test_a_failed_server_whose_delete_fails_at_first_is_still_deleted(hz: Hetzne
     print(
         f"failed server deleted {gone:.1f}s after DELETE works again (bound {gone_bound:.0f}s), "
         f"after {deletes.count(500)} failed DELETEs; pods Running after {up:.1f}s"
+    )
+
+
+def _run_nuke(hz: HetznerE2E) -> subprocess.CompletedProcess[str]:
+    """``growthrs nuke --yes`` with the operator's kubeconfig, cluster identity and settings."""
+    env = {
+        **os.environ,
+        "GROWTHRS_CLUSTER_NAME": hz.cluster,
+        "GROWTHRS_HETZNER_ENDPOINT": hz.api.url,
+        "GROWTHRS_HETZNER_TOKEN": TOKEN,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "growthrs_core.cli", "nuke", "--yes", "--kubeconfig", hz.kubeconfig],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_lookalike_servers_survive_scale_up_scale_down_orphan_collection_and_nuke(
+    hz: HetznerE2E,
+) -> None:
+    """One Hetzner project, two clusters. The other cluster's servers carry the same labels
+    as ours but the cluster value (the same group name too), one of them later the name of a
+    node we had; a server with our cluster label that GrowthRS did not make (a bastion)
+    sits beside them. None of them is ever deleted, while our own orphan is collected and
+    ``growthrs nuke`` removes what is ours."""
+    other = f"{hz.cluster}-other"
+
+    def server(name: str, labels: dict[str, str], *, start: bool = True) -> dict[str, Any]:
+        created: dict[str, Any] = hz.api.world.create_server(
+            {
+                "name": name,
+                "server_type": "cx23",
+                "image": "ubuntu-24.04",
+                "location": "fsn1",
+                "labels": labels,
+                "start_after_create": start,
+            }
+        )["server"]
+        return created
+
+    def lookalike(name: str, node_request: str) -> dict[str, Any]:
+        labels = hlabels.server_labels(
+            cluster_name=other,
+            node_group=hz.group,
+            node_request=node_request,
+            extra={"team": "e2e"},
+        )
+        return server(name, labels)
+
+    def deleted_ids() -> set[int]:
+        return {int(e.path.rsplit("/", 1)[1]) for e in hz.api.requests("DELETE", r"/servers/\d+")}
+
+    def alive(survivor: dict[str, Any]) -> bool:
+        now = next((s for s in hz.api.servers() if s["id"] == survivor["id"]), None)
+        return now is not None and now["status"] != "deleting" and now["name"] == survivor["name"]
+
+    def survived(phase: str) -> None:
+        for what, survivor in survivors.items():
+            assert survivor["id"] not in deleted_ids(), f"the {what} was deleted ({phase})"
+            assert alive(survivor), f"the {what} is gone ({phase})"
+
+    ours = hlabels.server_labels(
+        cluster_name=hz.cluster, node_group=hz.group, node_request="gone", extra={"team": "e2e"}
+    )
+    survivors = {
+        "look-alike": lookalike(f"{hz.group}-lookalike", f"{hz.group}-lookalike"),
+        "bastion": server(
+            f"{hz.group}-bastion",
+            {hlabels.CLUSTER_LABEL: hlabels.cluster_value(hz.cluster), "role": "bastion"},
+        ),
+    }
+    # Ours, but nothing accounts for it: stopped, so it never becomes a Node either.
+    orphan = server(f"{hz.group}-orphan", ours, start=False)
+
+    hz.create_group([hz.pool("cx23", 90)], scale_down={"enabled": True, "unneededTime": "2s"})
+    hz.start_operator(orphan_grace=5)
+    hz.deploy("la", 4)  # two cx23 nodes
+    up = hz.wait_running("la", 4)
+    wait_for(
+        "our orphan to be collected",
+        lambda: orphan["id"] in deleted_ids() and not alive(orphan),
+        SCALE_DOWN_BOUND,
+    )
+    wait_for(
+        "the orphan's delete to finish",
+        lambda: all(s["id"] != orphan["id"] for s in hz.api.servers()),
+        10,
+    )
+    survived("scale-up and orphan collection")
+    nrs = hz.ready_requests()
+    check_nodes_match_servers(hz, nrs)
+    first = sorted(n["metadata"]["name"] for n in hz.nodes())
+    assert len(first) == 2, first
+
+    hz.scale("la", 0)
+    wait_for(
+        "our servers and their Nodes to be gone",
+        lambda: not hz.servers() and not hz.nodes(),
+        SCALE_DOWN_BOUND,
+    )
+    survived("scale-down")
+
+    # The other cluster now has a server named like a node we had, and our cluster has a
+    # stale Node of that name (cordoned): scale-down tries to delete it through the provider.
+    reused = first[0]
+    survivors["same-named look-alike"] = lookalike(reused, reused)
+    hz.kube.create(
+        "/api/v1/nodes",
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": reused,
+                "labels": {
+                    "growthrs.io/node-group": hz.group,
+                    "growthrs.io/provider": "hetzner",
+                    "growthrs.io/node-request": reused,
+                },
+            },
+            "spec": {"unschedulable": True},
+        },
+    )
+    assert hz.operator is not None
+    operator = hz.operator
+    same_named = survivors["same-named look-alike"]
+    wait_for(
+        "scale-down to refuse (or, wrongly, delete) the same-named look-alike",
+        lambda: (
+            f"refusing to delete Hetzner server {reused}" in operator.log()
+            or same_named["id"] in deleted_ids()
+        ),
+        SCALE_DOWN_BOUND,
+    )
+    survived("scale-down of a stale Node")
+
+    hz.scale("la", 2)  # one new node of ours, for nuke to remove
+    hz.wait_running("la", 2)
+    last = [s for s in hz.servers() if s["status"] == "running"]
+    assert len(last) == 1 and last[0]["name"] not in first, [s["name"] for s in last]
+
+    hz.stop_operator()
+    nuked = _run_nuke(hz)
+    output = nuked.stdout + nuked.stderr
+    assert nuked.returncode == 0, output
+    assert TOKEN not in output
+    assert "1 provider instance(s)" in output, output  # ours only: hetzner 1 (and kwok 0)
+    assert last[0]["id"] in deleted_ids()
+    wait_for("nuke's delete to finish", lambda: not hz.servers(), 10)
+    assert hz.nodes() == []  # the stale Node went too; its look-alike server did not
+
+    survived("nuke")
+    print(
+        f"look-alikes survived: pods Running after {up:.1f}s, orphan collected, "
+        f"scale-down refused {reused}, nuke removed {last[0]['name']} only"
     )

@@ -18,6 +18,7 @@ from growthrs_core import (
     GPU_RESOURCE,
     HOSTNAME_LABEL,
     INSTANCE_TYPE_LABEL,
+    NOT_READY_TAINT_KEY,
     OS_LABEL,
     PROVIDER_LABEL,
     REGION_LABEL,
@@ -25,6 +26,7 @@ from growthrs_core import (
     CreateRequest,
     Resources,
     format_cpu,
+    format_memory,
 )
 from growthrs_kwok import offerings
 
@@ -59,7 +61,8 @@ def parse_time(text: str) -> float | None:
 
 
 def resource_list(res: Resources, max_pods: int) -> dict[str, str]:
-    """``status.capacity`` / ``status.allocatable`` as the kubelet would report them."""
+    """``status.capacity`` / ``status.allocatable`` as the kubelet would report them,
+    extended resources and hugepages included, so the scheduler sees them."""
     out = {
         "cpu": format_cpu(res.cpu_millis),
         "memory": f"{res.memory_mib}Mi",
@@ -69,7 +72,17 @@ def resource_list(res: Resources, max_pods: int) -> dict[str, str]:
         out["ephemeral-storage"] = f"{res.ephemeral_storage_gib}Gi"
     if res.gpu:
         out[GPU_RESOURCE] = str(res.gpu)
+    for name, amount in res.extended.items():
+        out[name] = _quantity(name, amount)
     return out
+
+
+def _quantity(name: str, amount: int) -> str:
+    """An extended resource's amount as a quantity: a count, or bytes for hugepages
+    (written in MiB when whole, as a kubelet reports them)."""
+    if name.startswith("hugepages-") and amount % 2**20 == 0:
+        return format_memory(amount // 2**20)
+    return str(amount)
 
 
 def node_info(name: str, arch: str) -> dict[str, str]:
@@ -115,11 +128,33 @@ def node_labels(request: CreateRequest, cluster_name: str) -> dict[str, str]:
     return labels
 
 
+BOOTING_TAINT = {"key": NOT_READY_TAINT_KEY, "effect": "NoSchedule"}
+"""What keeps the scheduler off a booting Node, as on a real one whose kubelet is starting."""
+
+
+def booting_condition(ready_at: float) -> dict[str, Any]:
+    """``Ready=False`` on a Node not yet handed to kwok, like a starting kubelet reports.
+
+    The control plane's node lifecycle controller keeps taints in step with the
+    conditions: a Node with no ``Ready`` condition loses the not-ready taint within
+    seconds (and the scheduler then binds pods to a Node kwok is not running), while
+    ``Ready=False`` keeps it.
+    """
+    return {
+        "type": "Ready",
+        "status": "False",
+        "reason": "KubeletNotReady",
+        "message": f"booting: handed to kwok at {format_time(ready_at)} (simulated boot delay)",
+    }
+
+
 def build_node(
     request: CreateRequest, cluster_name: str, *, ready_at: float | None
 ) -> dict[str, Any]:
     """The Node to POST. ``ready_at=None`` hands it to kwok at once; otherwise the
-    kwok annotation is left off and the time to add it is recorded instead."""
+    kwok annotation is left off and the time to add it is recorded instead, and the
+    Node boots like a real one: tainted ``node.kubernetes.io/not-ready:NoSchedule``
+    and ``Ready=False`` until it is handed over (:func:`booted_node`)."""
     o = request.offering
     server = offerings.server_type(str(o.instance_type))
     capacity = offerings.capacity(server) if server is not None else o.resources
@@ -129,8 +164,18 @@ def build_node(
     else:
         annotations[READY_AT_ANNOTATION] = format_time(ready_at)
     spec: dict[str, Any] = {"providerID": provider_id(request.node_name)}
-    if request.taints:
-        spec["taints"] = [t.to_dict() for t in request.taints]
+    taints = [t.to_dict() for t in request.taints]
+    if ready_at is not None:
+        taints.append(dict(BOOTING_TAINT))
+    if taints:
+        spec["taints"] = taints
+    status: dict[str, Any] = {
+        "capacity": resource_list(capacity, o.max_pods),
+        "allocatable": resource_list(o.resources, o.max_pods),
+        "nodeInfo": node_info(request.node_name, o.arch),
+    }
+    if ready_at is not None:
+        status["conditions"] = [booting_condition(ready_at)]
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -140,17 +185,13 @@ def build_node(
             "annotations": annotations,
         },
         "spec": spec,
-        "status": {
-            "capacity": resource_list(capacity, o.max_pods),
-            "allocatable": resource_list(o.resources, o.max_pods),
-            "nodeInfo": node_info(request.node_name, o.arch),
-        },
+        "status": status,
     }
 
 
 SYSTEM_TAINTS = frozenset(
     {
-        "node.kubernetes.io/not-ready",
+        NOT_READY_TAINT_KEY,
         "node.kubernetes.io/unreachable",
         "node.kubernetes.io/unschedulable",
     }
@@ -159,7 +200,13 @@ SYSTEM_TAINTS = frozenset(
 
 
 def booted_node(node: Mapping[str, Any]) -> dict[str, Any]:
-    """The same Node as ``node``, handed to kwok: what it looks like after booting."""
+    """The same Node as ``node``, handed to kwok: what it looks like after booting.
+
+    Exactly what :func:`build_node` makes for a Node handed over at once: the booting
+    taint and ``Ready=False`` go. The apiserver's ``TaintNodesByCondition`` admission
+    taints the new Node not-ready again, and the node lifecycle controller removes that
+    as soon as kwok reports ``Ready=True`` (the end-to-end tests watch it happen).
+    """
     meta = node.get("metadata") or {}
     spec = dict(node.get("spec") or {})
     status = node.get("status") or {}

@@ -1,4 +1,5 @@
-"""The KWOK catalogue: Hetzner Cloud's shared and dedicated lineup plus fictional GPU types.
+"""The KWOK catalogue: Hetzner Cloud's shared and dedicated lineup plus fictional GPU
+and widget types.
 
 Numbers follow Hetzner's published server types (cores, RAM, disk) with
 approximate EUR hourly prices, so plans and strategy choices made against
@@ -6,11 +7,17 @@ KWOK look like the ones made against the real cloud. Nothing here talks to a
 cluster: ``growthrs offerings --provider kwok`` works offline.
 
 What a node offers to pods is its *allocatable* share: capacity minus a small
-kubelet reserve (:data:`KUBELET_RESERVE`). The Node object carries both.
+kubelet reserve (:data:`KUBELET_RESERVE`) and, as a kubelet does, minus the
+memory set aside as hugepages. The Node object carries both.
+
+The fictional WX types declare an extended resource (:data:`WIDGET_RESOURCE`)
+and 2 MiB hugepages, so extended-resource scheduling can be tried end to end:
+their Nodes advertise both in ``status.capacity`` and ``status.allocatable``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from growthrs_core import InstanceType, Offering, Region, Resources, Zone
@@ -30,6 +37,14 @@ class ServerType:
     gpu_model: str | None = None
     locations: tuple[str, ...] | None = None
     """Where this type is sold; ``None`` means every location."""
+    extended: tuple[tuple[str, int], ...] = ()
+    """Other resources a node of this type offers: (name, amount), counts for extended
+    resources, bytes for hugepages (``Resources.extended``). Not reserved by the kubelet."""
+
+    @property
+    def hugepages_mib(self) -> int:
+        """Memory set aside as hugepages, which pods cannot use as ordinary memory."""
+        return sum(a for n, a in self.extended if n.startswith("hugepages-")) // 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +62,10 @@ LOCATIONS: tuple[Location, ...] = (
 )
 
 MAX_PODS = 110
+
+WIDGET_RESOURCE = "example.com/widget"
+"""The extended resource the fictional WX types offer (as a device plugin would)."""
+HUGEPAGES_2MI = "hugepages-2Mi"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +121,23 @@ SERVER_TYPES: tuple[ServerType, ...] = (
     ServerType(
         "gx-a100-2", 32, 192, 1920, 5.2000, gpu=2, gpu_model="nvidia-a100", locations=("fsn1",)
     ),
+    # WX: fictional machines with widgets (an extended resource) and 2 MiB hugepages.
+    ServerType(
+        "wx-widget-2",
+        4,
+        8,
+        80,
+        0.0150,
+        extended=((WIDGET_RESOURCE, 2), (HUGEPAGES_2MI, 2**30)),
+    ),
+    ServerType(
+        "wx-widget-4",
+        8,
+        16,
+        160,
+        0.0300,
+        extended=((WIDGET_RESOURCE, 4), (HUGEPAGES_2MI, 2 * 2**30)),
+    ),
 )
 
 _BY_NAME = {t.name: t for t in SERVER_TYPES}
@@ -120,6 +156,7 @@ def capacity(server: ServerType) -> Resources:
         ephemeral_storage_gib=server.disk_gib,
         gpu=server.gpu,
         gpu_model=server.gpu_model,
+        extended=dict(server.extended),
     )
 
 
@@ -128,10 +165,11 @@ def allocatable(server: ServerType, reserve: Reserve = KUBELET_RESERVE) -> Resou
     storage_reserve = -(-server.disk_gib * reserve.storage_percent // 100)  # round up
     return Resources(
         cpu_millis=server.cores * 1000 - reserve.cpu_millis,
-        memory_mib=server.memory_gib * 1024 - reserve.memory_mib,
+        memory_mib=server.memory_gib * 1024 - reserve.memory_mib - server.hugepages_mib,
         ephemeral_storage_gib=server.disk_gib - storage_reserve,
         gpu=server.gpu,
         gpu_model=server.gpu_model,
+        extended=dict(server.extended),
     )
 
 
@@ -157,3 +195,35 @@ def catalogue(region: str | None = None) -> list[Offering]:
             if server.locations is None or loc.name in server.locations:
                 out.append(offering(server, loc.name))
     return out
+
+
+def pool_problems(instance_types: Sequence[str], locations: Sequence[str] | None) -> list[str]:
+    """Why a pool of these types in these locations (``None``: any) cannot work here, in words.
+
+    Only what the catalogue can never satisfy counts; simulated faults (``unavailable``
+    and friends) are capacity answers at creation, not problems of the pool.
+    """
+    known = [loc.name for loc in LOCATIONS]
+    problems = []
+    unknown_locations = [loc for loc in locations or () if loc not in known]
+    if unknown_locations:
+        problems.append(
+            f"kwok has no location {', '.join(unknown_locations)} (it has {', '.join(known)})"
+        )
+    unknown_types = [t for t in instance_types if server_type(t) is None]
+    if unknown_types:
+        problems.append(
+            f"kwok has no server type {', '.join(unknown_types)} "
+            "(see `growthrs offerings --provider kwok`)"
+        )
+    usable = [loc for loc in (known if locations is None else locations) if loc in known]
+    for name in instance_types:
+        server = server_type(name)
+        if server is None or server.locations is None or not usable:
+            continue
+        if not set(server.locations) & set(usable):
+            problems.append(
+                f"kwok sells {name} only in {', '.join(server.locations)}, "
+                f"not in {', '.join(usable)}"
+            )
+    return problems

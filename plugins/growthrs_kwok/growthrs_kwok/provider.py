@@ -30,6 +30,7 @@ from growthrs_core import (
     NotFound,
     Offering,
     OfferingUnavailable,
+    PoolCheck,
     ProviderContext,
     ProviderError,
     ProviderInternal,
@@ -84,6 +85,10 @@ class KwokProvider:
 
     def offerings(self, region: str | None) -> list[Offering]:
         return offerings.catalogue(region)
+
+    def validate_pool(self, check: PoolCheck) -> list[str]:
+        """Instance types and locations the catalogue does not have (``ValidatesPools``)."""
+        return offerings.pool_problems(check.instance_types, check.locations)
 
     def create(self, request: CreateRequest) -> NodeId:
         name = request.node_name

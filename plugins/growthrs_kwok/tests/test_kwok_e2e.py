@@ -21,6 +21,7 @@ from growthrs_core import (
     CreationFailed,
     DeletionFailed,
     Failed,
+    NodeId,
     NotFound,
     Offering,
     OfferingUnavailable,
@@ -194,6 +195,42 @@ def test_list_nodes_sees_only_this_clusters_kwok_nodes(kw: Harness, api_client: 
         theirs.cleanup()
 
 
+def test_a_lookalike_node_of_another_cluster_survives_create_list_status_delete(
+    kw: Harness, api_client: Any
+) -> None:
+    """Another cluster's kwok node with our node's name and labels (but the cluster value)
+    is never adopted, reported, listed (so never an orphan of ours) or deleted."""
+    theirs = Harness(api_client, f"{kw.cluster_name}-other")
+    try:
+        req = kw.request("a", labels={"growthrs.io/node-group": "web"})
+        name = theirs.provider().create(req)
+        before = kw.node(name)
+        assert before is not None
+        labels = before["metadata"]["labels"]
+        ours = manifest.node_labels(req, kw.cluster_name)
+        assert {k for k in ours if labels.get(k) != ours[k]} == {"growthrs.io/cluster"}
+
+        mine = kw.provider()
+        with pytest.raises(CreationFailed, match="already exists") as created:
+            mine.create(req)
+        assert not created.value.retryable
+        with pytest.raises(OfferingUnavailable):  # under a fault: no adoption either
+            kw.provider(unavailable="cx22").create(req)
+        assert mine.list_nodes() == []
+        assert mine.status(NodeId(name)) == NotFound()
+        with pytest.raises(DeletionFailed, match="refusing to delete") as deleted:
+            mine.delete(NodeId(name))
+        assert not deleted.value.retryable
+
+        after = kw.node(name)
+        assert after is not None and after["metadata"]["uid"] == before["metadata"]["uid"]
+        assert after["metadata"].get("deletionTimestamp") is None
+        # (kwok may add its beta.kubernetes.io labels meanwhile; ours stay as they were)
+        assert {k: after["metadata"]["labels"].get(k) for k in labels} == labels
+    finally:
+        theirs.cleanup()
+
+
 def test_create_refuses_a_name_taken_by_someone_else(kw: Harness) -> None:
     name = f"{kw.cluster_name}-taken"
     kw.core.create_node(
@@ -303,6 +340,79 @@ def test_kwok_runs_pods_on_a_created_node(kw: Harness) -> None:
             return got["spec"].get("nodeName", ""), got["status"].get("phase", "")
 
         assert eventually(phase, lambda p: p[1] == "Running", timeout=60) == (node_id, "Running")
+    finally:
+        kw.core.delete_namespaced_pod(kw.cluster_name, NAMESPACE, grace_period_seconds=0)
+
+
+NOT_READY = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+
+
+def _taints(node: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"key": t["key"], "effect": t["effect"]} for t in node["spec"].get("taints") or ()]
+
+
+def _ready(node: dict[str, Any]) -> str | None:
+    found = [c for c in node["status"].get("conditions") or () if c["type"] == "Ready"]
+    return found[0]["status"] if found else None
+
+
+def test_no_pod_is_bound_to_a_booting_node_and_pods_run_once_it_booted(kw: Harness) -> None:
+    """A booting Node is tainted not-ready (and Ready=False, so the node lifecycle controller
+    keeps the taint): the scheduler binds nothing to it, and its pods run once it booted."""
+    boot = 8.0
+    provider = kw.provider(boot_delay=f"{boot:g}s")
+    node_id = provider.create(kw.request("a", labels={"e2e-pool": kw.cluster_name}))
+    created = time.monotonic()
+    pod = {
+        "metadata": {"name": kw.cluster_name},
+        "spec": {
+            "nodeSelector": {"e2e-pool": kw.cluster_name},
+            "containers": [
+                {"name": "c", "image": "fake", "resources": {"requests": {"cpu": "1500m"}}}
+            ],
+        },
+    }
+    kw.core.create_namespaced_pod(NAMESPACE, pod)
+
+    def read_pod() -> dict[str, Any]:
+        raw = kw.core.read_namespaced_pod(kw.cluster_name, NAMESPACE, _preload_content=False)
+        got: dict[str, Any] = json.loads(raw.data)
+        return got
+
+    try:
+        uid = read_pod()["metadata"]["uid"]
+        # Deliberately let time pass (most of the boot delay): an unjustified not-ready
+        # taint is gone within seconds, and the scheduler binds at once when it is.
+        looks = 0
+        while time.monotonic() - created < boot - 2:
+            node = kw.node(node_id)
+            assert node is not None and not manifest.handed_to_kwok(node)
+            assert NOT_READY in _taints(node), _taints(node)
+            assert _ready(node) == "False"
+            assert not read_pod()["spec"].get("nodeName"), "a pod was bound to a booting node"
+            looks += 1
+            time.sleep(0.5)
+        assert looks >= 5
+        eventually(lambda: provider.status(node_id), lambda s: s == Running(), timeout=30)
+
+        def placed() -> tuple[str, str, str]:
+            got = read_pod()
+            return (
+                got["metadata"]["uid"],
+                got["spec"].get("nodeName", ""),
+                got["status"].get("phase", ""),
+            )
+
+        assert eventually(placed, lambda p: p[2] == "Running", timeout=60) == (
+            uid,
+            node_id,
+            "Running",
+        )
+        # Booted: the control plane took the not-ready taint off once kwok reported Ready.
+        node = eventually(
+            lambda: kw.node(node_id), lambda n: n is not None and NOT_READY not in _taints(n)
+        )
+        assert node is not None and _ready(node) == "True"
     finally:
         kw.core.delete_namespaced_pod(kw.cluster_name, NAMESPACE, grace_period_seconds=0)
 

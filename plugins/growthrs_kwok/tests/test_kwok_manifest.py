@@ -114,3 +114,24 @@ def test_booted_node_is_the_same_node_handed_to_kwok() -> None:
     booted = manifest.booted_node(booting)
     fresh = manifest.build_node(req, "c", ready_at=None)
     assert booted == fresh
+
+
+def test_a_booting_node_is_tainted_and_not_ready_until_handed_over() -> None:
+    dedicated = {"key": "dedicated", "value": "x", "effect": "NoSchedule"}
+    not_ready = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+    req = request(taints=(Taint("dedicated", "x"),))
+    booting = manifest.build_node(req, "c", ready_at=1_700_000_000.25)
+    assert booting["spec"]["taints"] == [dedicated, not_ready]
+    conditions = booting["status"]["conditions"]
+    assert [(c["type"], c["status"]) for c in conditions] == [("Ready", "False")]
+    assert "2023-11-14T22:13:20.250Z" in conditions[0]["message"]
+    assert not manifest.is_ready(booting)
+    booted = manifest.booted_node(booting)
+    assert booted["spec"]["taints"] == [dedicated]
+    assert "conditions" not in booted["status"]
+    assert booted == manifest.build_node(req, "c", ready_at=None)
+
+
+def test_a_node_handed_to_kwok_at_once_carries_no_booting_taint() -> None:
+    node = manifest.build_node(request(), "c", ready_at=None)
+    assert "taints" not in node["spec"] and "conditions" not in node["status"]

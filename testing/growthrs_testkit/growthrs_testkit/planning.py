@@ -75,7 +75,10 @@ def offering(
     gpu_model: str | None = None,
     max_pods: int = 110,
     ephemeral_gib: int | None = None,
+    extended: Mapping[str, int] | None = None,
 ) -> Offering:
+    """An offering of Hetzner's lineup by name (or a made-up one); ``extended``: the
+    extended resources it declares (counts; bytes for hugepages)."""
     cores, mem, eur, a = HETZNER.get(name, (cpu or 2, memory_gib or 4, price or 0.01, "amd64"))
     return Offering(
         instance_type=InstanceType(name),
@@ -85,6 +88,7 @@ def offering(
             ephemeral_storage_gib=ephemeral_gib,
             gpu=gpu,
             gpu_model=gpu_model,
+            extended=extended or {},
         ),
         cost_per_hour=price if price is not None else eur,
         region=Region(region),
@@ -121,7 +125,10 @@ def pod(
     uid: str | None = None,
     claims: Sequence[str] = (),
     raw: dict[str, Any] | None = None,
+    extended: Mapping[str, str] | None = None,
 ) -> PodInfo:
+    """A pod through the real parser; ``extended``: other resources it requests, as
+    quantities (``{"example.com/widget": "2", "hugepages-2Mi": "1Gi"}``)."""
     requests: dict[str, str] = {}
     if cpu is not None:
         requests["cpu"] = cpu
@@ -131,6 +138,7 @@ def pod(
         requests["nvidia.com/gpu"] = str(gpu)
     if ephemeral:
         requests["ephemeral-storage"] = ephemeral
+    requests.update(extended or {})
     container: dict[str, Any] = {"name": "c", "resources": {"requests": requests}}
     if host_port:
         container["ports"] = [{"containerPort": host_port, "hostPort": host_port}]
@@ -198,7 +206,9 @@ def node(
     unschedulable: bool = False,
     max_pods: str = "110",
     deleting: bool = False,
+    extended: Mapping[str, str] | None = None,
 ) -> NodeInfo:
+    """A node through the real parser; ``extended``: other allocatable resources."""
     meta: dict[str, Any] = {
         "name": name,
         "labels": {"kubernetes.io/hostname": name, **(labels or {})},
@@ -210,7 +220,12 @@ def node(
             "metadata": meta,
             "spec": {"taints": taints or [], "unschedulable": unschedulable},
             "status": {
-                "allocatable": {"cpu": cpu, "memory": memory, "pods": max_pods},
+                "allocatable": {
+                    "cpu": cpu,
+                    "memory": memory,
+                    "pods": max_pods,
+                    **(extended or {}),
+                },
                 "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
             },
         }
@@ -241,10 +256,11 @@ def daemonset(
     node_selector: Mapping[str, str] | None = None,
     tolerations: list[dict[str, Any]] | None = None,
     host_port: int | None = None,
+    extended: Mapping[str, str] | None = None,
 ) -> DaemonSetInfo:
     container: dict[str, Any] = {
         "name": "c",
-        "resources": {"requests": {"cpu": cpu, "memory": memory}},
+        "resources": {"requests": {"cpu": cpu, "memory": memory, **(extended or {})}},
     }
     if host_port:
         container["ports"] = [{"containerPort": host_port, "hostPort": host_port}]
@@ -276,6 +292,7 @@ def run(
     volumes: Sequence[VolumeInfo] = (),
     storage_classes: Sequence[StorageClassInfo] = (),
     topology_aliases: Mapping[str, str] | None = None,
+    blocked_pools: Mapping[tuple[str, int], str] | None = None,
 ) -> Plan:
     extra: dict[str, Any] = {}
     if topology_aliases is not None:
@@ -294,6 +311,7 @@ def run(
             claims=list(claims),
             volumes=list(volumes),
             storage_classes=list(storage_classes),
+            blocked_pools=dict(blocked_pools or {}),
             **extra,
         )
     )

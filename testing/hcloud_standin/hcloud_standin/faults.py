@@ -15,6 +15,7 @@ from typing import Any
 ERROR_STATUS: dict[str, int] = {
     "json_error": 400,
     "unauthorized": 401,
+    "token_readonly": 401,
     "forbidden": 403,
     "maintenance": 403,
     "resource_limit_exceeded": 403,

@@ -99,6 +99,8 @@ def request(
     *,
     attempts: Sequence[dict[str, Any]] = (),
     pods: Sequence[str] = (),
+    plannedPool: int | None = None,
+    plannedOffering: str | None = None,
     **status: Any,
 ) -> NodeRequestView:
     return parse_node_request(
@@ -108,6 +110,8 @@ def request(
                 "nodeGroup": group_name,
                 "requirements": {"cpu": "1", "memory": "1Gi"},
                 "pods": [{"namespace": p.split("/")[0], "name": p.split("/")[1]} for p in pods],
+                "plannedPool": plannedPool,
+                "plannedOffering": plannedOffering,
             },
             "status": {"phase": phase, "attempts": list(attempts), **status},
         }

@@ -168,3 +168,16 @@ def test_a_new_waiting_pod_next_to_a_stuck_one_still_plans() -> None:
     # Once a plan serves it, a change under it plans again.
     w.remember_stuck(["ns/p"])
     assert w.on_node(None, NodeInfo(name="n1"))
+
+
+def test_a_storm_of_pods_is_planned_first_plan_after_the_first_one() -> None:
+    window = BatchWindow(idle=1.0, max=10.0, first_plan=1.0)
+    for i in range(40):  # a pod every 0.5 s for 20 s: idle never closes
+        window.trigger(i * 0.5)
+        if window.due(i * 0.5):
+            break
+    assert window.deadline() == pytest.approx(1.0)
+    slow = BatchWindow(idle=1.0, max=10.0)  # first_plan off: the old windows
+    for i in range(40):
+        slow.trigger(i * 0.5)
+    assert slow.deadline() == pytest.approx(10.0)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from decision_builders import NOW, group, node, offering, request, snapshot
 
-from growthrs_core.decisions.backoff import Backoff, BackoffPolicy
-from growthrs_core.decisions.candidates import after_create_error, candidates, choose_candidate
+from growthrs_core.cluster import PodInfo
+from growthrs_core.decisions.candidates import candidates, choose_candidate
+from growthrs_core.decisions.memory import PoolBlock
 from growthrs_core.decisions.usage import pool_usage
-from growthrs_core.errors import CreationFailed, OfferingUnavailable, ProviderError
-from growthrs_core.strategies import CheapestStrategy, PriorityStrategy
+from growthrs_core.domain import Resources
 
 A = {"provider": "kwok", "serverType": ["cx32"], "priority": 90}
 B = {"provider": "kwok", "serverType": ["cpx31"], "priority": 50}
@@ -65,7 +63,7 @@ def test_every_pool_offering_in_its_locations_that_meets_the_requirements() -> N
             {"locations": ["fsn1"]},
             {},
             (("kwok", "cx32@fsn1"),),
-            "pool 0 (kwok cx32): every offering is backing off after a capacity error",
+            "pool 0 (kwok cx32): every offering is backing off after failures",
         ),
     ],
 )
@@ -93,43 +91,73 @@ def test_a_full_group_has_no_candidates() -> None:
     assert keys(found)[:1] == [(0, "cx32@fsn1")]
 
 
-def test_choice_is_by_priority_then_the_chain() -> None:
-    g = group(pools=[A, {**B, "priority": 90}])
-    found, _ = candidates(request(), g, snapshot(groups=[g]), frozenset(), {}, "g-abc")
-    chosen = choose_candidate(request(), found, [PriorityStrategy(), CheapestStrategy()])
-    assert chosen is not None and chosen.offering.key.startswith("cx32@")
-    assert choose_candidate(request(), [], [PriorityStrategy()]) is None
+def test_candidates_come_as_the_planner_ranks_them_and_the_planned_one_is_asked_first() -> None:
+    offers = {
+        "kwok": [
+            offering("cx32", cost=0.02),
+            offering("cpx31", cost=0.03),
+            offering("cx42", cost=0.01),
+        ]
+    }
+    g = group(
+        pools=[
+            {**B, "serverType": ["cpx31", "cx32"]},
+            {**A, "serverType": ["cx42"], "priority": 10},
+        ]
+    )
+    snap = snapshot(groups=[g], offerings=offers)
+    found, _ = candidates(request(), g, snap, frozenset(), {}, "g-abc")
+    # Highest priority first, cheapest within it; the cheaper pool of lower priority last.
+    assert keys(found) == [(0, "cx32@fsn1"), (0, "cpx31@fsn1"), (1, "cx42@fsn1")]
+    assert choose_candidate(request(), found) is found[0]
+    planned = request(plannedPool=0, plannedOffering="cpx31@fsn1")
+    chosen = choose_candidate(planned, found)
+    assert chosen is not None and chosen.offering.key == "cpx31@fsn1"
+    # A planned offering no longer a candidate (no capacity, full, blocked) falls back.
+    assert choose_candidate(planned, found[:1]) is found[0]
+    assert choose_candidate(request(), []) is None
 
 
-POLICY = BackoffPolicy(base=60.0, cap=600.0)
+def test_fallback_skips_offerings_that_cannot_hold_the_requests_pods() -> None:
+    big = [
+        PodInfo(
+            namespace="ns",
+            name=f"p{i}",
+            unschedulable=True,
+            requests=Resources(cpu_millis=1500, memory_mib=512),
+        )
+        for i in range(3)
+    ]
+    offers = {
+        "kwok": [
+            offering("cx22", cpu=2000, cost=0.005),
+            offering("cx32", cpu=4000, cost=0.01),
+            offering("cx42", cpu=8000, cost=0.02),
+        ]
+    }
+    g = group(pools=[{"provider": "kwok", "serverType": ["cx22", "cx32", "cx42"], "priority": 10}])
+    nr = request(pods=["ns/p0", "ns/p1", "ns/p2"])
+    snap = snapshot(groups=[g], offerings=offers, pods=big)
+    found, _ = candidates(nr, g, snap, frozenset(), {}, "g-abc")
+    assert keys(found) == [(0, "cx42@fsn1")]  # 4.5 CPU of pods: only the biggest holds them
 
 
-@pytest.mark.parametrize(
-    ("error", "waits", "backs_off"),
-    [
-        (OfferingUnavailable("sold out"), False, True),
-        (CreationFailed("quota", retryable=False), False, True),
-        (CreationFailed("rate limited", retry_after=4), True, False),
-        (CreationFailed("5xx"), False, False),
-    ],
-)
-def test_after_a_failed_create(error: ProviderError, waits: bool, backs_off: bool) -> None:
-    verdict = after_create_error(error, ("kwok", "cx32@fsn1"), None, POLICY, NOW)
-    assert (verdict.retry_at is not None) is waits
-    if waits:
-        assert verdict.retry_at == NOW + timedelta(seconds=4)
-    assert (verdict.offering_backoff is not None) is backs_off
-    if backs_off:
-        assert verdict.offering_backoff is not None
-        assert verdict.offering_backoff.failures == 1
-        assert verdict.offering_backoff.reason == error.message
-
-
-def test_an_offering_that_keeps_failing_backs_off_longer() -> None:
-    previous = Backoff(until=NOW - timedelta(seconds=1), failures=2)
-    verdict = after_create_error(OfferingUnavailable("no"), ("kwok", "x"), previous, POLICY, NOW)
-    assert verdict.offering_backoff is not None and verdict.offering_backoff.failures == 3
-    assert verdict.offering_backoff.until - NOW >= timedelta(seconds=240)
+def test_blocked_pools_and_given_up_pools_offer_nothing() -> None:
+    g = group(pools=[A, B], locations=["fsn1"])
+    block = PoolBlock("ConfigurationError", "401 Unauthorized", NOW)
+    found, unusable = candidates(
+        request(), g, snapshot(groups=[g]), frozenset(), {}, "g-abc", blocks={("g", 0): block}
+    )
+    assert keys(found) == [(1, "cpx31@fsn1")]
+    assert unusable == ["pool 0 (kwok cx32): blocked (ConfigurationError): 401 Unauthorized"]
+    found, _ = candidates(
+        request(), g, snapshot(groups=[g]), frozenset(), {}, "g-abc", given_up={1}
+    )
+    assert keys(found) == [(0, "cx32@fsn1")]
+    found, unusable = candidates(
+        request(), g, snapshot(groups=[g]), frozenset(), {}, "g-abc", excluded={(0, "cx32@fsn1")}
+    )
+    assert keys(found) == [(1, "cpx31@fsn1")] and unusable == []  # the attempt says why
 
 
 def test_offering_key_helper() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from decision_builders import NOW, created, group, node, request, snapshot
+from decision_builders import CATALOGUE, NOW, created, group, node, request, snapshot
 
 from growthrs_core.cluster import PodInfo
 from growthrs_core.decisions.memory import CallKey, DeleteRetry, LoopMemory, seed_from_groups
@@ -31,7 +31,7 @@ def creates(plan) -> dict[str, str]:  # type: ignore[no-untyped-def]
 def test_requests_step_in_order_and_limits_hold_within_one_pass() -> None:
     g = group(pools=[A], maxNodes=1, locations=["fsn1"])
     snap = snapshot(groups=[g], node_requests=[request("g-a"), request("g-b")])
-    plan = tick(snap, LoopMemory(), CFG, CHAIN)
+    plan = tick(snap, LoopMemory(), CFG)
     assert creates(plan) == {"g-a": "cx32@fsn1"}
     [unmet] = [s for s in plan.steps if s.nr.name == "g-b"]
     assert unmet.transition.status is not None and unmet.transition.status.phase == "Unmet"
@@ -46,12 +46,12 @@ def test_busy_and_waiting_requests_are_left_alone() -> None:
         calls={CallKey("create", "g-a")},
         retry_at={"g-b": NOW + timedelta(seconds=5), "g-c": NOW - timedelta(seconds=1)},
     )
-    assert set(creates(tick(snap, memory, CFG, CHAIN))) == {"g-c"}
+    assert set(creates(tick(snap, memory, CFG))) == {"g-c"}
 
 
 def test_requests_of_a_missing_or_invalid_group_wait() -> None:
     snap = snapshot(groups=[], node_requests=[request("g-a")])
-    assert tick(snap, LoopMemory(), CFG, CHAIN).steps == []
+    assert tick(snap, LoopMemory(), CFG).steps == []
 
 
 def test_provisioning_instances_are_polled_every_few_seconds() -> None:
@@ -60,19 +60,19 @@ def test_provisioning_instances_are_polled_every_few_seconds() -> None:
         "g-a", "Provisioning", attempts=[created(node_name="g-a")], nodeName="g-a", currentPool=0
     )
     snap = snapshot(groups=[g], node_requests=[provisioning])
-    [poll] = tick(snap, LoopMemory(), CFG, CHAIN).polls
+    [poll] = tick(snap, LoopMemory(), CFG).polls
     assert (poll.provider, poll.node_name) == ("kwok", "g-a")
     fresh = LoopMemory(provider_status={"g-a": (NOW - timedelta(seconds=2), Running())})
-    assert tick(snap, fresh, CFG, CHAIN).polls == []
+    assert tick(snap, fresh, CFG).polls == []
     stale = LoopMemory(provider_status={"g-a": (NOW - timedelta(seconds=6), Running())})
-    assert len(tick(snap, stale, CFG, CHAIN).polls) == 1
+    assert len(tick(snap, stale, CFG).polls) == 1
 
 
 def test_failed_deletes_come_due() -> None:
     retry = DeleteRetry("kwok", "orphan", NOW - timedelta(seconds=1), 2)
     later = DeleteRetry("kwok", "orphan", NOW + timedelta(seconds=9), 4)
     memory = LoopMemory(delete_retries={"x": retry, "y": later})
-    assert tick(snapshot(), memory, CFG, CHAIN).retry_deletes == [("x", retry)]
+    assert tick(snapshot(), memory, CFG).retry_deletes == [("x", retry)]
 
 
 def test_nodes_being_removed_are_not_judged_again() -> None:
@@ -149,3 +149,70 @@ def test_the_dry_run_avoids_what_the_group_status_says_is_backing_off() -> None:
     dry = dry_run(snap, memory, CFG, CHAIN)
     assert [n.offering.key for n in dry.plan.new_nodes] == ["cpx31@fsn1"]
     assert list(dry.backing_off) == [("kwok", "cx32@fsn1")]
+
+
+def test_an_offering_that_never_succeeded_takes_one_create_at_a_time() -> None:
+    g = group(pools=[A], locations=["fsn1"])
+    snap = snapshot(groups=[g], node_requests=[request("g-a"), request("g-b"), request("g-c")])
+    # Nothing proven yet: one probes, the others wait for its answer.
+    assert list(creates(tick(snap, LoopMemory(), CFG))) == ["g-a"]
+    # Once a create there succeeded, requests create side by side.
+    proven = LoopMemory(proven={("kwok", "cx32@fsn1")})
+    assert sorted(creates(tick(snap, proven, CFG))) == ["g-a", "g-b", "g-c"]
+
+
+def test_a_group_backing_off_creates_nothing_until_the_time_is_up() -> None:
+    from growthrs_core.decisions.backoff import Backoff
+
+    g = group(pools=[A], locations=["fsn1"])
+    snap = snapshot(groups=[g], node_requests=[request("g-a")])
+    memory = LoopMemory(group_backoffs={"g": Backoff(NOW + timedelta(seconds=30), 1, "quota")})
+    plan = tick(snap, memory, CFG)
+    assert creates(plan) == {} and all(s.transition.status is None for s in plan.steps)
+    later = snapshot(groups=[g], node_requests=[request("g-a")], now=NOW + timedelta(seconds=31))
+    assert list(creates(tick(later, memory, CFG))) == ["g-a"]
+
+
+def test_the_plan_sees_volumes_and_namespaces_from_the_snapshot() -> None:
+    from growthrs_core.cluster import ClaimInfo, NamespaceInfo
+    from growthrs_core.decisions.reconcile import plan_pass
+    from growthrs_core.decisions.snapshot import build_snapshot
+
+    g = group(pools=[A], locations=["fsn1"])
+    pod = PodInfo(
+        namespace="ns",
+        name="db-0",
+        unschedulable=True,
+        requests=Resources(cpu_millis=500, memory_mib=100),
+        claims=("data",),
+    )
+    unbound = ClaimInfo(namespace="ns", name="data", storage_class="", phase="Pending")
+    snap = build_snapshot(
+        pods=[pod],
+        nodes=[],
+        daemonsets=[],
+        groups=[g],
+        node_requests=[],
+        offerings=CATALOGUE,
+        installed=["kwok"],
+        now=NOW,
+        claims=[unbound],
+        namespaces=[NamespaceInfo("ns", {"team": "a"})],
+    )
+    assert snap.namespaces == {"ns": {"team": "a"}}
+    outcome = plan_pass(snap, LoopMemory(), CHAIN).outcomes["ns/db-0"]
+    assert outcome.kind == "cannot_serve" and outcome.reason == "VolumeNotBound"
+
+
+def test_a_node_removed_once_is_not_removed_again_before_the_watch_sees_it_go() -> None:
+    g = group(pools=[A])
+    gone = node("n1", age=7200)
+    gone.scale_down_at = "2026-11-30T11:00:00Z"
+    snap = snapshot(groups=[g], nodes=[gone])
+    assert [r.node for r in scale_down_plan(snap, LoopMemory(), CFG).removals] == ["n1"]
+    memory = LoopMemory(removed={"n1": NOW})
+    assert scale_down_plan(snap, memory, CFG).removals == []
+    memory.forget_expired(NOW, snap.nodes_by_name)
+    assert "n1" in memory.removed  # still listed: still remembered
+    memory.forget_expired(NOW, {})
+    assert memory.removed == {}  # the watch saw it go

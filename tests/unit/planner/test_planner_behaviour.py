@@ -392,7 +392,13 @@ def test_finished_or_deleting_requests_are_not_capacity() -> None:
     first = run([pod("a")], G, HETZNER)
     ready = node_requests_from(first, phase="Ready")
     assert run([pod("a")], G, HETZNER, node_requests=ready).new_nodes
+    # An Unmet request holds its pods until it is deleted (see test_planner_unmet.py),
+    # but offers no room to others.
     unmet = node_requests_from(first, phase="Unmet")
+    held = run([pod("a"), pod("b")], G, HETZNER, node_requests=unmet)
+    assert covered(held) == {"default/a": unmet[0].name}
+    assert [p.name for n in held.new_nodes for p in n.pods] == ["b"]
+    unmet[0].deleting = True
     assert run([pod("a")], G, HETZNER, node_requests=unmet).new_nodes
 
 

@@ -187,7 +187,12 @@ def test_the_planned_offering_is_always_a_fallback_candidate(c: Cluster) -> None
     groups = {g.name: g for g in c.groups}
     for n in result.new_nodes:
         order = fallback_offerings(
-            groups[n.group], c.offerings, c.daemonsets, n.pods, n.requirements
+            groups[n.group],
+            c.offerings,
+            c.daemonsets,
+            n.pods,
+            n.requirements,
+            blocked_pools=c.blocked,
         )
         assert (n.pool_index, n.offering.key) in keys(order)
         for _, o in order:

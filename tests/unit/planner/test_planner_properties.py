@@ -1,11 +1,12 @@
 """Properties of any plan, on random clusters: every planned node can really run its
-pods, every pod is accounted for exactly once, re-planning with the plan's own
-NodeRequests asks for nothing more, and the same input gives the same plan."""
+pods (extended resources included, never in a blocked pool), every pod is accounted
+for exactly once, re-planning with the plan's own NodeRequests asks for nothing
+more, and the same input gives the same plan."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +31,7 @@ HOSTNAME = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
 REGION = "topology.kubernetes.io/region"
 ARCH = "kubernetes.io/arch"
+WIDGET = "example.com/widget"
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Cluster:
     offerings: dict[str, list[Offering]]
     nodes: list[NodeInfo]
     daemonsets: list[DaemonSetInfo]
+    blocked: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def plan(self, **kw: Any) -> Plan:
         return run(
@@ -48,6 +51,7 @@ class Cluster:
             nodes=self.nodes,
             daemonsets=self.daemonsets,
             strategies=DEFAULT_CHAIN,
+            blocked_pools=self.blocked,
             **kw,
         )
 
@@ -63,11 +67,19 @@ def clusters(draw: st.DrawFn) -> Cluster:
         arch = draw(st.sampled_from(["amd64", "amd64", "arm64"]))
         max_pods = draw(st.sampled_from([3, 8, 110]))
         price = round(draw(st.floats(0.001, 0.5)), 4)
+        widgets = draw(st.sampled_from([0, 0, 1, 2, 4]))
         names.append(f"t{t}")
         for r in regions:
             offers.append(
                 offering(
-                    f"t{t}", r, cpu=cpu, memory_gib=mem, price=price, arch=arch, max_pods=max_pods
+                    f"t{t}",
+                    r,
+                    cpu=cpu,
+                    memory_gib=mem,
+                    price=price,
+                    arch=arch,
+                    max_pods=max_pods,
+                    extended={WIDGET: widgets} if widgets else None,
                 )
             )
     split = draw(st.integers(1, len(names)))
@@ -170,6 +182,8 @@ def clusters(draw: st.DrawFn) -> Cluster:
             kw["host_port"] = draw(st.sampled_from([8080, 9100]))
         cpu = draw(st.integers(1, 40)) * 50
         mem = draw(st.integers(1, 48)) * 128
+        if draw(st.integers(0, 4)) == 0:
+            kw["extended"] = {WIDGET: str(draw(st.integers(1, 3)))}
         for i in range(draw(st.integers(1, 6))):
             pods.append(pod(f"{app}-{i}", f"{cpu}m", f"{mem}Mi", **kw))
     nodes = []
@@ -182,11 +196,13 @@ def clusters(draw: st.DrawFn) -> Cluster:
                 f"{draw(st.integers(1, 4))}",
                 "4Gi",
                 labels={REGION: region, ZONE: f"{region}-dc1", ARCH: "amd64"},
+                extended={WIDGET: "2"} if draw(st.booleans()) else None,
             )
         )
         for i in range(draw(st.integers(0, 2))):
             pods.append(pod(f"run-{name}-{i}", "500m", "1Gi", node=name, labels={"app": f"app{i}"}))
-    return Cluster(pods, groups, {"hetzner": offers}, nodes, daemonsets)
+    blocked = {("g", 0): "no node class"} if draw(st.integers(0, 3)) == 0 else {}
+    return Cluster(pods, groups, {"hetzner": offers}, nodes, daemonsets, blocked)
 
 
 def _tolerated(p: PodInfo, taints: tuple[Taint, ...]) -> bool:
@@ -232,6 +248,10 @@ def test_planned_nodes_can_run_their_pods(c: Cluster) -> None:
         assert sum(p.requests.cpu_millis for p in everyone) <= offer.cpu_millis
         assert sum(p.requests.memory_mib for p in everyone) <= offer.memory_mib
         assert len(everyone) <= planned.offering.max_pods
+        for name in {n for p in everyone for n in p.requests.extended}:
+            used = sum(p.requests.extended.get(name, 0) for p in everyone)
+            assert used <= offer.extended.get(name, 0)
+        assert (planned.group, planned.pool_index) not in c.blocked
         ports = [port for p in everyone for port, _, _ in p.host_ports]
         assert len(ports) == len(set(ports))
         for p in planned.pods:
@@ -304,7 +324,7 @@ def test_same_input_same_plan(c: Cluster, rnd: random.Random) -> None:
     assert c.plan() == first
     shuffled = list(c.pods)
     rnd.shuffle(shuffled)
-    other = Cluster(shuffled, c.groups, c.offerings, c.nodes, c.daemonsets).plan()
+    other = Cluster(shuffled, c.groups, c.offerings, c.nodes, c.daemonsets, c.blocked).plan()
     assert [(n.offering.key, [p.key for p in n.pods]) for n in other.new_nodes] == [
         (n.offering.key, [p.key for p in n.pods]) for n in first.new_nodes
     ]

@@ -859,6 +859,16 @@ def _reason_cases() -> list[tuple[str, dict[str, Any], str, str]]:
             "VolumeNotBound",
             "binds immediately",
         ),
+        (
+            "only a blocked pool fits",
+            {
+                "pending": [pod("p")],
+                "groups": g,
+                "blocked_pools": {("default", 0): "no node class: servers could not join"},
+            },
+            "ScaleUpBlocked",
+            "pool 0 (hetzner) is blocked: no node class: servers could not join",
+        ),
     ]
 
 
@@ -906,5 +916,6 @@ def test_which_reasons_are_warnings() -> None:
         "InvalidNodeGroup",
         "InvalidPodSpec",
         "VolumeTopology",
+        "ScaleUpBlocked",
     }
     assert not is_warning("") and not is_warning("MaxNodesReached")

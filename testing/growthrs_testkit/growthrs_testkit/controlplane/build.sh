@@ -5,8 +5,18 @@
 #   $CACHE/kubernetes-$KUBERNETES_VERSION/{kube-apiserver,kube-scheduler,kube-controller-manager,kubectl}
 #   $CACHE/etcd-$ETCD_VERSION/etcd
 #   $CACHE/kwok-$KWOK_VERSION/{kwok,kwokctl}
+#   $CACHE/helm-$HELM_VERSION/helm   (for the chart tests in tests/deploy)
 # A binary that already exists is not rebuilt, so a warm run takes seconds.
 # The Go build cache (go env GOCACHE) and module cache are reused as well.
+#
+# `build.sh karpenter` builds only Karpenter's KWOK provider, for the side-by-side
+# benchmark (`make bench-peer`); nothing else asks for it, so `make test` never
+# builds it. It prints:
+#   KARPENTER_KWOK=$CACHE/karpenter-$KARPENTER_VERSION/karpenter-kwok
+#   KARPENTER_CRDS=$CACHE/karpenter-$KARPENTER_VERSION/crds   (NodePool, NodeClaim, ..., KWOKNodeClass)
+#   KARPENTER_SRC=$CACHE/src/karpenter-$KARPENTER_VERSION     (writable copy of the module source)
+# The source comes from the Go module proxy (`go mod download`); nothing of
+# Karpenter is kept in this repository.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
@@ -97,9 +107,62 @@ build_kwok() {
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" >&2
 }
 
+helm_dir="$CACHE/helm-$HELM_VERSION"
+build_helm() {
+  [[ -x "$helm_dir/helm" ]] && return
+  log "building helm $HELM_VERSION"
+  mkdir -p "$helm_dir"
+  # As helm's own Makefile: the Kubernetes version `helm template` and `helm lint`
+  # assume is the one of the client-go helm is built with (else v1.20).
+  local gomod client_go k8s_minor
+  gomod="$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  client_go="$(awk '$1 == "k8s.io/client-go" {print $2}' "$gomod")"
+  k8s_minor="$(echo "$client_go" | cut -d. -f2)"
+  local ver=helm.sh/helm/v3/internal/version
+  local ldflags="-s -w -X $ver.version=$HELM_VERSION -X $ver.gitTreeState=clean"
+  ldflags="$ldflags -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor"
+  ldflags="$ldflags -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor"
+  GOBIN="$helm_dir" go install -trimpath -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
+}
+
+karpenter_dir="$CACHE/karpenter-$KARPENTER_VERSION"
+karpenter_src="$CACHE/src/karpenter-$KARPENTER_VERSION"
+build_karpenter() {
+  if [[ ! -f "$karpenter_src/go.mod" ]]; then
+    log "fetching sigs.k8s.io/karpenter $KARPENTER_VERSION from the Go module proxy"
+    local dir
+    dir="$(cd "${TMPDIR:-/tmp}" && go mod download -json "sigs.k8s.io/karpenter@$KARPENTER_VERSION" |
+      sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+    [[ -n "$dir" && -f "$dir/go.mod" ]] || { log "go mod download gave no source directory"; exit 1; }
+    # The module cache is read-only; the scheduling benchmark adds a file to its copy.
+    rm -rf "$karpenter_src.tmp" && mkdir -p "$(dirname "$karpenter_src")"
+    cp -r "$dir" "$karpenter_src.tmp" && chmod -R u+w "$karpenter_src.tmp"
+    mv "$karpenter_src.tmp" "$karpenter_src"
+  fi
+  mkdir -p "$karpenter_dir/crds"
+  # The NodePool/NodeClaim CRDs come with the chart; the KWOKNodeClass with its API.
+  cp "$karpenter_src"/kwok/charts/crds/*.yaml "$karpenter_src"/kwok/apis/crds/*.yaml "$karpenter_dir/crds/"
+  [[ -x "$karpenter_dir/karpenter-kwok" ]] && return
+  log "building Karpenter's KWOK provider $KARPENTER_VERSION (cold: about 5 minutes on 2 cores)"
+  (cd "$karpenter_src" && go build -trimpath -ldflags "-s -w" -o "$karpenter_dir/karpenter-kwok.tmp" ./kwok >&2)
+  mv "$karpenter_dir/karpenter-kwok.tmp" "$karpenter_dir/karpenter-kwok"
+}
+
+if [[ "${1:-}" == karpenter ]]; then
+  build_karpenter
+  echo "KARPENTER_KWOK=$karpenter_dir/karpenter-kwok"
+  echo "KARPENTER_CRDS=$karpenter_dir/crds"
+  echo "KARPENTER_SRC=$karpenter_src"
+  exit 0
+elif [[ -n "${1:-}" ]]; then
+  log "unknown argument ${1}; usage: build.sh [karpenter]"
+  exit 2
+fi
+
 build_etcd
 build_kwok
 build_kubernetes
+build_helm
 echo "KUBE_APISERVER=$k8s_dir/kube-apiserver"
 echo "KUBE_SCHEDULER=$k8s_dir/kube-scheduler"
 echo "KUBE_CONTROLLER_MANAGER=$k8s_dir/kube-controller-manager"
@@ -107,3 +170,4 @@ echo "KUBECTL=$k8s_dir/kubectl"
 echo "ETCD=$etcd_dir/etcd"
 echo "KWOK=$kwok_dir/kwok"
 echo "KWOKCTL=$kwok_dir/kwokctl"
+echo "HELM=$helm_dir/helm"

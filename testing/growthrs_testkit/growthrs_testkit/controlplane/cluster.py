@@ -533,6 +533,64 @@ def component_pids(name: str) -> dict[str, int]:
     return pids
 
 
+def component_alive(name: str, component: str) -> bool:
+    """True while *component* (``kube-apiserver``, ``etcd`` ...) of cluster *name* runs."""
+    pid = component_pids(name).get(component)
+    return pid is not None and _is_ours(pid, name)
+
+
+def signal_component(name: str, component: str, sig: int) -> int:
+    """Send *sig* to one component of cluster *name*; return its pid.
+
+    ``SIGSTOP``/``SIGCONT`` freeze and thaw it (its connections stay open and
+    silent), ``SIGKILL`` ends it; :func:`restart_components` starts it again.
+    """
+    pid = component_pids(name).get(component)
+    if pid is None or not _is_ours(pid, name):
+        raise ClusterError(f"{component} of cluster {name!r} is not running")
+    os.kill(pid, sig)
+    return pid
+
+
+def kill_component(name: str, component: str, timeout: float = 10.0) -> int:
+    """SIGKILL one component of cluster *name* and wait until it is gone; return its pid."""
+    pid = signal_component(name, component, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while _is_ours(pid, name):
+        if time.monotonic() >= deadline:
+            raise ClusterError(f"{component} (pid {pid}) of {name!r} survived SIGKILL")
+        time.sleep(0.05)
+    return pid
+
+
+def dead_components(name: str) -> list[str]:
+    """Components of cluster *name* whose process is gone (kube-scheduler and
+    kube-controller-manager exit when they lose their lease to an apiserver outage)."""
+    return sorted(c for c, pid in component_pids(name).items() if not _is_ours(pid, name))
+
+
+def restart_components(name: str, timeout: float = DEFAULT_UP_TIMEOUT) -> list[str]:
+    """Start again every component of cluster *name* that is not running (same data,
+    same ports) and wait until the cluster serves; return the ones restarted."""
+    record = cluster_dir(name) / "growthrs-kubeconfig-path"
+    kubeconfig = record.read_text().strip() if record.exists() else None
+    deadline = time.monotonic() + timeout
+    restarted: list[str] = []
+    while True:
+        dead = dead_components(name)
+        restarted += [c for c in dead if c not in restarted]
+        try:
+            # A component may still be on its way out (kube-scheduler and the controller
+            # manager exit a while after losing their lease): start what is dead, check
+            # readiness briefly, and go round again if something died meanwhile.
+            up(name, kubeconfig, timeout=min(30.0, timeout), paths=installed_paths())
+            return restarted
+        except ClusterError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
+
+
 def _pids(name: str) -> list[int]:
     return list(component_pids(name).values())
 
