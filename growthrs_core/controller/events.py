@@ -17,18 +17,19 @@ from datetime import datetime
 
 from growthrs_core.controller.kube import Kube, KubeError
 from growthrs_core.decisions.events import (
+    COMPONENT,
     EventKey,
     EventSeries,
     Post,
     Update,
     due_updates,
+    event_key,
     on_occurrence,
+    resume_series,
 )
 from growthrs_core.timeutil import format_time, format_time_micro, now
 
 log = logging.getLogger(__name__)
-
-COMPONENT = "growthrs"
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,27 @@ class EventRecorder:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        self.resume()
         self._thread = threading.Thread(target=self._run, name="events", daemon=True)
         self._thread.start()
+
+    def resume(self) -> None:
+        """Continue the Events GrowthRS posted in the last window (before a restart, or
+        by the previous leader): their repeats raise counts rather than post again."""
+        if self.kube is None:
+            return
+        try:
+            posted, _ = self.kube.list_all(
+                "/api/v1/events", {"fieldSelector": f"source={COMPONENT}"}
+            )
+        except KubeError as exc:
+            log.warning("cannot list earlier events (repeats will post anew): %s", exc)
+            return
+        resumed = resume_series(posted, now(), time.monotonic(), window=self.repeat_after)
+        with self._lock:
+            for key, series in resumed.items():
+                self._series.setdefault(key, series)
+        log.debug("continuing %d events posted in the last %.0fs", len(resumed), self.repeat_after)
 
     def stop(self, timeout: float = 2.0) -> None:
         if self._thread is not None:
@@ -97,7 +117,7 @@ class EventRecorder:
 
     def emit(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
         """Record one occurrence; the first in its window is logged and posted."""
-        key = (ref.uid or f"{ref.kind}/{ref.namespace}/{ref.name}", reason, type_)
+        key = event_key(ref.kind, ref.namespace, ref.name, ref.uid, reason, type_)
         moment = time.monotonic()
         with self._lock:
             series, action = on_occurrence(

@@ -31,6 +31,7 @@ from growthrs_core.decisions.failures import (
     after_create_error,
     remember_create_failure,
     remember_create_success,
+    remember_node_failure,
     remember_unmet,
 )
 from growthrs_core.decisions.memory import CallKey, CreateCall, LoopMemory
@@ -168,6 +169,15 @@ class Provisioner:
                             "NotTriggerScaleUp",
                             f"NodeRequest {nr.name} is Unmet: {t.status.message}",
                         )
+        if t.failed_offering is not None:
+            failure = t.failed_offering
+            remember_node_failure(
+                self.memory,
+                (failure.provider, failure.offering),
+                self.failures,
+                self.clock(),
+                failure.message,
+            )
         for event in t.events:
             self.events.emit(nr_ref(nr), event.type, event.reason, event.message)
             if event.reason in FAILURE_REASONS:

@@ -11,6 +11,9 @@
 - A configuration error (``MissingConfig``: 401/403, a missing Secret, node
   class or user data) blocks the pool until its group, node class or Secrets
   change.
+- An instance that was created but never became a usable node (it failed, or
+  did not join in time) backs its offering off like a failed create (hard, from
+  ``failure_backoff``), so the other requests do not try the same type at once.
 - A request that goes Unmet backs its group off; a successful create in the
   group ends that.
 """
@@ -87,6 +90,30 @@ def remember_create_failure(
     memory.proven.discard(offering)
     if failure.block is not None:
         memory.pool_blocks[pool] = failure.block
+
+
+def after_node_failure(
+    offering: OfferingRef,
+    previous: Backoff | None,
+    policy: FailurePolicy,
+    now: datetime,
+    message: str,
+) -> Backoff:
+    """The offering's backoff after one of its instances failed or never joined."""
+    return next_backoff(previous, policy.failure, now, "/".join(offering), message, hard=True)
+
+
+def remember_node_failure(
+    memory: LoopMemory, offering: OfferingRef, policy: FailurePolicy, now: datetime, message: str
+) -> Backoff:
+    """Put a node failure into the loop's memory: the offering backs off and must be
+    proven again (one probe at a time) before requests create there side by side."""
+    backoff = after_node_failure(
+        offering, memory.offering_backoffs.get(offering), policy, now, message
+    )
+    memory.offering_backoffs[offering] = backoff
+    memory.proven.discard(offering)
+    return backoff
 
 
 def remember_create_success(memory: LoopMemory, offering: OfferingRef, group: str) -> None:

@@ -33,7 +33,7 @@ from growthrs_core.decisions.disruption import (
     template_stamps,
 )
 from growthrs_core.decisions.dissolve import Dissolution, dissolve
-from growthrs_core.decisions.drain import DrainConfig, RemovalPlan, removal_plan
+from growthrs_core.decisions.drain import DrainConfig, RemovalPlan, movable, removal_plan
 from growthrs_core.decisions.failures import FailurePolicy, cooling, unproven_in_flight
 from growthrs_core.decisions.group_status import GroupStatusUpdate, status_updates
 from growthrs_core.decisions.memory import DeleteRetry, LoopMemory, OfferingRef
@@ -161,7 +161,8 @@ def _observe(
             probing=probing | cooling(memory, snapshot.now),
         )
     last = memory.provider_status.get(nr.status.nodeName or "")
-    return Observation(node=node, provider_status=last[1] if last else None)
+    workload = sum(1 for p in snapshot.pods_by_node.get(node.name, ()) if movable(p)) if node else 0
+    return Observation(node=node, provider_status=last[1] if last else None, workload=workload)
 
 
 def _poll(nr: NodeRequestView, memory: LoopMemory, now: datetime) -> StatusPoll | None:

@@ -67,7 +67,8 @@ GROWTHRS_RULES = [
     rule("growthrs.io", "noderequests/status", "patch"),  # writes.ApiWrites.node_request_status
 ]
 HETZNER_RULES = [rule("growthrs.io", "hetznernodeclasses", "get")]  # writes.ApiWrites.node_class
-EVENT_RULES = [rule("", "events", "create", "patch")]  # events.EventRecorder._post/_update
+# events.EventRecorder._post/_update/resume
+EVENT_RULES = [rule("", "events", "create", "patch", "list")]
 IDENTITY_RULES = [  # controller.state.cluster_identity
     rule("", "namespaces", "get", names=["kube-system"])
 ]

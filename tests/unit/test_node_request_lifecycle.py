@@ -269,6 +269,69 @@ def test_provisioning_failed_instance_is_deleted() -> None:
     assert isinstance(t.actions[0], DeleteInstance)
 
 
+@pytest.mark.parametrize(
+    ("node", "workload", "outcome"),
+    [
+        pytest.param(None, 0, "Pending", id="no-node-the-instance-is-deleted"),
+        pytest.param(ready_node(ready=False), 0, "Pending", id="a-node-not-ready-is-deleted"),
+        pytest.param(ready_node(), 0, "Ready", id="a-ready-node-joins"),
+        pytest.param(
+            NodeInfo(
+                name="g-abc",
+                ready=True,
+                taints=(Taint(key="node.kubernetes.io/not-ready", value="", effect="NoSchedule"),),
+            ),
+            0,
+            "waits",
+            id="ready-but-tainted-waits-for-the-taint",
+        ),
+        pytest.param(ready_node(ready=False), 3, "Ready", id="pods-already-bound-it-joined"),
+    ],
+)
+def test_a_failed_status_never_removes_a_node_that_runs(
+    node: NodeInfo | None, workload: int, outcome: str
+) -> None:
+    """The provider's ``Failed`` loses to what the cluster shows: a Ready node, or one the
+    scheduler has bound pods to (seen before its Ready), is not deleted with its pods."""
+    request = nr("Provisioning", [created()], nodeName="g-abc", currentPool=0, offering="cx32@fsn1")
+    t = step(
+        request,
+        Observation(node=node, provider_status=Failed("type retired"), workload=workload),
+        NOW,
+        CFG,
+    )
+    if outcome == "waits":
+        assert t.status is None or t.status.phase == "Provisioning"
+        assert not any(isinstance(a, DeleteInstance) for a in t.actions)
+        return
+    assert t.status is not None and t.status.phase == outcome
+    deletes = [a for a in t.actions if isinstance(a, DeleteInstance)]
+    assert bool(deletes) == (outcome == "Pending")
+
+
+@pytest.mark.parametrize(
+    ("obs", "at", "message"),
+    [
+        pytest.param(Observation(node=ready_node(ready=False)), 301, "not Ready after 301s"),
+        pytest.param(Observation(provider_status=Failed("boom")), 10, "instance failed: boom"),
+        pytest.param(Observation(provider_status=NotFound()), 61, "disappeared before it joined"),
+    ],
+    ids=["join-timeout", "failed", "vanished"],
+)
+def test_a_failed_attempt_names_its_offering_for_backoff(
+    obs: Observation, at: float, message: str
+) -> None:
+    request = nr(
+        "Provisioning", [created(at=at)], nodeName="g-abc", currentPool=0, offering="cx32@fsn1"
+    )
+    t = step(request, obs, NOW, CFG)
+    assert t.failed_offering is not None
+    assert (t.failed_offering.provider, t.failed_offering.offering) == ("kwok", "cx32@fsn1")
+    assert message in t.failed_offering.message
+    # A request that joins names nothing.
+    assert step(request, Observation(node=ready_node()), NOW, CFG).failed_offering is None
+
+
 def test_provisioning_instance_gone_without_node_fails_after_grace() -> None:
     young = nr("Provisioning", [created(at=30)], nodeName="g-abc", currentPool=0)
     assert step(young, Observation(provider_status=NotFound()), NOW, CFG).status is None

@@ -24,6 +24,7 @@ from growthrs_core.decisions.node_request.types import (
     LabelNode,
     MachineConfig,
     Observation,
+    OfferingFailure,
     Transition,
     node_name_for,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "LabelNode",
     "MachineConfig",
     "Observation",
+    "OfferingFailure",
     "Transition",
     "excluded",
     "node_name_for",

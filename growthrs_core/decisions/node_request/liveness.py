@@ -2,7 +2,10 @@
 
 A Provisioning instance that failed, vanished before it joined, or is not
 ready for pods within ``readiness_wait`` is deleted and the request goes back
-to Pending to try again (the attempt counts against its pool). Ready and
+to Pending to try again (the attempt counts against its pool, and the offering
+backs off for every request, as after a failed create). A node that is Ready
+outweighs a ``Failed`` from the provider: the machine evidently runs, and
+pods may already be bound there, so it is left to join (or to scale-down). Ready and
 Unmet requests are deleted after their TTL; a Ready one whose node is gone
 goes early.
 """
@@ -20,6 +23,7 @@ from growthrs_core.decisions.node_request.types import (
     Event,
     MachineConfig,
     Observation,
+    OfferingFailure,
     Transition,
     add_attempt,
     last_created,
@@ -51,7 +55,7 @@ def check_provisioning(
     node = obs.node
     since = age_seconds(created.timestamp if created else status.lastTransitionTime, now) or 0.0
     failure: tuple[AttemptResult, str] | None = None
-    if isinstance(obs.provider_status, Failed):
+    if isinstance(obs.provider_status, Failed) and not (node is not None and node.ready):
         failure = ("Failed", f"instance failed: {obs.provider_status.reason}")
     elif since >= cfg.readiness_wait:
         failure = ("JoinTimeout", _join_timeout_message(node_name, node, since))
@@ -96,6 +100,9 @@ def check_provisioning(
         events=(
             Event("Warning", result, message + "; the instance is removed and another is tried"),
         ),
+        failed_offering=OfferingFailure(provider, status.offering or "", message)
+        if provider and status.offering
+        else None,
     )
 
 

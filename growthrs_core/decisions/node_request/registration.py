@@ -41,9 +41,10 @@ def registered(nr: NodeRequestView, obs: Observation, now: datetime) -> Transiti
 
 
 def joined(nr: NodeRequestView, obs: Observation, now: datetime) -> Transition | None:
-    """``Ready`` with the node labelled, when the node accepts pods; else ``None``."""
+    """``Ready`` with the node labelled, when the node accepts pods (or the scheduler
+    has already bound pods to it, which may be seen before its Ready); else ``None``."""
     node = obs.node
-    if node is None or not node.accepts_pods or node.deleting:
+    if node is None or node.deleting or not (node.accepts_pods or obs.workload > 0):
         return None
     status = nr.status
     node_name = status.nodeName or ""

@@ -44,6 +44,16 @@ class Observation:
     make a second call that will likely fail the same way."""
     hold: str = ""
     """Why the request must not create now (its group is backing off), or empty."""
+    workload: int = 0
+    """Pods bound to the node that removing it would kill (not DaemonSet, mirror or
+    finished): a node the scheduler already uses has joined, whatever else is said."""
+
+
+@dataclass(frozen=True)
+class OfferingFailure:
+    provider: str
+    offering: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,9 @@ class Transition:
     """The new status, or ``None`` when it stays as it is."""
     actions: tuple[Action, ...] = ()
     events: tuple[Event, ...] = field(default_factory=tuple)
+    failed_offering: OfferingFailure | None = None
+    """An instance of this offering was created but never became a usable node: the
+    offering backs off for every request, as after a failed create."""
 
 
 NOTHING = Transition()

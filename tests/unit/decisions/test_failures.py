@@ -11,10 +11,12 @@ from growthrs_core.decisions.backoff import Backoff, BackoffPolicy
 from growthrs_core.decisions.failures import (
     FailurePolicy,
     after_create_error,
+    after_node_failure,
     lifted,
     probing,
     remember_create_failure,
     remember_create_success,
+    remember_node_failure,
     remember_unmet,
     unproven_in_flight,
 )
@@ -135,3 +137,14 @@ def test_only_lasting_failures_take_an_offering_out_of_planning(
     from growthrs_core.decisions.failures import cooling
 
     assert (KEY in cooling(memory, NOW)) is (not hard)
+
+
+def test_a_node_that_never_joined_backs_its_offering_off_hard_and_longer_each_time() -> None:
+    memory = LoopMemory(proven={KEY})
+    first = remember_node_failure(memory, KEY, POLICY, NOW, "not Ready after 600s")
+    assert first.hard and 10 <= (first.until - NOW).total_seconds() <= 12
+    assert KEY not in memory.proven and memory.offering_backoffs[KEY] is first
+    second = remember_node_failure(memory, KEY, POLICY, NOW, "instance failed: boom")
+    assert second.failures == 2 and 20 <= (second.until - NOW).total_seconds() <= 24
+    assert second.reason == "instance failed: boom"
+    assert after_node_failure(KEY, None, POLICY, NOW, "x").failures == 1

@@ -216,3 +216,60 @@ def test_a_node_removed_once_is_not_removed_again_before_the_watch_sees_it_go() 
     assert "n1" in memory.removed  # still listed: still remembered
     memory.forget_expired(NOW, {})
     assert memory.removed == {}  # the watch saw it go
+
+
+def test_an_instance_that_never_joined_backs_its_offering_off_for_every_request() -> None:
+    """A join timeout costs one create of that type, not one per request in flight: after
+    it, the others fall back, and the type is probed once when its backoff ends."""
+    from growthrs_core.decisions.failures import FailurePolicy, remember_node_failure
+
+    g = group(
+        pools=[A, {"provider": "kwok", "serverType": ["cpx31"], "priority": 50}], locations=["fsn1"]
+    )
+    timed_out = request(
+        "g-t",
+        "Provisioning",
+        attempts=[created(node_name="g-t", at=CFG.machine.readiness_wait + 1)],
+        nodeName="g-t",
+        currentPool=0,
+        offering="cx32@fsn1",
+    )
+    plan = tick(snapshot(groups=[g], node_requests=[timed_out]), LoopMemory(), CFG)
+    [failure] = [s.transition.failed_offering for s in plan.steps]
+    assert failure is not None and (failure.provider, failure.offering) == ("kwok", "cx32@fsn1")
+    memory = LoopMemory(proven={("kwok", "cx32@fsn1"), ("kwok", "cpx31@fsn1")})
+    remember_node_failure(memory, ("kwok", "cx32@fsn1"), FailurePolicy(), NOW, failure.message)
+    pending = [request("g-a"), request("g-b")]
+    assert creates(tick(snapshot(groups=[g], node_requests=pending), memory, CFG)) == {
+        "g-a": "cpx31@fsn1",
+        "g-b": "cpx31@fsn1",
+    }
+    later = NOW + timedelta(seconds=60)
+    assert creates(tick(snapshot(groups=[g], node_requests=pending, now=later), memory, CFG)) == {
+        "g-a": "cx32@fsn1"
+    }
+
+
+def test_a_provisioning_node_with_pods_bound_joins_even_if_the_provider_says_failed() -> None:
+    from growthrs_core.domain import Failed
+
+    g = group(pools=[A], locations=["fsn1"])
+    nr = request(
+        "g-a",
+        "Provisioning",
+        attempts=[created(node_name="g-a")],
+        nodeName="g-a",
+        currentPool=0,
+        offering="cx32@fsn1",
+    )
+    booting = node("g-a", ready=False)
+    web = PodInfo(namespace="ns", name="web", node_name="g-a", phase="Running")
+    memory = LoopMemory(provider_status={"g-a": (NOW, Failed("type retired"))})
+    plan = tick(snapshot(groups=[g], node_requests=[nr], nodes=[booting], pods=[web]), memory, CFG)
+    [s] = plan.steps
+    assert s.transition.status is not None and s.transition.status.phase == "Ready"
+    assert s.transition.failed_offering is None
+    # Without the pod, the failed instance goes.
+    plan = tick(snapshot(groups=[g], node_requests=[nr], nodes=[booting]), memory, CFG)
+    [s] = plan.steps
+    assert s.transition.status is not None and s.transition.status.phase == "Pending"
