@@ -1,7 +1,8 @@
 """The default chain packs whole workloads for the lowest cost, then the fewest nodes.
 
-The three workloads of ``python -m bench.packing_cost`` at a fifth of their size,
-against the KWOK catalogue in one location, are compared with an exact integer
+Three workloads like the peer benchmark's (``growthrs_testkit.planning.cost_workloads``;
+``python -m bench.packing_cost`` measures the peer benchmark's own at full size) at a
+fifth of their size, against the KWOK catalogue in one location, are compared with an exact integer
 program over every node pattern (``growthrs_testkit.planning.pattern_optimum``,
 HiGHS): the plan may cost at most 1 % more than the optimum, and no packing that
 costs at most what the plan does may have fewer nodes. Both checks use the
