@@ -135,8 +135,8 @@ def planner_karpenter(sizes: list[int], count: int) -> dict[int, dict[str, Any]]
         times = [float(t) for t in row.get("times") or ()]
         rows[size] = {
             "pods_per_s": [size / t for t in times if t > 0],
-            "nodes": row.get("nodes"),
-            "cost": row.get("cost") or row.get("cost_per_hour"),
+            "nodes": row.get("new_nodes", row.get("nodes")),
+            "cost": row.get("new_nodes_cost_per_hour", row.get("cost")),
             "raw": row,
         }
     return rows
@@ -216,7 +216,11 @@ def render(rows: list[dict[str, Any]], have_ours: bool) -> str:
         "claims",
         "claims priced (fake $/h)",
     )
-    head += ("GrowthRS pods/s (median)", "G÷K") if have_ours else ("GrowthRS planner",)
+    head += (
+        ("GrowthRS pods/s min/med/max", "G÷K", "GrowthRS nodes; cost")
+        if have_ours
+        else ("GrowthRS planner",)
+    )
     lines = ["  ".join(head)]
     for r in rows:
         s = r["karpenter_pods_per_s"]
@@ -230,8 +234,9 @@ def render(rows: list[dict[str, Any]], have_ours: bool) -> str:
         if have_ours and "growthrs" in r:
             g = harness.spread(r["growthrs"]["pods_per_s"])
             cells += [
-                f"{g['median']:,.0f}",
+                f"{g['min']:,.0f} / {g['median']:,.0f} / {g['max']:,.0f}",
                 f"{r.get('ratio_growthrs_to_karpenter_pods_per_s', 0):.2f}",
+                f"{r['growthrs']['nodes']}; {r['growthrs']['cost']:.2f}",
             ]
         else:
             cells.append("TODO: bench.planner_bench --karpenter (not there yet)")
