@@ -1165,7 +1165,7 @@ def _holding(pattern: Pattern, slots: Sequence[Slot]) -> list[Slot]:
         and gpu <= s.gpu
         and count <= s.pods
         and s.ds_ports.isdisjoint(ports)
-        and s.extended.covers(extended)
+        and (not extended or s.extended.covers(extended))
     ]
 
 
@@ -1258,7 +1258,7 @@ def _requirements(
             and (regions is None or o.region in regions)
             and (zones is None or (o.zone or "") in zones)
             and (types is None or o.instance_type in types)
-            and extended_of(have).covers(extended)
+            and (not extended or extended_of(have).covers(extended))
         )
 
     # Requirements carry no extended resources: a node whose pods request one names

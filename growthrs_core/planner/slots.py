@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 from growthrs_core.cluster import DaemonSetInfo, GroupView
@@ -92,12 +93,14 @@ class Slot:
     blocked: str = ""
     """Why its pool is blocked (``PlanningInput.blocked_pools``); empty when it is not."""
 
-    @property
+    # Cached: the fields never change, and with a thousand offerings the planner asks
+    # for every slot of a group for every node it plans.
+    @cached_property
     def has_room(self) -> bool:
         """Its DaemonSet pods leave room for at least one pod."""
         return self.cpu >= 0 and self.memory >= 0 and self.ephemeral >= 0 and self.pods >= 1
 
-    @property
+    @cached_property
     def usable(self) -> bool:
         """A new node may be planned here: room for a pod, and its pool not blocked."""
         return self.has_room and not self.blocked
