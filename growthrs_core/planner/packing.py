@@ -303,7 +303,8 @@ def fill_node(
     on_node: dict[int, int] = {}
     tc: dict[int, int] = {}
     for it, k in base:
-        take_extended(ext, it.extended, k)
+        if it.extended:
+            take_extended(ext, it.extended, k)
         cpu -= k * it.cpu
         mem -= k * it.memory
         eph -= k * it.ephemeral
@@ -377,7 +378,8 @@ def fill_node(
             eph -= k * it.ephemeral
             gpu -= k * it.gpu
             slots_left -= k
-            take_extended(ext, it.extended, k)
+            if it.extended:
+                take_extended(ext, it.extended, k)
             on_node[it.id] = on_node.get(it.id, 0) + k
             ports |= it.ports
             for t in it.counts_into:

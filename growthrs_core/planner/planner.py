@@ -1239,6 +1239,12 @@ def _requirements(
     for it, k in pattern:
         extended = extended.plus(it.extended, k)
 
+    # Sets for the membership tests (the lists may name hundreds of types).
+    arch_in = None if arch is None else set(arch)
+    regions_in = None if regions is None else set(regions)
+    zones_in = None if zones is None else set(zones)
+    types_in = None if types is None else set(types)
+
     def admitted(s: Slot) -> bool:
         """Whether the floor and the lists let ``s``'s offering through."""
         o = s.offering
@@ -1254,10 +1260,10 @@ def _requirements(
             )
             and o.max_pods >= pods
             and (gpu_model is None or have.gpu_model == gpu_model)
-            and (arch is None or o.arch in arch)
-            and (regions is None or o.region in regions)
-            and (zones is None or (o.zone or "") in zones)
-            and (types is None or o.instance_type in types)
+            and (arch_in is None or o.arch in arch_in)
+            and (regions_in is None or o.region in regions_in)
+            and (zones_in is None or (o.zone or "") in zones_in)
+            and (types_in is None or o.instance_type in types_in)
             and (not extended or extended_of(have).covers(extended))
         )
 
