@@ -60,9 +60,9 @@ then not proven) and prices with :data:`SPENT_PRICING_NODES`."""
 SPENT_PRICING_NODES = 40
 MAX_ROUNDS = 80
 """Column-generation rounds before the LP is taken as it is."""
-MIP_NODES = 5_000
+MIP_NODES = 300
 """Branch-and-cut nodes HiGHS may take for the integer packing."""
-ENUMERATION_LIMIT = 3_000
+ENUMERATION_LIMIT = 400
 """Patterns within the gap the exact step may add; beyond, it is skipped."""
 DIVES = (0.0,)
 """The dives tried: where each hands the rest to :func:`_tail` (in nodes of the dearest
