@@ -77,7 +77,12 @@ class HetznerWorld:
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": self.secret_name},
-                "stringData": {"server": "https://10.0.0.2:6443", "token": self.join_token},
+                "stringData": {
+                    "server": "https://10.0.0.2:6443",
+                    "token": self.join_token,
+                    # The k3s agent's version must be the server's (the provider requires it).
+                    "version": "v1.33.4+k3s1",
+                },
             },
         )
         self.kube.create(

@@ -21,56 +21,22 @@ import pytest
 
 from growthrs_core.controller.kube import Kube, KubeError, ngp_path, node_path
 from growthrs_testkit.kube import (
-    create_namespace,
     delete_group_and_nodes,
     deployment_body,
     group_body,
     group_nodes,
-    install_crds,
-    kube_for,
     node_requests,
     pods,
     running,
     wait_for,
 )
-from growthrs_testkit.operator import Operator
+from growthrs_testkit.operator import Operator, start_operator
 
 pytestmark = pytest.mark.e2e
 
 REMOVALS = "/apis/growthrs.io/v1alpha1/noderemovals"
 PER_NODE = 3  # 1-CPU pods on a KWOK cx32
 CX32 = [{"provider": "kwok", "serverType": ["cx32"], "priority": 50}]
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(kube_cluster: Any) -> str:
-    return str(kube_cluster.kubeconfig)
-
-
-@pytest.fixture(scope="module")
-def kube(kubeconfig: str) -> Kube:
-    client = kube_for(kubeconfig)
-    install_crds(client)
-    return client
-
-
-@pytest.fixture
-def ns(kube: Kube) -> Iterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:6]}"
-    create_namespace(kube, name)
-    yield name
-    kube.delete(f"/api/v1/namespaces/{name}")
-
-
-@pytest.fixture
-def operators(tmp_path: Path) -> Iterator[list[Operator]]:
-    started: list[Operator] = []
-    yield started
-    for op in started:
-        if op.alive():
-            op.stop()
-        print(f"--- operator log {op.log_path} (tail) ---")
-        print("\n".join(op.log().splitlines()[-60:]))
 
 
 @pytest.fixture
@@ -217,7 +183,7 @@ def test_scaling_from_100_to_30_percent_ends_on_fewer_nodes(
         scaleDown=consolidating(),
         disruption={"budgets": [{"nodes": "50%"}]},
     )
-    operators.append(Operator(kubeconfig, tmp_path).start())
+    start_operator(operators, kubeconfig, tmp_path)
     deploy(kube, ns, "web", 30, name)
     wait_for("30 pods Running", lambda: settled(kube, ns, "web", 30), 180)
     before = len(group_nodes(kube, name))
@@ -259,7 +225,7 @@ def test_a_pdb_with_max_unavailable_one_is_never_violated(
         scaleDown=consolidating(),
         disruption={"budgets": [{"nodes": "100%"}]},
     )
-    operators.append(Operator(kubeconfig, tmp_path).start())
+    start_operator(operators, kubeconfig, tmp_path)
     deploy(kube, ns, "web", 12, name)
     wait_for("12 pods Running", lambda: settled(kube, ns, "web", 12), 120)
     pdb(kube, ns, "web", 1)
@@ -308,7 +274,7 @@ def test_a_do_not_disrupt_pods_node_stays(
     """Two nodes, one pod each: the node of the annotated pod would go first (fewest pods,
     name order aside), but stays; the other one is consolidated onto it instead."""
     name = make_group(kube, group, "e2e-dnd", scaleDown={"enabled": True, "unneededTime": "5s"})
-    operators.append(Operator(kubeconfig, tmp_path).start())
+    start_operator(operators, kubeconfig, tmp_path)
     deploy(kube, ns, "keep", 1, name, annotations={"karpenter.sh/do-not-disrupt": "true"})
     wait_for("the annotated pod Running", lambda: settled(kube, ns, "keep", 1), 60)
     keep_node = pods(kube, ns, "app=keep")[0]["spec"]["nodeName"]
@@ -355,7 +321,7 @@ def test_a_budget_of_one_node_is_never_exceeded(
         scaleDown=consolidating(),
         disruption={"budgets": [{"nodes": "1"}]},
     )
-    operators.append(Operator(kubeconfig, tmp_path).start())
+    start_operator(operators, kubeconfig, tmp_path)
     deploy(kube, ns, "web", 18, name)
     wait_for("18 pods Running", lambda: settled(kube, ns, "web", 18), 120)
     active: set[str] = set()
@@ -410,7 +376,7 @@ def test_an_expired_node_is_replaced_before_its_pods_move(
         scaleDown={"enabled": True, "unneededTime": "5s"},
         expireAfter="30s",
     )
-    operators.append(Operator(kubeconfig, tmp_path, env={"GROWTHRS_KWOK_BOOT_DELAY": "4"}).start())
+    start_operator(operators, kubeconfig, tmp_path, env={"GROWTHRS_KWOK_BOOT_DELAY": "4"})
     deploy(kube, ns, "web", 3, name)
     wait_for("3 pods Running", lambda: settled(kube, ns, "web", 3), 90)
     [old] = [n["metadata"]["name"] for n in group_nodes(kube, name)]
@@ -483,8 +449,7 @@ def test_sigkill_mid_drain_loses_nothing_and_deletes_the_instance_once(
     PDB allows, the drain completes: the node's instance is deleted exactly once and every
     pod runs."""
     name = make_group(kube, group, "e2e-kill", scaleDown=consolidating())
-    first = Operator(kubeconfig, tmp_path).start()
-    operators.append(first)
+    first = start_operator(operators, kubeconfig, tmp_path)
     deploy(kube, ns, "web", 6, name)
     wait_for("6 pods Running", lambda: settled(kube, ns, "web", 6), 90)
     pdb(kube, ns, "web", 0)
@@ -502,8 +467,7 @@ def test_sigkill_mid_drain_loses_nothing_and_deletes_the_instance_once(
     assert node in {n["metadata"]["name"] for n in group_nodes(kube, name)}
     finalizers = kube.get(node_path(node))["metadata"].get("finalizers") or []
     assert "growthrs.io/termination" in finalizers
-    second = Operator(kubeconfig, tmp_path).start()
-    operators.append(second)
+    second = start_operator(operators, kubeconfig, tmp_path)
     second.wait_for_log("caches synced", 60)
     time.sleep(2)
     assert phase(kube.get(f"{REMOVALS}/{node}")) == "Draining"  # picked up, not restarted

@@ -6,63 +6,31 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from growthrs_core.controller.kube import Kube, ngp_path
 from growthrs_testkit.kube import (
-    create_namespace,
     delete_group_and_nodes,
     deployment_body,
     group_body,
     group_nodes,
-    install_crds,
-    kube_for,
     node_requests,
     pods,
     running,
     wait_for,
 )
-from growthrs_testkit.operator import Operator
+from growthrs_testkit.operator import Operator, free_port
 
 pytestmark = pytest.mark.e2e
 
 LEASE, RENEW, RETRY = 6.0, 4.0, 1.0
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(kube_cluster: Any) -> str:
-    return str(kube_cluster.kubeconfig)
-
-
-@pytest.fixture(scope="module")
-def kube(kubeconfig: str) -> Kube:
-    client = kube_for(kubeconfig)
-    install_crds(client)
-    return client
-
-
-@pytest.fixture
-def ns(kube: Kube) -> Iterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:6]}"
-    create_namespace(kube, name)
-    yield name
-    kube.delete(f"/api/v1/namespaces/{name}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def status(port: int, path: str) -> int:

@@ -44,7 +44,7 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from growthrs_core.controller.kube import Kube, KubeError, ngp_path
+from growthrs_core.controller.kube import Kube, ngp_path
 from growthrs_core.controller.state import cluster_identity
 from growthrs_hetzner import labels as hlabels
 from growthrs_testkit import controlplane
@@ -53,6 +53,7 @@ from growthrs_testkit.kube import (
     delete_group_and_nodes,
     deployment_body,
     events_for,
+    gone,
     group_body,
     group_nodes,
     install_crds,
@@ -62,7 +63,7 @@ from growthrs_testkit.kube import (
     running,
     wait_for,
 )
-from growthrs_testkit.operator import TEST_FLAGS, Operator
+from growthrs_testkit.operator import TEST_FLAGS, Operator, print_log_tail
 from hcloud_standin import StandIn
 from hcloud_standin.contract import Contract
 from hcloud_standin.kubelet import FakeKubelet
@@ -127,12 +128,8 @@ def kubectl(tools: dict[str, str], kubeconfig: str, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def kubeconfig(kube_cluster: Any) -> str:
-    return str(kube_cluster.kubeconfig)
-
-
-@pytest.fixture(scope="module")
 def kube(kubeconfig: str) -> Kube:
+    """The client without the CRDs: the chart brings them (``installed``)."""
     return kube_for(kubeconfig)
 
 
@@ -220,7 +217,11 @@ Grant = tuple[str, str, str]
 UNUSED_IN_THIS_RUN: dict[Grant, str] = {
     ("growthrs.io", "noderequests", "get"): "re-read only after a status write conflict",
     ("", "pods/eviction", "create"): "evictions only drain a deleted or consolidated node",
-    ("growthrs.io", "noderemovals", "create"): "a removal record only when a busy node is consolidated",
+    (
+        "growthrs.io",
+        "noderemovals",
+        "create",
+    ): "a removal record only when a busy node is consolidated",
     ("growthrs.io", "noderemovals", "patch"): "a removal record's finalizer, once its node is gone",
     ("growthrs.io", "noderemovals", "delete"): "finished removal records",
     ("growthrs.io", "noderemovals/status", "patch"): "a removal record's progress",
@@ -492,13 +493,12 @@ def world(
     finally:
         if w.operator is not None:
             w.operator.stop()
-            print(f"--- operator log {w.operator.log_path} (tail) ---")
-            print("\n".join(w.operator.log().splitlines()[-60:]))
+            print_log_tail(w.operator)
         stop.set()  # the kubelet first: it would register Nodes for servers left over
         thread.join(timeout=10)
         kubelet.http.close()
         kube.delete(f"/api/v1/namespaces/{ns}")
-        wait_for(f"namespace {ns} to be gone", lambda: _gone(kube, f"/api/v1/namespaces/{ns}"), 60)
+        wait_for(f"namespace {ns} to be gone", lambda: gone(kube, f"/api/v1/namespaces/{ns}"), 60)
         for name in w.groups:
             delete_group_and_nodes(kube, name)
         for undo in reversed(w.cleanup):
@@ -509,14 +509,6 @@ def world(
         assert not problems, "the stand-in exchange departs from Hetzner's API:\n" + "\n".join(
             problems[:20]
         )
-
-
-def _gone(kube: Kube, path: str) -> bool:
-    try:
-        kube.get(path)
-    except KubeError as exc:
-        return exc.status == 404
-    return False
 
 
 def forbidden_lines(op: Operator) -> list[str]:

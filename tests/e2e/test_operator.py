@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,63 +21,21 @@ from growthrs_core.controller.kube import Kube, KubeError, ngp_path, node_path, 
 from growthrs_core.plugins.manager import PluginManager
 from growthrs_core.provider import ProviderContext
 from growthrs_testkit.kube import (
-    create_namespace,
     delete_group_and_nodes,
     deployment_body,
     events_for,
     group_body,
     group_nodes,
-    install_crds,
-    kube_for,
     node_requests,
     pods,
     running,
     wait_for,
 )
-from growthrs_testkit.operator import Operator
+from growthrs_testkit.operator import Operator, start_operator
 
 pytestmark = pytest.mark.e2e
 
 SCHEDULE_BOUND = 120.0  # seconds for a scale-up of tens of pods to be Running
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(kube_cluster: Any) -> str:
-    return str(kube_cluster.kubeconfig)
-
-
-@pytest.fixture(scope="module")
-def kube(kubeconfig: str) -> Kube:
-    client = kube_for(kubeconfig)
-    install_crds(client)
-    return client
-
-
-@pytest.fixture
-def ns(kube: Kube) -> Iterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:6]}"
-    create_namespace(kube, name)
-    yield name
-    kube.delete(f"/api/v1/namespaces/{name}")
-
-
-@pytest.fixture
-def operators(kubeconfig: str, tmp_path: Path) -> Iterator[list[Operator]]:
-    started: list[Operator] = []
-    yield started
-    for op in started:
-        if op.alive():
-            op.stop()
-        print(f"--- operator log {op.log_path} (tail) ---")
-        print("\n".join(op.log().splitlines()[-60:]))
-
-
-def start_operator(
-    operators: list[Operator], kubeconfig: str, tmp_path: Path, **kwargs: Any
-) -> Operator:
-    op = Operator(kubeconfig, tmp_path, **kwargs).start()
-    operators.append(op)
-    return op
 
 
 def kwok_offering(instance_type: str, region: str = "fsn1") -> Any:

@@ -14,8 +14,6 @@ import json
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -27,13 +25,10 @@ from growthrs_core.plugins.manager import PluginManager
 from growthrs_core.provider import ProviderContext
 from growthrs_core.timeutil import format_time, now
 from growthrs_testkit.kube import (
-    create_namespace,
     delete_group_and_nodes,
     deployment_body,
     group_body,
     group_nodes,
-    install_crds,
-    kube_for,
     node_requests,
     pods,
     wait_for,
@@ -49,21 +44,6 @@ SETTINGS = [
     "--strategies", "priority,least-waste",
     "--metrics-port", "0",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def kube(kube_cluster: Any) -> Kube:
-    client = kube_for(str(kube_cluster.kubeconfig))
-    install_crds(client)
-    return client
-
-
-@pytest.fixture
-def ns(kube: Kube) -> Iterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:6]}"
-    create_namespace(kube, name)
-    yield name
-    kube.delete(f"/api/v1/namespaces/{name}")
 
 
 def kwok(kube: Kube) -> Any:
@@ -100,8 +80,7 @@ def cli(kubeconfig: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_dry_run_is_the_run(kube: Kube, kube_cluster: Any, ns: str) -> None:
-    kubeconfig = str(kube_cluster.kubeconfig)
+def test_the_dry_run_is_the_run(kube: Kube, kubeconfig: str, ns: str) -> None:
     busy, quiet = f"pr-busy-{ns[-6:]}", f"pr-quiet-{ns[-6:]}"
     provider = kwok(kube)
     try:

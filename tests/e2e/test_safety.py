@@ -8,72 +8,30 @@ collection counted every Node as accounted for).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from growthrs_core.controller.kube import Kube, KubeError, ngp_path, node_path
+from growthrs_core.controller.kube import Kube, ngp_path, node_path
 from growthrs_testkit.kube import (
-    create_namespace,
     delete_group_and_nodes,
     deployment_body,
+    gone,
     group_body,
     group_nodes,
-    install_crds,
-    kube_for,
     pods,
     running,
     wait_for,
 )
-from growthrs_testkit.operator import Operator
+from growthrs_testkit.operator import Operator, start_operator
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def kubeconfig(kube_cluster: Any) -> str:
-    return str(kube_cluster.kubeconfig)
-
-
-@pytest.fixture(scope="module")
-def kube(kubeconfig: str) -> Kube:
-    client = kube_for(kubeconfig)
-    install_crds(client)
-    return client
-
-
-@pytest.fixture
-def ns(kube: Kube) -> Iterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:6]}"
-    create_namespace(kube, name)
-    yield name
-    kube.delete(f"/api/v1/namespaces/{name}")
-
-
-@pytest.fixture
-def operator(kubeconfig: str, tmp_path: Path) -> Iterator[list[Operator]]:
-    started: list[Operator] = []
-    yield started
-    for op in started:
-        if op.alive():
-            op.stop()
-        print(f"--- operator log {op.log_path} (tail) ---")
-        print("\n".join(op.log().splitlines()[-50:]))
-
-
-def gone(kube: Kube, path: str) -> bool:
-    try:
-        kube.get(path)
-    except KubeError as exc:
-        return exc.status == 404
-    return False
-
-
 @pytest.mark.parametrize("policy", ["Remove", "Release"])
 def test_deleting_a_group_removes_or_releases_its_nodes_and_leaks_nothing(
-    kube: Kube, kubeconfig: str, ns: str, operator: list[Operator], tmp_path: Path, policy: str
+    kube: Kube, kubeconfig: str, ns: str, operators: list[Operator], tmp_path: Path, policy: str
 ) -> None:
     name = f"e2e-del-{policy.lower()}-{uuid.uuid4().hex[:4]}"
     kube.create(
@@ -86,8 +44,7 @@ def test_deleting_a_group_removes_or_releases_its_nodes_and_leaks_nothing(
             nodesOnDeletion=policy,
         ),
     )
-    op = Operator(kubeconfig, tmp_path).start()
-    operator.append(op)
+    op = start_operator(operators, kubeconfig, tmp_path)
     try:
         kube.create(
             f"/apis/apps/v1/namespaces/{ns}/deployments",
@@ -146,7 +103,7 @@ def nuke(kubeconfig: str, *args: str) -> Any:
 
 
 def test_nuke_removes_instances_before_nodes_and_fails_loudly_when_it_cannot(
-    kube: Kube, kubeconfig: str, ns: str, operator: list[Operator], tmp_path: Path
+    kube: Kube, kubeconfig: str, ns: str, operators: list[Operator], tmp_path: Path
 ) -> None:
     name = f"e2e-nuke-{uuid.uuid4().hex[:4]}"
     kube.create(
@@ -159,8 +116,7 @@ def test_nuke_removes_instances_before_nodes_and_fails_loudly_when_it_cannot(
         ),
     )
     cluster = f"nuke-{uuid.uuid4().hex[:6]}"
-    op = Operator(kubeconfig, tmp_path, cluster_name=cluster).start()
-    operator.append(op)
+    op = start_operator(operators, kubeconfig, tmp_path, cluster_name=cluster)
     try:
         kube.create(
             f"/apis/apps/v1/namespaces/{ns}/deployments",
@@ -204,7 +160,7 @@ def test_total_failure_does_not_churn(
     kube: Kube,
     kubeconfig: str,
     ns: str,
-    operator: list[Operator],
+    operators: list[Operator],
     tmp_path: Path,
     fault: str,
     base: float,
@@ -231,7 +187,8 @@ def test_total_failure_does_not_churn(
             locations=["fsn1"],
         ),
     )
-    op = Operator(
+    op = start_operator(
+        operators,
         kubeconfig,
         tmp_path,
         env={fault: "*@fsn1"},
@@ -239,8 +196,7 @@ def test_total_failure_does_not_churn(
         failure_backoff=10,
         group_backoff=30,
         unmet_ttl=300,
-    ).start()
-    operator.append(op)
+    )
     try:
         kube.create(
             f"/apis/apps/v1/namespaces/{ns}/deployments",

@@ -10,11 +10,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,72 +20,19 @@ import pytest
 from growthrs_core.controller.kube import Kube, ngp_path
 from growthrs_testkit.controlplane import installed_paths
 from growthrs_testkit.kube import (
-    create_namespace,
     delete_group_and_nodes,
     deployment_body,
     events_for,
     group_body,
     group_nodes,
-    install_crds,
-    kube_for,
     node_requests,
     pods,
     running,
     wait_for,
 )
-from growthrs_testkit.operator import Operator
+from growthrs_testkit.operator import Operator, free_port, scrape_metrics, start_operator
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(kube_cluster: Any) -> str:
-    return str(kube_cluster.kubeconfig)
-
-
-@pytest.fixture(scope="module")
-def kube(kubeconfig: str) -> Kube:
-    client = kube_for(kubeconfig)
-    install_crds(client)
-    return client
-
-
-@pytest.fixture
-def ns(kube: Kube) -> Iterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:6]}"
-    create_namespace(kube, name)
-    yield name
-    kube.delete(f"/api/v1/namespaces/{name}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """``/metrics`` as (name, sorted labels) -> value."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
-@pytest.fixture
-def operators(tmp_path: Path) -> Iterator[list[Operator]]:
-    started: list[Operator] = []
-    yield started
-    for op in started:
-        if op.alive():
-            op.stop()
-        print(f"--- operator log {op.log_path} (tail) ---")
-        print("\n".join(op.log().splitlines()[-40:]))
 
 
 def test_the_planned_offering_first_then_the_cheapest_that_holds_the_pods(
@@ -108,14 +52,14 @@ def test_the_planned_offering_first_then_the_cheapest_that_holds_the_pods(
         ),
     )
     port = free_port()
-    op = Operator(
+    op = start_operator(
+        operators,
         kubeconfig,
         tmp_path,
         env={"GROWTHRS_KWOK_UNAVAILABLE": "cx42@fsn1"},
         log_format="json",
         metrics_port=port,
-    ).start()
-    operators.append(op)
+    )
     try:
         kube.create(
             f"/apis/apps/v1/namespaces/{ns}/deployments",
@@ -158,7 +102,7 @@ def test_the_planned_offering_first_then_the_cheapest_that_holds_the_pods(
         about = [line for line in lines if line.get("noderequest") == nr["metadata"]["name"]]
         assert any("creating" in line["msg"] and line.get("provider") == "kwok" for line in about)
         # The metrics say the same, under Prometheus names.
-        scraped = scrape(port)
+        scraped = scrape_metrics(port)
         assert scraped[("growthrs_node_requests_created_total", (("group", name),))] == 1
         failures = (("group", name), ("reason", "OfferingUnavailable"))
         assert scraped[("growthrs_scale_up_failures_total", failures)] == 1
@@ -270,8 +214,7 @@ def test_volume_topology_decides_where_the_node_goes(
         ),
         60,
     )
-    op = Operator(kubeconfig, tmp_path).start()
-    operators.append(op)
+    start_operator(operators, kubeconfig, tmp_path)
     try:
         kube.create(f"/api/v1/namespaces/{ns}/pods", pod_with_claim(ns, "db-a", "data-a", wide))
         kube.create(f"/api/v1/namespaces/{ns}/pods", pod_with_claim(ns, "db-b", "data-b", narrow))

@@ -45,7 +45,7 @@ from growthrs_core.controller.kube import Kube, KubeError, ngp_path
 from growthrs_hetzner import labels as hlabels
 from growthrs_testkit import kube as support
 from growthrs_testkit.kube import wait_for
-from growthrs_testkit.operator import Operator
+from growthrs_testkit.operator import Operator, print_log_tail
 from hcloud_standin import Fault, StandIn
 from hcloud_standin.contract import Contract
 from hcloud_standin.kubelet import FakeKubelet
@@ -190,18 +190,6 @@ class HetznerE2E:
 
 
 @pytest.fixture(scope="module")
-def kubeconfig(kube_cluster: Any) -> str:
-    return str(kube_cluster.kubeconfig)
-
-
-@pytest.fixture(scope="module")
-def kube(kubeconfig: str) -> Kube:
-    client = support.kube_for(kubeconfig)
-    support.install_crds(client)  # core CRDs and the plugin's HetznerNodeClass
-    return client
-
-
-@pytest.fixture(scope="module")
 def core_v1(kubeconfig: str) -> Iterator[Any]:
     api_client = k8s_config.new_client_from_config(config_file=kubeconfig)
     yield k8s.CoreV1Api(api_client)
@@ -340,8 +328,7 @@ def hz(
             log = env.operator.log()
             if TOKEN in log:
                 problems.append("the Hetzner API token appears in the operator's log")
-            print(f"--- operator log {env.operator.log_path} (tail) ---")
-            print("\n".join(log.splitlines()[-80:]))
+            print_log_tail(env.operator, 80)
         stop.set()
         if thread.is_alive():
             thread.join(timeout=10)

@@ -25,6 +25,7 @@ __all__ = [
     "delete_group_and_nodes",
     "deployment_body",
     "events_for",
+    "gone",
     "group_body",
     "group_nodes",
     "install_crds",
@@ -162,6 +163,15 @@ def create_namespace(kube: Kube, name: str) -> None:
 
 
 # -- queries ------------------------------------------------------------------------------
+
+
+def gone(kube: Kube, path: str) -> bool:
+    """Whether the object at ``path`` is gone (the API answers 404)."""
+    try:
+        kube.get(path)
+    except KubeError as exc:
+        return exc.status == 404
+    return False
 
 
 def pods(kube: Kube, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:

@@ -3,6 +3,10 @@
 The operator runs exactly as a user runs it, ``python -m growthrs_core.cli run``
 with flags, its output going to a log file. Tests get fast settings by default
 (:data:`TEST_FLAGS`); a caller passes ``defaults={}`` to run with only its own flags.
+
+Also the end-to-end tests' helpers around it: :func:`start_operator` and
+:func:`stop_all` (what the ``operators`` fixture does after a test), :func:`print_log_tail`,
+and :func:`free_port` and :func:`scrape_metrics` for its ``/metrics`` endpoint.
 """
 
 from __future__ import annotations
@@ -12,14 +16,26 @@ import ctypes
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+import urllib.request
+from collections.abc import Mapping, MutableSequence, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeAlias
 
-__all__ = ["TEST_FLAGS", "Operator", "OperatorExited"]
+__all__ = [
+    "TEST_FLAGS",
+    "Metrics",
+    "Operator",
+    "OperatorExited",
+    "free_port",
+    "print_log_tail",
+    "scrape_metrics",
+    "start_operator",
+    "stop_all",
+]
 
 TEST_FLAGS: Mapping[str, Any] = {
     "batch_idle": 0.3,
@@ -198,3 +214,55 @@ class Operator:
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.stop()
+
+
+# -- for end-to-end tests ------------------------------------------------------------------
+
+
+def start_operator(
+    operators: MutableSequence[Operator], kubeconfig: str, log_dir: Path, **kwargs: Any
+) -> Operator:
+    """Start ``Operator(kubeconfig, log_dir, **kwargs)`` and add it to ``operators``
+    (the ``operators`` fixture's list, which stops it after the test)."""
+    op = Operator(kubeconfig, log_dir, **kwargs).start()
+    operators.append(op)
+    return op
+
+
+def stop_all(operators: Sequence[Operator], tail: int = 60) -> None:
+    """Stop the operators still running and print the last ``tail`` lines of each log
+    (pytest shows them with a failing test)."""
+    for op in operators:
+        if op.alive():
+            op.stop()
+        print_log_tail(op, tail)
+
+
+def print_log_tail(op: Operator, lines: int = 60) -> None:
+    """Print the last ``lines`` lines of the operator's log under a header naming the file."""
+    print(f"--- operator log {op.log_path} (tail) ---")
+    print("\n".join(op.log().splitlines()[-lines:]))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for ``metrics_port``)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+Metrics: TypeAlias = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+"""Samples by (name, labels sorted by name)."""
+
+
+def scrape_metrics(port: int, timeout: float = 10.0) -> Metrics:
+    """``http://127.0.0.1:<port>/metrics`` as (name, sorted labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as resp:
+        text = resp.read().decode()
+    out: Metrics = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out

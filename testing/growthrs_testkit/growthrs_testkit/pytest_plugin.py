@@ -1,8 +1,10 @@
 """The GrowthRS pytest plugin (entry point ``pytest11``: ``growthrs``).
 
 Provides the session fixture ``kube_cluster``, a real local control plane for
-end-to-end tests, and registers the ``e2e`` marker. Every test tree that has the
-kit installed gets both, so one session starts at most one cluster.
+end-to-end tests, the fixtures most end-to-end tests build on it (``kubeconfig``,
+``kube``, ``ns``, ``operators``), and registers the ``e2e`` marker. Every test
+tree that has the kit installed gets them, so one session starts at most one
+cluster. A test module or conftest overrides any of them by defining its own.
 
 If ``GROWTHRS_E2E_KUBECONFIG`` is set, the tests use that cluster and leave it
 alone. Otherwise the first test that asks starts ``growthrs-e2e-<pid>`` with
@@ -14,17 +16,34 @@ earlier sessions whose pytest process no longer exists are deleted first.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from growthrs_testkit import controlplane
 from growthrs_testkit.controlplane import KubeCluster
 
-__all__ = ["E2E_PREFIX", "KubeCluster", "kube_cluster"]
+if TYPE_CHECKING:  # the kit's client and launcher import the core; loading the plugin stays cheap
+    from growthrs_testkit.kube import Kube
+    from growthrs_testkit.operator import Operator
+
+__all__ = [
+    "E2E_PREFIX",
+    "OPERATOR_LOG_TAIL",
+    "KubeCluster",
+    "kube",
+    "kube_cluster",
+    "kubeconfig",
+    "ns",
+    "operators",
+]
 
 E2E_PREFIX = "growthrs-e2e"
+OPERATOR_LOG_TAIL = 60
+"""Lines of each operator's log the ``operators`` fixture prints after a test."""
 
 
 def reap_abandoned() -> list[str]:
@@ -72,3 +91,42 @@ def kube_cluster() -> Iterator[KubeCluster]:
     finally:
         if os.environ.get("GROWTHRS_E2E_KEEP") != "1":
             controlplane.down(name)
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(kube_cluster: KubeCluster) -> str:
+    """The path of ``kube_cluster``'s kubeconfig."""
+    return str(kube_cluster.kubeconfig)
+
+
+@pytest.fixture(scope="module")
+def kube(kubeconfig: str) -> Kube:
+    """A client for the cluster, with the CRDs of the core and every installed plugin
+    installed (and Established) once per module."""
+    from growthrs_testkit.kube import install_crds, kube_for
+
+    client = kube_for(kubeconfig)
+    install_crds(client)
+    return client
+
+
+@pytest.fixture
+def ns(kube: Kube) -> Iterator[str]:
+    """A fresh namespace ``e2e-<6 hex digits>``, deleted after the test."""
+    from growthrs_testkit.kube import create_namespace
+
+    name = f"e2e-{uuid.uuid4().hex[:6]}"
+    create_namespace(kube, name)
+    yield name
+    kube.delete(f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture
+def operators(tmp_path: Path) -> Iterator[list[Operator]]:
+    """A list for the operators a test starts (:func:`growthrs_testkit.operator.start_operator`);
+    after the test those still running are stopped and each log's tail is printed."""
+    from growthrs_testkit.operator import stop_all
+
+    started: list[Operator] = []
+    yield started
+    stop_all(started, OPERATOR_LOG_TAIL)
