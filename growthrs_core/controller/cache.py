@@ -16,9 +16,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from growthrs_core.controller.kube import JSON, Kube, KubeError
+from growthrs_core.timeutil import now
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,11 @@ class WatchCache(Generic[T]):
         self.synced = threading.Event()
         self.resource_version = ""
         self.relists = 0
+        self.resumed_at: datetime | None = None
+        """When the cache was relisted after its watch had broken or failed (``None``
+        while it never has): until then it could not see changes, e.g. a node turning
+        Ready, so waits that depend on seeing them restart from here."""
+        self._lost = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -150,6 +157,8 @@ class WatchCache(Generic[T]):
             self.resource_version = rv
         self.relists += 1
         self._listed_at = time.monotonic()
+        if self._lost:
+            self.resumed_at, self._lost = now(), False
         if self.on_change:
             for key in old.keys() - fresh.keys():
                 self.on_change(self.name, key, old[key], None)
@@ -175,6 +184,9 @@ class WatchCache(Generic[T]):
                     need_list = True
                     continue
                 log.warning("watch %s failed (%s); retrying in %.1fs", self.name, exc, backoff)
+                # Relist, as client-go's reflector does: events may have been missed.
+                need_list = True
+                self._lost = True
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
             except Exception as exc:  # noqa: BLE001 - the watch thread must never die
@@ -186,6 +198,7 @@ class WatchCache(Generic[T]):
                     backoff,
                 )
                 need_list = True
+                self._lost = True
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 

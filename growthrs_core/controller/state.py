@@ -187,6 +187,7 @@ def snapshot_of(
     claims: list[ClaimInfo],
     volumes: list[VolumeInfo],
     storage_classes: list[StorageClassInfo],
+    nodes_visible_since: datetime | None = None,
 ) -> Snapshot:
     offerings, errors = offerings_for(hub, groups, wait=wait)
     return build_snapshot(
@@ -203,6 +204,7 @@ def snapshot_of(
         claims=claims,
         volumes=volumes,
         storage_classes=storage_classes,
+        nodes_visible_since=nodes_visible_since,
     )
 
 
@@ -221,6 +223,7 @@ def cached_snapshot(caches: Caches, hub: ProviderHub, now: datetime, *, wait: bo
         claims=caches.claims.snapshot(),
         volumes=caches.volumes.snapshot(),
         storage_classes=caches.storage_classes.snapshot(),
+        nodes_visible_since=caches.nodes.resumed_at,
     )
 
 

@@ -162,7 +162,12 @@ def _observe(
         )
     last = memory.provider_status.get(nr.status.nodeName or "")
     workload = sum(1 for p in snapshot.pods_by_node.get(node.name, ()) if movable(p)) if node else 0
-    return Observation(node=node, provider_status=last[1] if last else None, workload=workload)
+    return Observation(
+        node=node,
+        provider_status=last[1] if last else None,
+        workload=workload,
+        visible_since=snapshot.nodes_visible_since,
+    )
 
 
 def _poll(nr: NodeRequestView, memory: LoopMemory, now: datetime) -> StatusPoll | None:

@@ -45,6 +45,9 @@ class Snapshot:
     claims: Sequence[ClaimInfo] = ()
     volumes: Sequence[VolumeInfo] = ()
     storage_classes: Sequence[StorageClassInfo] = ()
+    nodes_visible_since: datetime | None = None
+    """When the operator saw Nodes again after losing its watch of them (an apiserver
+    outage); ``None`` if it never lost it. Nothing could be seen turning Ready before."""
     nodes_by_name: Mapping[str, NodeInfo] = field(default_factory=dict)
     groups_by_name: Mapping[str, GroupView] = field(default_factory=dict)
     pods_by_node: Mapping[str, Sequence[PodInfo]] = field(default_factory=dict)
@@ -69,6 +72,7 @@ def build_snapshot(
     claims: Iterable[ClaimInfo] = (),
     volumes: Iterable[VolumeInfo] = (),
     storage_classes: Iterable[StorageClassInfo] = (),
+    nodes_visible_since: datetime | None = None,
 ) -> Snapshot:
     """The snapshot, with the indexes every decision needs built once."""
     pod_list = list(pods)
@@ -92,6 +96,7 @@ def build_snapshot(
         claims=list(claims),
         volumes=list(volumes),
         storage_classes=list(storage_classes),
+        nodes_visible_since=nodes_visible_since,
         nodes_by_name={n.name: n for n in node_list},
         groups_by_name={g.name: g for g in group_list},
         pods_by_node=by_node,

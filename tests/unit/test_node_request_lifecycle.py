@@ -261,6 +261,30 @@ def test_provisioning_past_readiness_wait_deletes_and_retries() -> None:
     assert node_name_for("g-abc", t.status) == "g-abc-1"
 
 
+@pytest.mark.parametrize(
+    ("visible_for", "times_out"),
+    [
+        pytest.param(None, True, id="never-blind"),
+        pytest.param(30.0, False, id="sight-regained-30s-ago"),
+        pytest.param(300.0, True, id="sight-regained-a-full-wait-ago"),
+    ],
+)
+def test_the_join_clock_restarts_when_the_operator_sees_nodes_again(
+    visible_for: float | None, times_out: bool
+) -> None:
+    """During an apiserver outage no node can be seen (or even become) Ready: that is
+    nobody's fault, so the join wait counts from when the operator could see again."""
+    request = nr(
+        "Provisioning", [created(at=400)], nodeName="g-abc", currentPool=0, offering="cx32@fsn1"
+    )
+    since = None if visible_for is None else NOW - timedelta(seconds=visible_for)
+    t = step(request, Observation(node=ready_node(ready=False), visible_since=since), NOW, CFG)
+    timed_out = t.status is not None and t.status.phase == "Pending"
+    assert timed_out is times_out
+    if timed_out:
+        assert t.status is not None and "not Ready after 400s" in t.status.attempts[-1].message
+
+
 def test_provisioning_failed_instance_is_deleted() -> None:
     request = nr("Provisioning", [created()], nodeName="g-abc", currentPool=0)
     t = step(request, Observation(provider_status=Failed("image missing")), NOW, CFG)

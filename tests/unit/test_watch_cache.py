@@ -1,4 +1,5 @@
-"""The watch cache's initial list: parsed page by page, without the cyclic GC."""
+"""The watch cache: its list parsed page by page without the cyclic GC, relists, and
+when it lost sight of the cluster."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from growthrs_core.controller.cache import WatchCache, gc_paused
-from growthrs_core.controller.kube import Kube
+from growthrs_core.controller.kube import Kube, KubeError
 
 
 class PagedKube(Kube):
@@ -150,3 +153,49 @@ def test_without_a_due_relist_the_watch_asks_for_its_full_timeout() -> None:
     cache._relist()
     cache._watch_once()
     assert kube.watch_timeouts == [300] and cache.relists == 1
+
+
+class FlakyKube(QuietKube):
+    """Lists fine; its first ``breaks`` watches fail as a watch does when the apiserver
+    goes away (the connection ends, or it answers 503)."""
+
+    def __init__(self, errors: list[Exception]) -> None:
+        super().__init__()
+        self.errors = errors
+
+    def watch(
+        self, path: str, resource_version: str, query: Any = None, *, timeout_seconds: int = 300
+    ) -> Any:
+        if self.errors:
+            raise self.errors.pop(0)
+        return super().watch(path, resource_version, query, timeout_seconds=timeout_seconds)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ConnectionError("Response ended prematurely"), KubeError(503, "apiserver is restarting")],
+    ids=["connection-lost", "server-error"],
+)
+def test_a_cache_that_lost_its_watch_relists_and_says_since_when_it_sees_again(
+    error: Exception,
+) -> None:
+    kube = FlakyKube([error])
+    cache: WatchCache[str] = WatchCache(kube, "nodes", "/api/v1/nodes", str, relist_interval=3600)
+    cache.start()
+    try:
+        assert cache.synced.wait(5)
+        deadline = time.monotonic() + 5
+        while cache.resumed_at is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert cache.resumed_at is not None and cache.relists == 2
+    finally:
+        cache.stop()
+
+
+def test_a_cache_that_never_lost_its_watch_has_no_resume_time() -> None:
+    kube = QuietKube()
+    cache: WatchCache[str] = WatchCache(kube, "nodes", "/api/v1/nodes", str, relist_interval=3600)
+    cache._relist()
+    cache._watch_once()
+    cache._relist()  # a periodic relist is not a loss of sight
+    assert cache.resumed_at is None

@@ -54,10 +54,14 @@ def check_provisioning(
     provider = created.provider if created else ""
     node = obs.node
     since = age_seconds(created.timestamp if created else status.lastTransitionTime, now) or 0.0
+    waited = since
+    if obs.visible_since is not None:
+        # The join clock restarts when the operator could see Nodes again.
+        waited = min(since, max((now - obs.visible_since).total_seconds(), 0.0))
     failure: tuple[AttemptResult, str] | None = None
     if isinstance(obs.provider_status, Failed) and not (node is not None and node.ready):
         failure = ("Failed", f"instance failed: {obs.provider_status.reason}")
-    elif since >= cfg.readiness_wait:
+    elif waited >= cfg.readiness_wait:
         failure = ("JoinTimeout", _join_timeout_message(node_name, node, since))
     elif (
         isinstance(obs.provider_status, NotFound)

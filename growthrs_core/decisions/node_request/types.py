@@ -44,6 +44,9 @@ class Observation:
     make a second call that will likely fail the same way."""
     hold: str = ""
     """Why the request must not create now (its group is backing off), or empty."""
+    visible_since: datetime | None = None
+    """When the operator regained sight of Nodes after an outage (``None``: never lost):
+    a node cannot be blamed for not turning Ready while nobody could see it."""
     workload: int = 0
     """Pods bound to the node that removing it would kill (not DaemonSet, mirror or
     finished): a node the scheduler already uses has joined, whatever else is said."""
