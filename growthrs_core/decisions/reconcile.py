@@ -17,7 +17,7 @@ from growthrs_core import planner
 from growthrs_core.cluster import GroupView, NodeRequestView
 from growthrs_core.crd.models import PHASES
 from growthrs_core.decisions.backoff import Backoff
-from growthrs_core.decisions.candidates import candidates
+from growthrs_core.decisions.candidates import Candidate, candidates
 from growthrs_core.decisions.consolidation import (
     ConsolidationConfig,
     DisruptionDecision,
@@ -136,6 +136,7 @@ def _observe(
     usage: Counter[PoolKey],
     probing: frozenset[OfferingRef],
     max_attempts: int,
+    unmet_ttl: float = 300.0,
 ) -> Observation:
     node = snapshot.nodes_by_name.get(nr.status.nodeName or "")
     if nr.phase == "Pending":
@@ -143,17 +144,30 @@ def _observe(
         if backoff is not None and backoff.active(snapshot.now):
             return Observation(node=node, hold=f"group {group.name} is backing off")
         given_up, no_capacity = excluded(nr.status, max_attempts)
-        found, unusable = candidates(
-            nr,
-            group,
-            snapshot,
-            memory.unavailable(snapshot.now),
-            usage,
-            node_name_for(nr.name, nr.status),
-            excluded=no_capacity,
-            given_up=given_up,
-            blocks=memory.pool_blocks,
-        )
+        unavailable = memory.unavailable(snapshot.now)
+
+        def usable(out: frozenset[OfferingRef]) -> tuple[list[Candidate], list[str]]:
+            return candidates(
+                nr,
+                group,
+                snapshot,
+                out,
+                usage,
+                node_name_for(nr.name, nr.status),
+                excluded=no_capacity,
+                given_up=given_up,
+                blocks=memory.pool_blocks,
+            )
+
+        found, unusable = usable(unavailable)
+        if not found and unavailable:
+            soonest = _soonest_backoff_end(usable(frozenset())[0], memory, snapshot.now)
+            if soonest is not None and soonest[1] <= snapshot.now + timedelta(seconds=unmet_ttl):
+                # Unmet would hold the pods for unmet_ttl anyway: waiting for an offering
+                # that comes back sooner gets them a node sooner, with no extra calls.
+                return Observation(
+                    node=node, hold=f"waiting for {soonest[0]} to come out of its backoff"
+                )
         return Observation(
             node=node,
             candidates=found,
@@ -168,6 +182,22 @@ def _observe(
         workload=workload,
         visible_since=snapshot.nodes_visible_since,
     )
+
+
+def _soonest_backoff_end(
+    found: Sequence[Candidate], memory: LoopMemory, now: datetime
+) -> tuple[str, datetime] | None:
+    """Of the candidates a request has apart from backoffs, the one whose backoff ends
+    first, and when; ``None`` when none is backing off."""
+    ends = []
+    for c in found:
+        backoff = memory.offering_backoffs.get((c.pool.provider, c.offering.key))
+        if backoff is not None and backoff.hard and backoff.active(now):
+            ends.append((backoff.until, f"{c.pool.provider}/{c.offering.key}"))
+    if not ends:
+        return None
+    until, name = min(ends)
+    return name, until
 
 
 def _poll(nr: NodeRequestView, memory: LoopMemory, now: datetime) -> StatusPoll | None:
@@ -247,7 +277,14 @@ def tick(
         if poll is not None:
             polls.append(poll)
         observed = _observe(
-            nr, group, snapshot, memory, usage, frozenset(probing), cfg.machine.max_attempts
+            nr,
+            group,
+            snapshot,
+            memory,
+            usage,
+            frozenset(probing),
+            cfg.machine.max_attempts,
+            cfg.machine.unmet_ttl,
         )
         transition = step(nr, observed, now, cfg.machine)
         for action in transition.actions:

@@ -273,3 +273,31 @@ def test_a_provisioning_node_with_pods_bound_joins_even_if_the_provider_says_fai
     plan = tick(snapshot(groups=[g], node_requests=[nr], nodes=[booting]), memory, CFG)
     [s] = plan.steps
     assert s.transition.status is not None and s.transition.status.phase == "Pending"
+
+
+def test_a_request_waits_for_a_backoff_that_ends_before_unmet_ttl_instead_of_going_unmet() -> None:
+    """Unmet would hold the pods for unmet_ttl anyway; an offering back sooner than that
+    is waited for. A longer backoff, or a pool the request gave up, makes it Unmet."""
+    from growthrs_core.decisions.backoff import Backoff
+
+    g = group(pools=[A], locations=["fsn1"])
+    ttl = CFG.machine.unmet_ttl
+
+    def phase_after(backoff_s: float, attempts: list[dict[str, object]] | None = None) -> str:
+        nr = request("g-a", attempts=attempts or [])
+        memory = LoopMemory(
+            offering_backoffs={
+                ("kwok", "cx32@fsn1"): Backoff(
+                    NOW + timedelta(seconds=backoff_s), 1, "node not Ready", hard=True
+                )
+            }
+        )
+        [s] = tick(snapshot(groups=[g], node_requests=[nr]), memory, CFG).steps
+        assert not [a for a in s.transition.actions if isinstance(a, CreateInstance)]
+        return s.transition.status.phase if s.transition.status else "Pending"
+
+    assert phase_after(10) == "Pending"
+    assert phase_after(ttl - 1) == "Pending"
+    assert phase_after(ttl + 60) == "Unmet"
+    failed = {"pool": 0, "provider": "kwok", "offering": "cx32@fsn1", "result": "Failed"}
+    assert phase_after(10, [failed, failed]) == "Unmet"  # max_attempts used up in the pool
