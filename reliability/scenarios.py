@@ -285,6 +285,11 @@ def apiserver_kill(*, during: str = "scale-up") -> Scenario:
         controlplane.kill_component(t.env.cluster, "kube-apiserver")
         time.sleep(down)
         restarted = controlplane.restart_components(t.env.cluster)
+        # The kwok controller stands in for every kubelet. A real kubelet reconnects
+        # and carries on; kwok v0.8.0's controller may keep a dead watch and stop
+        # heartbeating its nodes and running their pods, so start it afresh too.
+        controlplane.kill_component(t.env.cluster, "kwok-controller")
+        restarted += controlplane.restart_components(t.env.cluster)
         t.restarted_at = time.time()
         t.log(f"apiserver back; restarted {restarted}")
         t.result.details.update(kill_at_s=round(at, 1), down_s=round(down, 1), restarted=restarted)
