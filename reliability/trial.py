@@ -508,6 +508,7 @@ class Trial:
         state: dict[str, Any] = {}
         while time.monotonic() < deadline:
             self._check_operator()
+            self._revive_control_plane()
             state = self.state()
             # Only a world the running operator has seen counts as settled by it.
             synced = bool(self.operators) and "caches synced" in self.current.log()
@@ -520,6 +521,25 @@ class Trial:
         self.result.failures.append(f"not settled within {timeout:.0f}s: {state}")
         self.settled_at = None
         return state
+
+    def _revive_control_plane(self) -> None:
+        """Start again what of the control plane died meanwhile, as a node's supervisor
+        would: kube-scheduler and the controller manager exit a while after an apiserver
+        outage cost them their lease, and without a scheduler no pod binds, whatever the
+        autoscaler does. The kwok controller, which stands in for every kubelet, is
+        started afresh with them: kwok v0.8.0's may keep a dead watch."""
+        if self.env.cluster is None:
+            return
+        from growthrs_testkit import controlplane
+
+        dead = controlplane.dead_components(self.env.cluster)
+        if not dead:
+            return
+        if "kwok-controller" not in dead:
+            controlplane.kill_component(self.env.cluster, "kwok-controller")
+        restarted = controlplane.restart_components(self.env.cluster)
+        self.result.notes.append(f"restarted while settling: {restarted}")
+        self.log(f"control plane: restarted {restarted} while settling")
 
     # -- counting ---------------------------------------------------------------------------
 
