@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -29,6 +28,7 @@ from bench import harness
 from bench.peer_catalogue import CAPACITY_TYPE_LABEL, INSTANCE_TYPE_LABEL
 from growthrs_core.controller.kube import Kube, KubeError
 from growthrs_testkit.controlplane import cluster as controlplane_cluster
+from growthrs_testkit.operator import free_port
 
 KARPENTER_GROUP = "karpenter.sh"
 NODEPOOLS = "/apis/karpenter.sh/v1/nodepools"
@@ -170,12 +170,6 @@ def nodepool_ready(kube: Kube, name: str) -> bool:
         return False
     conds = (obj.get("status") or {}).get("conditions") or ()
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Karpenter:
