@@ -285,10 +285,13 @@ def apiserver_kill(*, during: str = "scale-up") -> Scenario:
         controlplane.kill_component(t.env.cluster, "kube-apiserver")
         time.sleep(down)
         restarted = controlplane.restart_components(t.env.cluster)
-        # The kwok controller stands in for every kubelet. A real kubelet reconnects
-        # and carries on; kwok v0.8.0's controller may keep a dead watch and stop
-        # heartbeating its nodes and running their pods, so start it afresh too.
-        controlplane.kill_component(t.env.cluster, "kwok-controller")
+        # The apiserver's clients in this control plane do not always recover from its
+        # restart: kwok v0.8.0's controller (the stand-in for every kubelet) may keep a
+        # dead watch, and kube-scheduler has been seen alive but binding nothing. Real
+        # kubelets and schedulers reconnect, so start them afresh.
+        for component in ("kwok-controller", "kube-scheduler"):
+            if component not in restarted:
+                controlplane.kill_component(t.env.cluster, component)
         restarted += controlplane.restart_components(t.env.cluster)
         t.restarted_at = time.time()
         t.log(f"apiserver back; restarted {restarted}")

@@ -1,9 +1,10 @@
 """A few reliability trials, quick enough for ``make test`` (about two minutes).
 
 The operator is SIGKILLed at a random moment of a KWOK scale-up and of a
-Hetzner (stand-in) scale-down, the kube-apiserver is killed in the middle of a
-scale-up (only on a control plane this session started), and generated group
-specs go through the apiserver to a running operator. Each trial checks the
+Hetzner (stand-in) scale-down, a KWOK type's nodes never join (its offering
+must back off for every request), and generated group specs go through the
+apiserver to a running operator. The apiserver trials are in the full suite
+only (see RELIABILITY.md). Each trial checks the
 bounds of the full suite (``make reliability``, ``RELIABILITY.md``): no
 duplicate, no leaked instance, no busy node removed, no operator crash, creates
 within the backoff, one Event per pod and reason.
