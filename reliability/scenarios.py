@@ -284,24 +284,12 @@ def apiserver_kill(*, during: str = "scale-up") -> Scenario:
         time.sleep(at)
         controlplane.kill_component(t.env.cluster, "kube-apiserver")
         time.sleep(down)
-        restarted = controlplane.restart_components(t.env.cluster)
-        # The apiserver's clients in this control plane do not always recover from its
-        # restart: kwok v0.8.0's controller (the stand-in for every kubelet) may keep a
-        # dead watch, and kube-scheduler has been seen alive but binding nothing. Real
-        # kubelets and schedulers reconnect, so start them afresh.
-        for component in ("kwok-controller", "kube-scheduler"):
-            if component not in restarted:
-                controlplane.kill_component(t.env.cluster, component)
-        restarted += controlplane.restart_components(t.env.cluster)
+        restarted = t.restart_control_plane(fresh=("kwok-controller", "kube-scheduler"))
         t.restarted_at = time.time()
         t.log(f"apiserver back; restarted {restarted}")
         t.result.details.update(kill_at_s=round(at, 1), down_s=round(down, 1), restarted=restarted)
+        # What dies later (a component whose lease lapsed) is restarted while settling.
         t.settle()
-        # kube-scheduler / controller-manager may die a little later when their lease lapses.
-        late = controlplane.dead_components(t.env.cluster)
-        if late:
-            controlplane.restart_components(t.env.cluster)
-            t.result.notes.append(f"restarted late: {late}")
 
     return run
 
@@ -333,10 +321,9 @@ def apiserver_freeze() -> Scenario:
         finally:
             controlplane.signal_component(t.env.cluster, "kube-apiserver", signal.SIGCONT)
         t.restarted_at = time.time()
-        dead = controlplane.dead_components(t.env.cluster)
-        if dead:
-            controlplane.restart_components(t.env.cluster)
-            t.result.notes.append(f"restarted after the freeze: {dead}")
+        restarted = t.restart_control_plane()
+        if restarted:
+            t.result.notes.append(f"restarted after the freeze: {restarted}")
         t.result.details.update(stop_at_s=round(at, 1), frozen_s=round(frozen, 1))
         t.settle()
 

@@ -21,7 +21,7 @@ import signal
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -522,22 +522,35 @@ class Trial:
         self.settled_at = None
         return state
 
+    def restart_control_plane(self, fresh: Sequence[str] = ()) -> list[str]:
+        """Start again every control-plane component that is not running, having first
+        stopped the ``fresh`` ones that still are; return the ones started.
+
+        The apiserver's clients in this control plane do not always recover from its
+        restart: kwok v0.8.0's controller (the stand-in for every kubelet) may keep a dead
+        watch, and kube-scheduler has been seen alive but binding nothing. Real kubelets
+        and schedulers reconnect, so scenarios name them in ``fresh``."""
+        from growthrs_testkit import controlplane
+
+        assert self.env.cluster is not None
+        dead = controlplane.dead_components(self.env.cluster)
+        for component in fresh:
+            if component not in dead:
+                controlplane.kill_component(self.env.cluster, component)
+        return controlplane.restart_components(self.env.cluster)
+
     def _revive_control_plane(self) -> None:
         """Start again what of the control plane died meanwhile, as a node's supervisor
         would: kube-scheduler and the controller manager exit a while after an apiserver
         outage cost them their lease, and without a scheduler no pod binds, whatever the
-        autoscaler does. The kwok controller, which stands in for every kubelet, is
-        started afresh with them: kwok v0.8.0's may keep a dead watch."""
+        autoscaler does. The kwok controller is started afresh with them."""
         if self.env.cluster is None:
             return
         from growthrs_testkit import controlplane
 
-        dead = controlplane.dead_components(self.env.cluster)
-        if not dead:
+        if not controlplane.dead_components(self.env.cluster):
             return
-        if "kwok-controller" not in dead:
-            controlplane.kill_component(self.env.cluster, "kwok-controller")
-        restarted = controlplane.restart_components(self.env.cluster)
+        restarted = self.restart_control_plane(fresh=("kwok-controller",))
         self.result.notes.append(f"restarted while settling: {restarted}")
         self.log(f"control plane: restarted {restarted} while settling")
 
